@@ -1,0 +1,52 @@
+//! Entropy coders: the lower half of the model/coder seam.
+//!
+//! *Stream coders* ([`range`], [`rans`]) see nothing of a model: per symbol they are handed
+//! `(start, freq, scale_bits)`, the interval `[start, start + freq)` of the symbol in a
+//! distribution of total `2^scale_bits` ([`Encode`], [`Decode`]). The range coder is FIFO;
+//! rANS is LIFO, so its encoder is fed the symbols last to first (only `codec` deals
+//! with direction).
+//!
+//! *Table coders* ([`huffman`], [`tans`]) are compiled from one static distribution and
+//! code a whole block with it.
+//!
+//! Each coder also offers a fast path for a whole block under one static table
+//! (`encode_order0` / `decode_order0`) that writes exactly the stream the generic trait
+//! path would: the fast path is an optimisation, never a second format.
+
+pub mod huffman;
+pub mod range;
+pub mod rans;
+pub mod tans;
+
+use crate::error::Result;
+
+/// Encodes symbols given as intervals of a distribution with a power-of-two total.
+pub trait Encode {
+    /// Codes the symbol that owns `[start, start + freq)` out of `2^scale_bits`.
+    ///
+    /// Requires `freq >= 1`, `start + freq <= 2^scale_bits` and
+    /// `scale_bits <= model::MAX_SCALE_BITS`; the models guarantee this.
+    fn encode(&mut self, start: u32, freq: u32, scale_bits: u32);
+
+    /// Flushes the coder state and returns the finished stream.
+    fn finish(self) -> Vec<u8>;
+}
+
+/// Decodes symbols given the same distributions the encoder used.
+///
+/// Call order per symbol: `peek(scale)` to learn the target, look the symbol up in the
+/// distribution, then `consume(start, freq, scale)` with its interval.
+pub trait Decode {
+    /// A value that lies in the interval of the next symbol. It is below `2^scale_bits`
+    /// for every valid stream; on a damaged stream it may not be, and the distribution
+    /// lookup reports that as corruption.
+    fn peek(&mut self, scale_bits: u32) -> u32;
+
+    /// Removes the symbol that owns `[start, start + freq)` from the stream.
+    fn consume(&mut self, start: u32, freq: u32, scale_bits: u32);
+
+    /// Checks that the stream ended where the encoder ended it (no bytes missing, none
+    /// left over, final state as expected). A decoder that ran past the end of its input
+    /// reads zeros and reports it here.
+    fn finish(self) -> Result<()>;
+}
