@@ -10,6 +10,8 @@
 //! the seam), [`analysis`] (entropies and rate decomposition).
 
 #![warn(missing_docs)]
+// Tables indexed by symbol are clearest as `for s in 0..256`; iterator chains hide that.
+#![allow(clippy::needless_range_loop)]
 
 pub mod analysis;
 pub mod cli;
@@ -19,4 +21,115 @@ pub mod error;
 pub mod format;
 pub mod model;
 
+pub use codec::{Compressor, Options, Summary, compress_bound, decompress_stream, inspect};
 pub use error::{Error, Result};
+pub use format::{CoderKind, ModelKind};
+
+use std::io::{Read, Write};
+
+/// Compresses `data` into a complete `.shc` stream (one frame).
+///
+/// ```
+/// let opts = shannon::Options::default();
+/// let packed = shannon::compress(b"abracadabra", &opts);
+/// assert_eq!(shannon::decompress(&packed).unwrap(), b"abracadabra");
+/// ```
+pub fn compress(data: &[u8], options: &Options) -> Vec<u8> {
+    let cap = compress_bound(data.len() as u64, options.block_size()) as usize;
+    let mut c =
+        Compressor::new(Vec::with_capacity(cap), *options).expect("writing to a Vec cannot fail");
+    c.push(data).expect("writing to a Vec cannot fail");
+    c.finish().expect("writing to a Vec cannot fail").0
+}
+
+/// Decompresses a complete `.shc` stream (one or more frames); every check is verified.
+pub fn decompress(data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decompress_stream(data, &mut out)?;
+    Ok(out)
+}
+
+/// Compresses everything `input` yields into `output`, a block at a time: memory use is
+/// about one block whatever the input's length.
+pub fn compress_stream<R: Read, W: Write>(
+    mut input: R,
+    output: W,
+    options: &Options,
+) -> Result<Summary> {
+    let mut c = Compressor::new(output, *options)?;
+    let mut buf = vec![0u8; options.block_size() as usize];
+    loop {
+        let n = read_full(&mut input, &mut buf)?;
+        c.push(&buf[..n])?;
+        if n < buf.len() {
+            break;
+        }
+    }
+    Ok(c.finish()?.1)
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Compresses `data` with `options`, decompresses it through both the slice and the
+/// streaming decoders, and checks that everything agrees: the one helper that unit
+/// tests, property tests and fuzz targets share. Returns the compressed stream.
+///
+/// Errors: a decoding error, or [`Error::Corrupt`] naming what disagreed.
+pub fn round_trip(data: &[u8], options: &Options) -> Result<Vec<u8>> {
+    let packed = compress(data, options);
+    if packed.len() as u64 > compress_bound(data.len() as u64, options.block_size()) {
+        return Err(Error::Corrupt {
+            what: "round trip: output larger than compress_bound",
+        });
+    }
+    let mut streamed = Vec::new();
+    compress_stream(data, &mut streamed, options)?;
+    if streamed != packed {
+        return Err(Error::Corrupt {
+            what: "round trip: streaming compressor wrote different bytes",
+        });
+    }
+    if decompress(&packed)? != data {
+        return Err(Error::Corrupt {
+            what: "round trip: decompressed content differs",
+        });
+    }
+    let mut out = Vec::new();
+    decompress_stream(&packed[..], &mut out)?;
+    if out != data {
+        return Err(Error::Corrupt {
+            what: "round trip: streamed decompression differs",
+        });
+    }
+    Ok(packed)
+}
+
+/// Every model/coder pair this build can compress with, at order 0, with default
+/// block size and scale: what tests and benchmarks iterate over.
+pub fn available_codecs() -> Vec<Options> {
+    [
+        CoderKind::Arithmetic,
+        CoderKind::Rans,
+        CoderKind::Huffman,
+        CoderKind::Tans,
+    ]
+    .into_iter()
+    .filter_map(|c| Options::new(ModelKind::Static, 0, c).ok())
+    .collect()
+}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,1 +1,234 @@
-//! Placeholder: being written.
+//! The pipeline: pairs a model with a coder for each block, and deals with direction.
+//!
+//! This is the only layer that knows both sides of the seam. Per block it builds the model
+//! (counting for static models), runs the chosen coder, and falls back to a *stored*
+//! block when coding would not shrink the data, or a *run* block when the block holds a
+//! single byte value (the named degenerate cases of `docs/FORMAT.md`).
+
+mod options;
+mod stream;
+
+pub use options::{DEFAULT_BLOCK_SIZE, DEFAULT_SCALE_BITS, Options};
+pub use stream::{
+    BlockInfo, Compressor, FrameInfo, Summary, compress_bound, decompress_stream, inspect,
+};
+
+use crate::coder::{huffman, range, rans, tans};
+use crate::error::{Error, Result};
+use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
+use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
+
+/// What encoding a block cost, beyond its size: the split the analyser reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockCost {
+    /// Bytes of model description (tables, scale byte) inside the payload.
+    pub table_bytes: usize,
+    /// Code length the model assigns to the content: sum of -log2 p over the symbols
+    /// with the distributions the coder actually used (bits). For Huffman that is the
+    /// sum of code lengths.
+    pub model_bits: f64,
+}
+
+/// Encodes one block of at most `options.block_size()` bytes.
+pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
+    debug_assert!(!data.is_empty() && data.len() <= options.block_size() as usize);
+    let check = block_check(data);
+    let raw_len = data.len() as u32;
+    if data.iter().all(|&b| b == data[0]) {
+        let block = Block {
+            kind: BlockKind::Run,
+            raw_len,
+            body: vec![data[0]],
+            check,
+        };
+        return (block, BlockCost::default());
+    }
+    let coded = match (options.model(), options.order()) {
+        (ModelKind::Static, 0) => encode_static_order0(data, options),
+        _ => Err(Error::InvalidOptions(
+            "this model is not available in this build".into(),
+        )),
+    };
+    match coded {
+        Ok((payload, cost)) if payload.len() < data.len() => (
+            Block {
+                kind: BlockKind::Entropy,
+                raw_len,
+                body: payload,
+                check,
+            },
+            cost,
+        ),
+        // Options were validated, so an error here can only be a coder refusing data it
+        // cannot shrink; the stored block is the documented outcome either way.
+        _ => (
+            Block {
+                kind: BlockKind::Stored,
+                raw_len,
+                body: data.to_vec(),
+                check,
+            },
+            BlockCost {
+                table_bytes: 0,
+                model_bits: 8.0 * data.len() as f64,
+            },
+        ),
+    }
+}
+
+/// Picks the table scale that minimises table bytes plus coded bits for `counts`,
+/// among the scales that can hold every present symbol, up to `max_scale`.
+fn best_table(counts: &Counts, max_scale: u32) -> Result<(FreqTable, Vec<u8>, f64)> {
+    let distinct = counts.distinct().max(1) as u32;
+    let min_scale = (32 - (distinct - 1).leading_zeros()).max(MIN_SCALE_BITS);
+    let mut best: Option<(FreqTable, Vec<u8>, f64)> = None;
+    for scale in min_scale.min(max_scale)..=max_scale {
+        let table = FreqTable::from_counts(counts, scale)?;
+        let mut bytes = vec![scale as u8];
+        table.write(&mut bytes);
+        let bits = table.cost_bits(counts);
+        let total = bits + 8.0 * bytes.len() as f64;
+        if best
+            .as_ref()
+            .is_none_or(|(_, b, c)| total < *c + 8.0 * b.len() as f64 - 1e-9)
+        {
+            best = Some((table, bytes, bits));
+        }
+    }
+    best.ok_or_else(|| Error::InvalidOptions("no usable table scale".into()))
+}
+
+fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
+    let counts = Counts::of(data);
+    match options.coder() {
+        CoderKind::Arithmetic | CoderKind::Rans => {
+            let (table, mut payload, bits) = best_table(&counts, options.scale_bits())?;
+            let table_bytes = payload.len();
+            let stream = if options.coder() == CoderKind::Rans {
+                rans::encode_order0(data, &table)?
+            } else {
+                range::encode_order0(data, &table)?
+            };
+            payload.extend_from_slice(&stream);
+            Ok((
+                payload,
+                BlockCost {
+                    table_bytes,
+                    model_bits: bits,
+                },
+            ))
+        }
+        CoderKind::Huffman => {
+            let code = huffman::HuffmanCode::from_counts(&counts)?;
+            let mut payload = Vec::new();
+            code.write(&mut payload);
+            let table_bytes = payload.len();
+            payload.extend_from_slice(&huffman::encode_block(data, &code)?);
+            Ok((
+                payload,
+                BlockCost {
+                    table_bytes,
+                    model_bits: code.cost_bits(&counts) as f64,
+                },
+            ))
+        }
+        CoderKind::Tans => {
+            let log = tans::choose_table_log(&counts);
+            let table = FreqTable::from_counts(&counts, log)?;
+            let mut payload = vec![log as u8];
+            table.write(&mut payload);
+            let table_bytes = payload.len();
+            let tables = tans::TansTables::new(&table)?;
+            payload.extend_from_slice(&tans::encode_block(data, &tables)?);
+            Ok((
+                payload,
+                BlockCost {
+                    table_bytes,
+                    model_bits: table.cost_bits(&counts),
+                },
+            ))
+        }
+    }
+}
+
+/// Decodes one block into `out` (cleared first) and verifies its check.
+/// `index` is the block's position in its frame, for the error message.
+pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8>) -> Result<()> {
+    let n = block.raw_len as usize;
+    out.clear();
+    match block.kind {
+        BlockKind::Stored => out.extend_from_slice(&block.body),
+        BlockKind::Run => out.resize(n, block.body[0]),
+        BlockKind::Entropy => {
+            out.resize(n, 0);
+            match (header.model, header.order) {
+                (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out)?,
+                _ => {
+                    return Err(Error::Corrupt {
+                        what: "model not supported by this build",
+                    });
+                }
+            }
+        }
+    }
+    let actual = block_check(out);
+    if actual != block.check {
+        return Err(Error::BlockChecksum {
+            block: index,
+            expected: block.check,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+fn split_scale<'a>(
+    payload: &'a [u8],
+    max_scale: u32,
+    what: &'static str,
+) -> Result<(u32, &'a [u8])> {
+    let (&scale, rest) = payload.split_first().ok_or(Error::Truncated {
+        what,
+        needed: 1,
+        available: 0,
+    })?;
+    let scale = u32::from(scale);
+    if scale > max_scale {
+        return Err(Error::LimitExceeded {
+            what,
+            got: scale.into(),
+            max: max_scale.into(),
+        });
+    }
+    Ok((scale, rest))
+}
+
+fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<()> {
+    match header.coder {
+        CoderKind::Arithmetic | CoderKind::Rans => {
+            let (scale, rest) = split_scale(payload, header.scale_bits.into(), "table scale")?;
+            let (table, used) = FreqTable::read(rest, scale)?;
+            let stream = &rest[used..];
+            if header.coder == CoderKind::Rans {
+                rans::decode_order0(stream, &table, out)
+            } else {
+                range::decode_order0(stream, &table, out)
+            }
+        }
+        CoderKind::Huffman => {
+            let (code, used) = huffman::HuffmanCode::read(payload)?;
+            huffman::decode_block(&payload[used..], &code, out)
+        }
+        CoderKind::Tans => {
+            let (log, rest) = split_scale(payload, tans::MAX_TABLE_LOG, "tans table log")?;
+            if log < tans::MIN_TABLE_LOG {
+                return Err(Error::Corrupt {
+                    what: "tans table log below the minimum",
+                });
+            }
+            let (table, used) = FreqTable::read(rest, log)?;
+            let tables = tans::TansTables::new(&table)?;
+            tans::decode_block(&rest[used..], &tables, out)
+        }
+    }
+}

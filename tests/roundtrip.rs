@@ -1,0 +1,136 @@
+//! Round trips through the public API: arbitrary bytes, named degenerate inputs, and
+//! every file of the bundled corpora, for every available codec and several block sizes.
+
+use proptest::prelude::*;
+use shannon::{Options, available_codecs, round_trip};
+
+fn corpus_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+    let mut files = Vec::new();
+    for dir in ["canterbury", "calgary"] {
+        for e in std::fs::read_dir(root.join(dir)).expect("corpora/ is bundled") {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 29, "expected the 29 corpus files");
+    files
+}
+
+fn all_options(block_size: u64) -> Vec<Options> {
+    available_codecs()
+        .into_iter()
+        .map(|o| o.with_block_size(block_size).unwrap())
+        .collect()
+}
+
+#[test]
+fn four_coders_are_available() {
+    let names: Vec<_> = available_codecs()
+        .iter()
+        .map(|o| o.coder().name())
+        .collect();
+    assert_eq!(names, ["arithmetic", "rans", "huffman", "tans"]);
+}
+
+#[test]
+fn named_degenerate_inputs() {
+    let all: Vec<u8> = (0..=255).collect();
+    let all_many: Vec<u8> = (0..256 * 64).map(|i| i as u8).collect();
+    let two: Vec<u8> = (0..5000)
+        .map(|i| if i % 7 == 0 { b'a' } else { b'b' })
+        .collect();
+    let cases: [(&str, Vec<u8>); 7] = [
+        ("empty", vec![]),
+        ("one byte", vec![42]),
+        ("one distinct symbol", vec![b'x'; 100_000]),
+        ("two symbols", two),
+        ("256 symbols once", all),
+        ("256 equiprobable symbols", all_many),
+        ("incompressible", pseudo_random(200_000)),
+    ];
+    for o in all_options(64 << 10) {
+        for (name, data) in &cases {
+            let packed = round_trip(data, &o)
+                .unwrap_or_else(|e| panic!("{name} with {}: {e}", o.coder().name()));
+            if name == &"one distinct symbol" {
+                assert!(packed.len() < 100, "{name}: run blocks should be tiny");
+            }
+            if name == &"incompressible" {
+                // Stored blocks: a few bytes of framing per 64 KiB block.
+                assert!(packed.len() <= data.len() + 20 + 17 + 4 * 13, "{name}");
+            }
+        }
+    }
+}
+
+/// xorshift64*: a fixed pseudo-random byte source.
+fn pseudo_random(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_file_round_trips_with_every_coder() {
+    for path in corpus_files() {
+        let data = std::fs::read(&path).unwrap();
+        for o in all_options(1 << 20) {
+            let packed = round_trip(&data, &o)
+                .unwrap_or_else(|e| panic!("{} with {}: {e}", path.display(), o.coder().name()));
+            assert!(
+                packed.len() < data.len(),
+                "{} did not shrink with {}",
+                path.display(),
+                o.coder().name()
+            );
+        }
+    }
+}
+
+#[test]
+fn small_blocks_round_trip_a_corpus_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::fs::read(root.join("corpora/canterbury/alice29.txt")).unwrap();
+    for bs in [256u64, 1000, 4096, 65536] {
+        for o in all_options(bs) {
+            round_trip(&data, &o)
+                .unwrap_or_else(|e| panic!("block {bs} {}: {e}", o.coder().name()));
+        }
+    }
+}
+
+fn skewed_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..3000),
+        proptest::collection::vec(0u8..4, 0..3000),
+        proptest::collection::vec(prop_oneof![9 => Just(b'e'), 1 => any::<u8>()], 0..3000),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn arbitrary_bytes_round_trip(
+        data in skewed_bytes(),
+        bs in prop_oneof![Just(256u64), Just(1000), Just(4096), Just(1 << 20)],
+        scale in 8u32..=16,
+    ) {
+        for o in all_options(bs) {
+            let o = o.with_scale_bits(scale).unwrap();
+            if let Err(e) = round_trip(&data, &o) {
+                return Err(TestCaseError::fail(format!("{}: {e}", o.coder().name())));
+            }
+        }
+    }
+}
