@@ -1,4 +1,6 @@
-//! Unsigned LEB128 varints: 7 bits a byte, low group first, at most 10 bytes.
+//! Unsigned LEB128 varints: 7 bits a byte, low group first, at most 10 bytes, and in
+//! their shortest form only (a final zero group is rejected), so every value has one
+//! encoding.
 
 use crate::error::{Error, Result};
 
@@ -23,6 +25,11 @@ pub fn read_varint(input: &[u8]) -> Result<(u64, usize)> {
         }
         v |= part << (7 * i);
         if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return Err(Error::Corrupt {
+                    what: "varint with a redundant zero group",
+                });
+            }
             return Ok((v, i + 1));
         }
     }
@@ -52,6 +59,8 @@ mod tests {
             assert!(read_varint(&b[..b.len() - 1]).is_err());
         }
         assert!(read_varint(&[0xff; 11]).is_err());
+        assert!(read_varint(&[0x80, 0x00]).is_err(), "overlong zero");
+        assert!(read_varint(&[0x81, 0x80, 0x00]).is_err(), "overlong one");
         assert!(
             read_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).is_err()
         );
