@@ -1,13 +1,761 @@
-//! Placeholder until the range coder lands: same signatures, every call fails.
-#![allow(missing_docs, unused_variables, clippy::ptr_arg)]
+//! The range coder: a FIFO multi-symbol arithmetic coder with carry propagation.
+//!
+//! # Design note (read me first)
+//!
+//! **Numbers.** The coder narrows an interval of `[0, 1)`, written in base 256. Only a
+//! 32-bit *window* of it is held in registers: `low` and `range` are in units of `2^-32`
+//! of the window, i.e. of the last byte already shifted out. The stream is the big-endian
+//! base-256 expansion of one number `V` of the final interval.
+//!
+//! **Per symbol** `[start, start + freq)` out of `2^s` (`s = scale_bits <= 16`):
+//!
+//! ```text
+//! r     = floor(range / 2^s)          r = range >> s
+//! low   = low + r * start             the carry lands in bit 32 of low
+//! range = r * freq
+//! while range < 2^24: shift one byte out of low, range = range * 2^8
+//! ```
+//!
+//! The slice `range - r * 2^s` at the top of the interval belongs to no symbol: that
+//! rounding is the coder's whole overhead apart from the flush, at most
+//! `-log2(1 - 2^(s-24))` bits a symbol (0.0057 bits at `s = 16`), typically 1/16 of that.
+//!
+//! **Carries.** Adding `r * start` can carry into bytes already shifted out of the window.
+//! Those bytes wait: a byte is written only when no later carry can reach it. The bytes
+//! shifted out but not written are always one byte `cache` followed by `pending - 1`
+//! bytes 0xFF; a carry turns them into `cache + 1, 0x00, ..., 0x00`. Why nothing else can
+//! happen: `low + range` never increases while symbols are coded, and a shift maps the
+//! window to `((low mod 2^24) + range) * 2^8 <= 2^33`, so `low + range <= 2^33` holds
+//! throughout. A byte that leaves the window with value `b` (carry included, `b < 0x1FF`)
+//! therefore bounds all future values of `low` below `(b + 2) * 2^24`: at most one carry
+//! ever reaches it, and none reaches the bytes before it, which are written at that
+//! moment. When `b` is 0xFF it only joins the run of pending 0xFF bytes. The classic
+//! scheme also writes a leading byte for the carry above the first window; that byte is
+//! always 0 (the first window has `low + range <= 2^32 - 1`) and is not written here.
+//!
+//! **Flush: exactly one byte.** At the end `range >= 2^24`, so the interval
+//! `[low, low + range)` holds a multiple of `2^24`; the encoder takes the smallest one,
+//! `V = ceil(low / 2^24) * 2^24`, shifts out its top byte (settling any carry) and writes
+//! the pending bytes. The three lower bytes of `V`'s window are zero and are not written:
+//! the decoder reads zeros past the end of the stream. No flush of zero bytes exists in
+//! general (the interval need not hold a multiple of `2^32`), so one byte is the least.
+//!
+//! **Stream length.** If coding the symbols took `S` byte shifts, the stream has exactly
+//! `S + 1` bytes. The decoder makes the same `S` shifts, having read 4 bytes at the start,
+//! so a valid stream ends with the decoder having read exactly three zero bytes past its
+//! end and holding `code = V - low < 2^24`. [`Decode::finish`] checks all three things;
+//! with them a stream of the right symbols is accepted only byte for byte as written
+//! (a different `V` in the same interval is a larger multiple of `2^24`).
+//!
+//! **Decoder.** It keeps `code = V - low` (window units) and the same `range`. The target
+//! of the next symbol is `t = floor(code / r)`, `r = range >> s`. The division is safe:
+//! `range >= 2^24` between symbols and `s <= 16`, so `r >= 2^8 > 0`. On a valid stream
+//! `code < r * 2^s`, so `t < 2^s`; a damaged stream can give `t >= 2^s`, which the
+//! distribution lookup reports as corruption. If the symbol found has
+//! `start <= t < start + freq`, then `r * start <= code < r * (start + freq)`, so the update
+//! `code -= r * start` cannot wrap and leaves `code < range`: the decoder stays in a sane
+//! state on any input.
+//!
+//! **Stream layout** (for `docs/FORMAT.md`): no header and no length field; the container
+//! stores the stream length and the number of symbols. The bytes are `V` as above, most
+//! significant first, without its always-zero leading carry byte and without its three
+//! trailing zero bytes; the coder starts from `low = 0`, `range = 2^32 - 1`.
+
+use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
-use crate::model::FreqTable;
-pub fn encode_order0(data: &[u8], table: &FreqTable) -> Result<Vec<u8>> {
-    Err(Error::InvalidOptions("range coder not built".into()))
+use crate::model::{Distribution, FreqTable, MAX_SCALE_BITS};
+
+/// Renormalisation threshold: `range` is at least this between symbols.
+const TOP: u32 = 1 << 24;
+
+/// Bytes the decoder reads past the end of a valid stream (the flush writes 1 of the 4
+/// bytes that the last window needs).
+const READ_PAST_END: usize = 3;
+
+/// A FIFO range encoder; see the module notes.
+#[derive(Clone, Debug)]
+pub struct RangeEncoder {
+    /// Bottom of the interval in window units. `low + range <= 2^33`, so `low < 2^33`;
+    /// bit 32 is a carry not yet added to the pending bytes.
+    low: u64,
+    /// Width of the interval in window units: `2^24 <= range <= 2^32 - 1` between symbols.
+    range: u32,
+    /// First of the `pending` bytes that have left the window but not been written.
+    /// When `pending == 0` (before the first non-0xFF byte) it is 0xFF, so that a run of
+    /// 0xFF at the start of the stream can be held like any other.
+    cache: u8,
+    /// Bytes shifted out of the window but not yet written: `cache`, then `pending - 1`
+    /// bytes 0xFF. A later carry adds one to this string and never overflows it.
+    pending: usize,
+    /// Bytes that no carry can change any more.
+    out: Vec<u8>,
 }
-pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
-    Err(Error::InvalidOptions("range coder not built".into()))
+
+impl Default for RangeEncoder {
+    fn default() -> Self {
+        RangeEncoder::new()
+    }
 }
+
+impl RangeEncoder {
+    /// An encoder at the start of a stream: `low = 0`, `range = 2^32 - 1`.
+    pub fn new() -> RangeEncoder {
+        RangeEncoder::with_capacity(0)
+    }
+
+    /// An encoder whose output buffer is reserved for `bytes` bytes.
+    fn with_capacity(bytes: usize) -> RangeEncoder {
+        RangeEncoder {
+            low: 0,
+            range: u32::MAX,
+            cache: 0xFF,
+            pending: 0,
+            out: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Codes `[start, start + freq)` of `2^scale_bits`; the caller has checked the interval.
+    #[inline(always)]
+    fn put(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        debug_assert!(scale_bits <= MAX_SCALE_BITS);
+        debug_assert!(freq >= 1 && u64::from(start) + u64::from(freq) <= 1u64 << scale_bits);
+        // r = floor(range / 2^s) >= 2^(24-16) since range >= 2^24 and s <= 16.
+        let r = self.range >> scale_bits;
+        // low = low + r * start: r * start < range, so low + range stays <= 2^33.
+        self.low += u64::from(r) * u64::from(start);
+        // range = r * freq, in [2^8, range]: at most two shifts restore range >= 2^24.
+        self.range = r * freq;
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    /// Moves the top byte of the window out of `low` (module notes, "Carries").
+    #[inline(always)]
+    fn shift_low(&mut self) {
+        // The byte leaving the window with the carry above it: 0..=0x1FF.
+        let top = (self.low >> 24) as u32;
+        if top != 0xFF {
+            // Settled: no later carry can reach the pending bytes.
+            let carry = (top >> 8) as u8;
+            if self.pending != 0 {
+                self.out.push(self.cache.wrapping_add(carry));
+                if self.pending > 1 {
+                    let fill = 0xFFu8.wrapping_add(carry);
+                    let len = self.out.len() + self.pending - 1;
+                    self.out.resize(len, fill);
+                }
+            } else {
+                // Nothing before the first window, hence no carry above it.
+                debug_assert_eq!(carry, 0);
+            }
+            self.cache = top as u8;
+            self.pending = 1;
+        } else {
+            // A carry may still come and turn this 0xFF into 0x00: hold it.
+            self.pending += 1;
+        }
+        self.low = (self.low << 8) & 0xFFFF_FFFF;
+    }
+
+    /// Writes the one flush byte and every pending byte, and returns the stream.
+    fn flush(mut self) -> Vec<u8> {
+        // V = ceil(low / 2^24) * 2^24 <= low + 2^24 - 1 < low + range.
+        self.low = (self.low + (u64::from(TOP) - 1)) & !(u64::from(TOP) - 1);
+        self.shift_low();
+        // The rest of V is zero: no carry can follow, write what is pending as it is.
+        debug_assert!(self.low == 0 && self.pending >= 1);
+        self.out.push(self.cache);
+        let len = self.out.len() + self.pending - 1;
+        self.out.resize(len, 0xFF);
+        self.out
+    }
+}
+
+impl Encode for RangeEncoder {
+    /// Codes one symbol.
+    ///
+    /// # Panics
+    ///
+    /// If `scale_bits > 16`, `freq == 0` or `start + freq > 2^scale_bits`: the interval
+    /// comes from a model, so this is a bug in the caller, never a property of data.
+    #[inline]
+    fn encode(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        assert!(
+            scale_bits <= MAX_SCALE_BITS
+                && freq >= 1
+                && u64::from(start) + u64::from(freq) <= 1u64 << scale_bits,
+            "range encoder given an invalid interval"
+        );
+        self.put(start, freq, scale_bits);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.flush()
+    }
+}
+
+/// A FIFO range decoder over a whole stream; see the module notes.
+#[derive(Clone, Debug)]
+pub struct RangeDecoder<'a> {
+    stream: &'a [u8],
+    /// Index of the next byte to read: 4 plus the number of shifts so far. Past the end
+    /// of `stream` the decoder reads zeros; `finish` checks how far it went.
+    pos: usize,
+    /// `V - low` in window units, where `V` is the number the stream spells (zeros after
+    /// its end). `code < range` after any symbol whose lookup succeeded.
+    code: u32,
+    /// As in the encoder: `2^24 <= range <= 2^32 - 1` between symbols.
+    range: u32,
+    /// Set if `consume` was given an interval that no distribution of total `2^s` has.
+    misused: bool,
+}
+
+impl<'a> RangeDecoder<'a> {
+    /// A decoder at the start of `stream`. Every valid stream has at least one byte (the
+    /// flush); an empty one is [`Error::Truncated`].
+    pub fn new(stream: &'a [u8]) -> Result<RangeDecoder<'a>> {
+        if stream.is_empty() {
+            return Err(Error::Truncated {
+                what: "range coder stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+        let mut dec = RangeDecoder {
+            stream,
+            pos: 0,
+            code: 0,
+            range: u32::MAX,
+            misused: false,
+        };
+        for _ in 0..4 {
+            dec.code = (dec.code << 8) | u32::from(dec.next_byte());
+        }
+        Ok(dec)
+    }
+
+    /// The next stream byte, or 0 past the end (remembered in `pos`).
+    #[inline(always)]
+    fn next_byte(&mut self) -> u8 {
+        let b = self.stream.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    /// Shifts bytes in until `range >= 2^24`; requires `range >= 2^8` (two shifts at most).
+    #[inline(always)]
+    fn renormalise(&mut self) {
+        debug_assert!(self.range >= 1 << 8);
+        while self.range < TOP {
+            // code < range < 2^24, so nothing is lost off the top.
+            self.code = (self.code << 8) | u32::from(self.next_byte());
+            self.range <<= 8;
+        }
+    }
+
+    /// The error for a decoder that has read more than the flush guarantees.
+    fn truncated(&self) -> Error {
+        Error::Truncated {
+            what: "range coder stream",
+            needed: (self.pos - READ_PAST_END) as u64,
+            available: self.stream.len() as u64,
+        }
+    }
+}
+
+impl Decode for RangeDecoder<'_> {
+    /// `t = floor(code / r)`, `r = range >> scale_bits` (`scale_bits` above 16 is read as
+    /// 16, which no valid stream uses). Never divides by zero: `r >= 2^8`.
+    #[inline]
+    fn peek(&mut self, scale_bits: u32) -> u32 {
+        let r = self.range >> scale_bits.min(MAX_SCALE_BITS);
+        self.code / r
+    }
+
+    /// `code -= r * start`, `range = r * freq`, then renormalise. An interval that no
+    /// distribution of total `2^scale_bits` has (empty, too long, `scale_bits > 16`)
+    /// leaves the state as it is and makes [`Decode::finish`] fail.
+    #[inline]
+    fn consume(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        if scale_bits > MAX_SCALE_BITS
+            || freq == 0
+            || u64::from(start) + u64::from(freq) > 1u64 << scale_bits
+        {
+            self.misused = true;
+            return;
+        }
+        let r = self.range >> scale_bits;
+        // r * (start + freq) <= r * 2^s <= range: neither product overflows. The
+        // subtraction wraps only if the caller's interval does not hold peek's target.
+        self.code = self.code.wrapping_sub(r * start);
+        self.range = r * freq;
+        self.renormalise();
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.misused {
+            return Err(Error::Corrupt {
+                what: "range decoder given an interval outside its distribution",
+            });
+        }
+        let end = self.stream.len() + READ_PAST_END;
+        if self.pos > end {
+            return Err(self.truncated());
+        }
+        if self.pos < end {
+            return Err(Error::Corrupt {
+                what: "bytes left over after the range coder stream",
+            });
+        }
+        if self.code >= TOP {
+            return Err(Error::Corrupt {
+                what: "range coder stream does not end as its encoder ends it",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Worst-case length in bytes of a stream of `n_symbols` symbols at scale `scale_bits`
+/// (values above 16 are read as 16):
+///
+/// ```text
+/// 1 + ceil(n * s * 1025 / 8192)      i.e.  1 + n * s/8 * (1 + 2^-10), rounded up
+/// ```
+///
+/// Proof: `log2(range) + 8 * shifts` starts below 32, ends at least `24 + 8 * S`, and a
+/// symbol with `freq >= 1` lowers it by at most `log2(range / r) < s - log2(1 - 2^(s-24))
+/// <= s * (1 + 2^-10)` for `s <= 16`. So `8 * S < 8 + n * s * (1 + 2^-10)`, and the stream
+/// has `S + 1` bytes.
 pub fn max_stream_len(n_symbols: usize, scale_bits: u32) -> usize {
-    n_symbols * 2 + 16
+    let s = u128::from(scale_bits.min(MAX_SCALE_BITS));
+    let bound = 1 + (n_symbols as u128 * s * 1025).div_ceil(8192);
+    usize::try_from(bound).unwrap_or(usize::MAX)
+}
+
+/// Encodes `data` with one static `table`: the same stream as a [`RangeEncoder`] fed
+/// every byte's interval, made faster. [`Error::ZeroFrequency`] if a byte of `data` has
+/// frequency 0 in `table`.
+pub fn encode_order0(data: &[u8], table: &FreqTable) -> Result<Vec<u8>> {
+    let scale_bits = table.scale_bits();
+    let freqs = table.freqs();
+    let cums = table.cums();
+    let mut enc = RangeEncoder::with_capacity(max_stream_len(data.len(), scale_bits));
+    for &symbol in data {
+        // Indexing [u32; 256] and [u32; 257] by a u8 needs no bounds check.
+        let freq = freqs[usize::from(symbol)];
+        if freq == 0 {
+            return Err(Error::ZeroFrequency { symbol });
+        }
+        // The table sums to 2^s, so start + freq <= 2^s: put's precondition holds.
+        enc.put(cums[usize::from(symbol)], freq, scale_bits);
+    }
+    Ok(enc.flush())
+}
+
+/// Decodes `out.len()` symbols of a stream written with one static `table` (by
+/// [`encode_order0`] or the generic encoder) and checks that it ends exactly where it
+/// should ([`Decode::finish`]). Allocates one slot table of `2^scale_bits <= 64 KiB`.
+pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
+    let scale_bits = table.scale_bits();
+    let freqs = table.freqs();
+    let cums = table.cums();
+    // slots.len() == 2^s, so `slots.get(t)` is also the check `t < 2^s`.
+    let slots = table.slot_symbols();
+    let mut dec = RangeDecoder::new(stream)?;
+    let limit = stream.len() + READ_PAST_END;
+    for o in out.iter_mut() {
+        // t = floor(code / r), r = range >> s >= 2^8 (range >= 2^24, s <= 16).
+        let r = dec.range >> scale_bits;
+        let t = dec.code / r;
+        let Some(&symbol) = slots.get(t as usize) else {
+            return Err(Error::Corrupt {
+                what: "range decoder target outside the distribution",
+            });
+        };
+        let start = cums[usize::from(symbol)];
+        let freq = freqs[usize::from(symbol)];
+        // start <= t < start + freq, so r * start <= code < r * (start + freq) <= range.
+        dec.code -= r * start;
+        dec.range = r * freq;
+        if dec.range < TOP {
+            dec.renormalise();
+            // Past this point finish() must fail: stop early on a hopeless stream.
+            if dec.pos > limit {
+                return Err(dec.truncated());
+            }
+        }
+        *o = symbol;
+    }
+    dec.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Counts;
+    use proptest::prelude::*;
+
+    /// The table the tests code `data` with: its own optimal table, or a flat one for
+    /// empty data.
+    fn table_for(data: &[u8], scale_bits: u32) -> FreqTable {
+        if data.is_empty() {
+            FreqTable::from_counts(&Counts([1; 256]), scale_bits).unwrap()
+        } else {
+            FreqTable::from_counts(&Counts::of(data), scale_bits).unwrap()
+        }
+    }
+
+    fn encode_generic(data: &[u8], table: &FreqTable) -> Vec<u8> {
+        let mut enc = RangeEncoder::new();
+        for &b in data {
+            let iv = table.interval(b).unwrap();
+            enc.encode(iv.start, iv.freq, table.scale_bits());
+        }
+        enc.finish()
+    }
+
+    fn decode_generic(stream: &[u8], table: &FreqTable, n: usize) -> Result<Vec<u8>> {
+        let s = table.scale_bits();
+        let mut dec = RangeDecoder::new(stream)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = dec.peek(s);
+            let (symbol, iv) = table.symbol_at(t)?;
+            dec.consume(iv.start, iv.freq, s);
+            out.push(symbol);
+        }
+        dec.finish()?;
+        Ok(out)
+    }
+
+    fn decode_fast(stream: &[u8], table: &FreqTable, n: usize) -> Result<Vec<u8>> {
+        let mut out = vec![0; n];
+        decode_order0(stream, table, &mut out)?;
+        Ok(out)
+    }
+
+    /// Codes `data` both ways, checks that both paths agree byte for byte and decode
+    /// back to `data`, and returns the stream.
+    fn round_trip(data: &[u8], table: &FreqTable) -> Vec<u8> {
+        let fast = encode_order0(data, table).unwrap();
+        let generic = encode_generic(data, table);
+        assert_eq!(fast, generic, "fast and generic encoders disagree");
+        assert!(fast.len() <= max_stream_len(data.len(), table.scale_bits()));
+        assert_eq!(decode_fast(&fast, table, data.len()).unwrap(), data);
+        assert_eq!(decode_generic(&fast, table, data.len()).unwrap(), data);
+        fast
+    }
+
+    /// Decodes `stream` both ways and checks that they agree; returns the fast result.
+    fn decode_both(stream: &[u8], table: &FreqTable, n: usize) -> Result<Vec<u8>> {
+        let fast = decode_fast(stream, table, n);
+        let generic = decode_generic(stream, table, n);
+        match (&fast, &generic) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => panic!("fast and generic decoders disagree: {fast:?} vs {generic:?}"),
+        }
+        fast
+    }
+
+    /// Exact big-number encoder for reference: keeps every byte written so far and adds
+    /// each carry into them at once. Returns the stream and the longest carry chain
+    /// (bytes turned from 0xFF into 0x00 by one carry).
+    fn encode_reference(symbols: &[(u32, u32)], scale_bits: u32) -> (Vec<u8>, usize) {
+        let mut digits: Vec<u8> = Vec::new();
+        let mut low: u64 = 0; // < 2^32: carries leave at once
+        let mut range: u64 = u64::from(u32::MAX);
+        let mut longest = 0;
+        let mut add = |low: &mut u64, digits: &mut Vec<u8>, v: u64| {
+            *low += v;
+            if *low >= 1 << 32 {
+                *low -= 1 << 32;
+                let mut chain = 0;
+                let mut i = digits.len();
+                loop {
+                    i -= 1; // a carry out of the first byte would be a bug
+                    if digits[i] == 0xFF {
+                        digits[i] = 0;
+                        chain += 1;
+                    } else {
+                        digits[i] += 1;
+                        break;
+                    }
+                }
+                longest = longest.max(chain);
+            }
+        };
+        for &(start, freq) in symbols {
+            let r = range >> scale_bits;
+            add(&mut low, &mut digits, r * u64::from(start));
+            range = r * u64::from(freq);
+            while range < 1 << 24 {
+                digits.push((low >> 24) as u8);
+                low = (low << 8) & 0xFFFF_FFFF;
+                range <<= 8;
+            }
+        }
+        let v = (low + (1 << 24) - 1) & !((1u64 << 24) - 1);
+        let up = v - low;
+        add(&mut low, &mut digits, up);
+        digits.push((low >> 24) as u8);
+        (digits, longest)
+    }
+
+    #[test]
+    fn degenerate_inputs_round_trip_at_every_scale() {
+        let all: Vec<u8> = (0..=255).collect();
+        for s in 8..=16 {
+            let empty = round_trip(&[], &table_for(&[], s));
+            assert_eq!(empty, [0], "the empty stream is the flush byte alone");
+            round_trip(&[7], &table_for(&[7], s));
+            // One distinct symbol owns the whole 2^s: only the rounding costs anything.
+            let same = vec![b'x'; 10_000];
+            let t = table_for(&same, s);
+            assert_eq!(t.freqs()[usize::from(b'x')], 1 << s);
+            let stream = round_trip(&same, &t);
+            assert!(
+                stream.len() < 16,
+                "{} bytes for a certain symbol",
+                stream.len()
+            );
+            let mut many = Vec::new();
+            for i in 0..20 {
+                many.extend(all.iter().map(|&b| b.wrapping_mul(i * 2 + 1)));
+            }
+            round_trip(&all, &table_for(&all, s));
+            round_trip(&many, &table_for(&many, s));
+        }
+    }
+
+    #[test]
+    fn stream_length_is_shifts_plus_one_and_within_bound() {
+        // Worst case for the bound: every symbol has freq 1 at scale 16.
+        let mut freq = [0u32; 256];
+        freq[0] = 1;
+        freq[1] = 1;
+        freq[2] = (1 << 16) - 2;
+        let t = FreqTable::from_freqs(freq, 16).unwrap();
+        let data: Vec<u8> = (0..5000).map(|i| (i % 2) as u8).collect();
+        let stream = round_trip(&data, &t);
+        let bound = max_stream_len(data.len(), 16);
+        assert!(stream.len() <= bound, "{} > {bound}", stream.len());
+        // 16 bits a symbol is the least it can cost.
+        assert!(stream.len() >= data.len() * 2);
+        assert_eq!(max_stream_len(0, 12), 1);
+        assert_eq!(max_stream_len(8192, 8), 1 + 8192 + 8);
+    }
+
+    #[test]
+    fn encode_reports_zero_frequency() {
+        let t = table_for(b"aaab", 12);
+        assert!(matches!(
+            encode_order0(b"aabc", &t),
+            Err(Error::ZeroFrequency { symbol: b'c' })
+        ));
+    }
+
+    /// Symbols and their intervals.
+    type Decoded = (Vec<u8>, Vec<(u32, u32)>);
+
+    /// Decodes symbols from the number that `v` spells until the decoder has read 16
+    /// bytes past its end; `None` if `v` falls into the unused top slice of an interval.
+    fn symbols_of(v: &[u8], t: &FreqTable) -> Option<Decoded> {
+        let s = t.scale_bits();
+        let mut dec = RangeDecoder::new(v).unwrap();
+        let mut data = Vec::new();
+        let mut intervals = Vec::new();
+        while dec.pos < v.len() + 16 {
+            let (symbol, iv) = t.symbol_at(dec.peek(s)).ok()?;
+            dec.consume(iv.start, iv.freq, s);
+            data.push(symbol);
+            intervals.push((iv.start, iv.freq));
+        }
+        Some((data, intervals))
+    }
+
+    #[test]
+    fn long_carry_chains_propagate() {
+        // Symbols that decode from V = x0 00 ... 00 01 pull low up towards x0 00 ... from
+        // below through a long run of 0xFF bytes, until low finally crosses over and a
+        // carry turns (x0 - 1) FF FF ... into x0 00 00 ....
+        let zeros = 2000;
+        let text = b"a range coder narrows an interval, one symbol at a time";
+        for s in [8, 12, 16] {
+            let t = table_for(text, s);
+            // V may fall into the slice that rounding leaves unused: try another x0.
+            let (v, (data, intervals)) = (0x80..=0xFFu8)
+                .find_map(|first| {
+                    let mut v = vec![first];
+                    v.resize(1 + zeros, 0);
+                    v.push(1);
+                    symbols_of(&v, &t).map(|found| (v, found))
+                })
+                .expect("some V decodes");
+            let (reference, longest) = encode_reference(&intervals, s);
+            assert!(longest >= zeros - 8, "longest carry chain {longest}");
+            let stream = round_trip(&data, &t);
+            assert_eq!(stream, reference, "scale {s}");
+            assert_eq!(&stream[..zeros - 8], &v[..zeros - 8]);
+        }
+    }
+
+    #[test]
+    fn matches_reference_on_text() {
+        let data = std::fs::read(corpus("canterbury/fields.c")).unwrap();
+        for s in [7, 9, 12, 16] {
+            let t = FreqTable::from_counts(&Counts::of(&data), s).unwrap();
+            let ivs: Vec<(u32, u32)> = data
+                .iter()
+                .map(|&b| {
+                    let iv = t.interval(b).unwrap();
+                    (iv.start, iv.freq)
+                })
+                .collect();
+            assert_eq!(
+                round_trip(&data, &t),
+                encode_reference(&ivs, t.scale_bits()).0
+            );
+        }
+    }
+
+    fn corpus(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpora")
+            .join(name)
+    }
+
+    fn corpus_files() -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for dir in ["canterbury", "calgary"] {
+            let mut names: Vec<_> = std::fs::read_dir(corpus(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            for path in names {
+                files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        assert!(files.len() >= 29, "corpora missing: {} files", files.len());
+        files
+    }
+
+    #[test]
+    fn corpora_round_trip_within_overhead() {
+        for (name, data) in corpus_files() {
+            let counts = Counts::of(&data);
+            for s in [12, 15] {
+                let t = FreqTable::from_counts(&counts, s).unwrap();
+                let stream = encode_order0(&data, &t).unwrap();
+                assert_eq!(stream, encode_generic(&data, &t), "{name} at {s}");
+                assert_eq!(decode_fast(&stream, &t, data.len()).unwrap(), data);
+                let bits = 8.0 * stream.len() as f64;
+                let cost = t.cost_bits(&counts);
+                // The final interval is no wider than 2^-cost and the stream pins it to
+                // within 2^-(8 * len), so 8 * len >= cost always.
+                assert!(bits >= cost, "{name} at {s}: {bits} < {cost}");
+                if data.len() > 100_000 {
+                    assert!(
+                        bits <= cost * 1.0005,
+                        "{name} at {s}: overhead {:.4}%",
+                        100.0 * (bits / cost - 1.0)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corpus_damage_is_detected_or_visible() {
+        let data = std::fs::read(corpus("canterbury/grammar.lsp")).unwrap();
+        let t = table_for(&data, 12);
+        let stream = round_trip(&data, &t);
+        for cut in 0..stream.len() {
+            if let Ok(out) = decode_both(&stream[..cut], &t, data.len()) {
+                assert_ne!(out, data, "prefix of {cut} bytes accepted");
+            }
+        }
+        // Every bit of the last 64 bytes, every 13th bit before them.
+        let tail = stream.len().saturating_sub(64) * 8;
+        for bit in (0..tail).step_by(13).chain(tail..stream.len() * 8) {
+            let mut bad = stream.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(out) = decode_both(&bad, &t, data.len()) {
+                assert_ne!(out, data, "bit {bit} flipped and accepted");
+            }
+        }
+        let mut longer = stream.clone();
+        longer.push(0);
+        assert!(decode_both(&longer, &t, data.len()).is_err());
+    }
+
+    #[test]
+    fn decoder_never_divides_by_zero_on_misuse() {
+        let stream = [0xFF; 8];
+        let mut dec = RangeDecoder::new(&stream).unwrap();
+        assert!(
+            dec.peek(16) >= 1 << 16,
+            "all-0xFF stream is outside every interval"
+        );
+        dec.consume(0, 0, 12);
+        dec.consume(4000, 200, 12);
+        dec.consume(0, 1, 40);
+        let _ = dec.peek(40);
+        assert!(dec.clone().finish().is_err());
+        assert!(RangeDecoder::new(&[]).is_err());
+    }
+
+    fn data_strategy() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..3000),
+            proptest::collection::vec(0u8..4, 0..3000),
+            (any::<u8>(), 0usize..3000).prop_map(|(b, n)| vec![b; n]),
+            proptest::collection::vec(prop_oneof![9 => Just(b'e'), 1 => any::<u8>()], 0..3000),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_round_trip(data in data_strategy(), s in 8u32..=16) {
+            let t = table_for(&data, s);
+            round_trip(&data, &t);
+        }
+
+        #[test]
+        fn damaged_streams_fail_or_differ(data in data_strategy(), s in 8u32..=16, cut in any::<prop::sample::Index>(), bit in any::<prop::sample::Index>()) {
+            let t = table_for(&data, s);
+            let stream = encode_order0(&data, &t).unwrap();
+            let cut = cut.index(stream.len());
+            if let Ok(out) = decode_both(&stream[..cut], &t, data.len()) {
+                prop_assert_ne!(out, data.clone());
+            }
+            let bit = bit.index(stream.len() * 8);
+            let mut bad = stream.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(out) = decode_both(&bad, &t, data.len()) {
+                prop_assert_ne!(out, data);
+            }
+        }
+
+        #[test]
+        fn random_streams_never_panic(
+            stream in proptest::collection::vec(any::<u8>(), 0..600),
+            counts in proptest::collection::vec(0u64..50, 256),
+            n in 0usize..3000,
+            s in 8u32..=16,
+        ) {
+            let mut c = Counts::default();
+            c.0.copy_from_slice(&counts);
+            c.0[0] += 1;
+            let t = FreqTable::from_counts(&c, s).unwrap();
+            if let Ok(out) = decode_both(&stream, &t, n) {
+                // Accepted streams are exactly what the encoder writes for their output.
+                prop_assert_eq!(encode_order0(&out, &t).unwrap(), stream);
+            }
+        }
+    }
 }
