@@ -62,6 +62,15 @@ pub enum Error {
         /// Check of the decoded bytes.
         actual: u32,
     },
+    /// An entropy-coded block could not be decoded (its payload is malformed).
+    #[error("block {block} is damaged: {source}")]
+    DamagedBlock {
+        /// Index of the block in its frame, from 0.
+        block: u64,
+        /// What the decoder found.
+        #[source]
+        source: Box<Error>,
+    },
     /// The whole decoded content does not match the trailer's checksum.
     #[error("content checksum mismatch: got {actual:#018x}, expected {expected:#018x}")]
     ContentChecksum {

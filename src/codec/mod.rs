@@ -5,6 +5,7 @@
 //! block when coding would not shrink the data, or a *run* block when the block holds a
 //! single byte value (the named degenerate cases of `docs/FORMAT.md`).
 
+mod drive;
 mod options;
 mod stream;
 
@@ -161,14 +162,16 @@ pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8
         BlockKind::Run => out.resize(n, block.body[0]),
         BlockKind::Entropy => {
             out.resize(n, 0);
-            match (header.model, header.order) {
-                (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out)?,
-                _ => {
-                    return Err(Error::Corrupt {
-                        what: "model not supported by this build",
-                    });
-                }
-            }
+            let decoded = match (header.model, header.order) {
+                (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out),
+                _ => Err(Error::Corrupt {
+                    what: "model not supported by this build",
+                }),
+            };
+            decoded.map_err(|e| Error::DamagedBlock {
+                block: index,
+                source: Box::new(e),
+            })?;
         }
     }
     let actual = block_check(out);
