@@ -83,10 +83,37 @@ pub const DEFAULT_MEMORY: usize = 128 << 20;
 
 /// Count added to a symbol each time it is coded in its longest context.
 pub const INC: u32 = 1;
+/// A symbol new to a context starts at `1 + floor(INHERIT * c / C)`, `c / C` its share in
+/// the context that coded it.
+pub const INHERIT: u32 = 4;
 /// A context whose total count passes this is halved.
 pub const LIMIT: u32 = 1 << 13;
 /// Symbols one hashed context can hold.
 pub const CAP: usize = 28;
+
+/// Symbol weights are multiplied by this so that escape weights from SEE keep precision.
+const WEIGHT_SCALE: u32 = 64;
+/// Probability one in SEE cells.
+const SEE_ONE: u32 = 1 << 16;
+/// SEE cells stop speeding up after this many events (rate `1 / (SEE_USES + 2)`).
+const SEE_USES: u16 = 254;
+/// SEE cells: order (0..=MAX_ORDER) x fresh symbols (8 buckets) x first level x weight
+/// (8 buckets).
+const SEE_CELLS: usize = (MAX_ORDER as usize + 1) * 8 * 2 * 8;
+
+/// SEE cell of a level (see [`AdaptiveDist::escape`]).
+#[inline]
+fn see_index(k: usize, n: u32, w: u32, first: bool) -> usize {
+    let nb = match n {
+        0..=4 => n.saturating_sub(1),
+        5..=6 => 4,
+        7..=10 => 5,
+        11..=16 => 6,
+        _ => 7,
+    } as usize;
+    let wb = (31 - w.max(1).leading_zeros()).min(7) as usize;
+    ((k * 8 + nb) * 2 + usize::from(first)) * 8 + wb
+}
 
 /// Bytes in one block of the hashed table (one context).
 pub const BLOCK_BYTES: usize = 64;
@@ -201,6 +228,9 @@ pub struct AdaptiveDist {
     table_bits: u32,
     /// `cur[k]`: where the context of order `k` lives, for `k <= order`.
     cur: [Loc; MAX_ORDER as usize + 1],
+    /// SEE: `[p, uses]` per cell, `p` the escape probability in units of `1/SEE_ONE`
+    /// (`1..SEE_ONE`), `uses <= SEE_USES` (0: not yet used, `p` meaningless).
+    see: Vec<[u16; 2]>,
 }
 
 impl AdaptiveDist {
@@ -228,20 +258,31 @@ impl AdaptiveDist {
         }
     }
 
-    /// Escape weight of the context of order `k` (module notes).
+    /// Escape weight, in units of `1/WEIGHT_SCALE` of a symbol weight, for a level of
+    /// order `k` with `n` fresh symbols of weight `w` (`first`: no longer context was
+    /// passed). Returns it with the SEE cell it came from.
     #[inline]
-    fn escape(&self, k: usize, lv: &Level<'_>, w_all: u32) -> u32 {
-        let _ = (k, w_all);
-        lv.syms.len() as u32
+    fn escape(&self, k: usize, n: u32, w: u32, first: bool) -> (u32, usize) {
+        let cell = see_index(k, n, w, first);
+        let [p, uses] = self.see[cell];
+        let e = if uses == 0 {
+            // Method D's escape count, d = n, until the cell has seen an event.
+            n * WEIGHT_SCALE
+        } else {
+            // E / (W + E) = p: E = W p / (1 - p)
+            let p = u64::from(p);
+            (u64::from(w * WEIGHT_SCALE) * p / (u64::from(SEE_ONE) - p)).clamp(1, 1 << 30) as u32
+        };
+        (e, cell)
     }
 
-    /// Walks the levels; for each one with fresh symbols calls `visit` with the level, the
-    /// exclusion set before it, and the mapping `(base, n, spare, total, r, u)`. Stops
-    /// when `visit` returns `Some`. Returns the final `(base, r, excluded)` otherwise.
+    /// Walks the levels; for each one with fresh symbols calls `visit` with its order,
+    /// the level, the exclusion set before it, and its [`Mapping`]. Stops when `visit`
+    /// returns `Some`. Returns the final `(base, r, excluded)` otherwise.
     #[inline]
     fn walk<T>(
         &self,
-        mut visit: impl FnMut(&Level<'_>, &SymSet, &Mapping) -> Option<T>,
+        mut visit: impl FnMut(usize, &Level<'_>, &SymSet, &Mapping) -> Option<T>,
     ) -> std::result::Result<T, (u32, u32, SymSet)> {
         let mut base = 0u32;
         let mut r = TOTAL;
@@ -251,11 +292,9 @@ impl AdaptiveDist {
             let Some(lv) = self.level(k) else { continue };
             let mut n = 0u32;
             let mut w = 0u32;
-            let mut w_all = 0u32;
             let mut mine = excl;
             for (&s, &c) in lv.syms.iter().zip(lv.counts) {
                 let ws = weight(c);
-                w_all += ws;
                 if !excl.has(s) {
                     n += 1;
                     w += ws;
@@ -268,17 +307,18 @@ impl AdaptiveDist {
             let u_next = u - n;
             let a = r - u_next;
             let spare = a - n;
-            let e = if u_next == 0 {
-                0
+            let (e, cell) = if u_next == 0 {
+                (0, usize::MAX)
             } else {
-                self.escape(k, &lv, w_all)
+                self.escape(k, n, w, u == 256)
             };
             let m = Mapping {
                 base,
                 spare: u64::from(spare),
-                total: u64::from(w + e),
+                total: u64::from(w * WEIGHT_SCALE) + u64::from(e),
+                cell,
             };
-            if let Some(x) = visit(&lv, &excl, &m) {
+            if let Some(x) = visit(k, &lv, &excl, &m) {
                 return Ok(x);
             }
             let width = n + m.scaled(u64::from(w));
@@ -293,16 +333,21 @@ impl AdaptiveDist {
 
 /// The map from cumulative weights of one level to slots (module notes).
 struct Mapping {
+    /// First slot of the level.
     base: u32,
+    /// `S`: slots shared by weight.
     spare: u64,
+    /// `T = W * WEIGHT_SCALE + E`, escape included.
     total: u64,
+    /// SEE cell of the level's escape (`usize::MAX` when it cannot escape).
+    cell: usize,
 }
 
 impl Mapping {
-    /// `floor(S * cum / T)`
+    /// `floor(S * cum / T)`, `cum` in symbol weights.
     #[inline]
     fn scaled(&self, cum: u64) -> u32 {
-        (self.spare * cum / self.total) as u32
+        (self.spare * cum * u64::from(WEIGHT_SCALE) / self.total) as u32
     }
     /// Interval of the `i`-th fresh symbol with cumulative weight `cum` and weight `w`.
     #[inline]
@@ -333,7 +378,7 @@ impl Distribution for AdaptiveDist {
     }
 
     fn interval(&self, symbol: u8) -> Result<Interval> {
-        let found = self.walk(|lv, excl, m| {
+        let found = self.walk(|_, lv, excl, m| {
             let mut i = 0u32;
             let mut cum = 0u32;
             for (&s, &c) in lv.syms.iter().zip(lv.counts) {
@@ -364,7 +409,7 @@ impl Distribution for AdaptiveDist {
                 what: "decoder target outside the distribution",
             });
         }
-        let found = self.walk(|lv, excl, m| {
+        let found = self.walk(|_, lv, excl, m| {
             if target < m.base {
                 return None;
             }
@@ -377,7 +422,10 @@ impl Distribution for AdaptiveDist {
                 if excl.has(s) {
                     continue;
                 }
-                if i > t || m.spare * u64::from(cum) >= u64::from(t - i + 1) * m.total {
+                if i > t
+                    || m.spare * u64::from(cum) * u64::from(WEIGHT_SCALE)
+                        >= u64::from(t - i + 1) * m.total
+                {
                     break;
                 }
                 best = Some((s, i, cum, weight(c)));
@@ -589,24 +637,52 @@ impl AdaptiveDist {
 
     /// Learns `s` after the contexts of `hist` (module notes, update rules).
     fn learn(&mut self, s: u8, hist: u64) {
-        // 1. The longest context holding s.
-        let mut found = None;
-        for k in (0..=self.order as usize).rev() {
-            if let Some(lv) = self.level(k)
-                && let Some(i) = lv.syms.iter().position(|&x| x == s)
-            {
-                found = Some((k, i));
-                break;
+        // 1. The longest context holding s; every level passed escaped, and the SEE cell
+        //    of each level learns whether it did.
+        let mut events = [(usize::MAX, false, 0u32, 0u32); MAX_ORDER as usize + 1];
+        let mut nev = 0;
+        let found = self.walk(|k, lv, excl, m| {
+            let pos = lv.syms.iter().position(|&x| x == s);
+            if m.cell != usize::MAX {
+                let fresh = lv.syms.iter().filter(|&&x| !excl.has(x)).count() as u32;
+                let w: u32 = lv
+                    .syms
+                    .iter()
+                    .zip(lv.counts)
+                    .filter(|(x, _)| !excl.has(**x))
+                    .map(|(_, &c)| weight(c))
+                    .sum();
+                events[nev] = (m.cell, pos.is_none(), fresh, w);
+                nev += 1;
             }
+            pos.map(|i| (k, i))
+        });
+        for &(cell, escaped, n, w) in &events[..nev] {
+            let [p, uses] = &mut self.see[cell];
+            if *uses == 0 {
+                *p = (u64::from(n) * u64::from(SEE_ONE) / u64::from(w + n)) as u16;
+            }
+            let target: i32 = if escaped { SEE_ONE as i32 - 1 } else { 0 };
+            let step = (target - i32::from(*p)) / (i32::from(*uses) + 2);
+            *p = (i32::from(*p) + step).clamp(1, SEE_ONE as i32 - 1) as u16;
+            *uses = (*uses + 1).min(SEE_USES);
         }
+        let found = found.ok();
+        let mut init = 1u8;
         let first_new = match found {
             Some((k, i)) => {
-                self.with_node(self.cur[k], |node| node.bump(i, INC));
+                self.with_node(self.cur[k], |node| {
+                    // Inheritance: c0 = 1 + floor(INHERIT * c / C) from the context that
+                    // coded s (before its own increment).
+                    let share = INHERIT * u32::from(node.counts[i]) / node.total.max(1);
+                    init = 1 + share.min(u32::from(INHERIT)) as u8;
+                    node.bump(i, INC)
+                });
                 k + 1
             }
             None => 0,
         };
-        // 2. Longer contexts learn s with count 1.
+        // 2. Longer contexts learn s with the inherited count.
         for k in first_new..=self.order as usize {
             let loc = if k >= 2 {
                 self.find_or_create(k as u32, hist)
@@ -615,7 +691,7 @@ impl AdaptiveDist {
             };
             self.with_node(loc, |node| {
                 if !node.syms[..node.n].contains(&s) {
-                    node.add(s, 1);
+                    node.add(s, init);
                 }
             });
         }
@@ -671,6 +747,7 @@ impl AdaptiveModel {
             table,
             table_bits,
             cur: [Loc::None; MAX_ORDER as usize + 1],
+            see: vec![[0, 0]; SEE_CELLS],
         };
         dist.locate(0);
         Ok(AdaptiveModel {
@@ -863,7 +940,7 @@ mod tests {
     #[test]
     #[ignore = "report, not a check"]
     fn report() {
-        let files = [
+        let all = [
             "calgary/book1",
             "calgary/book2",
             "calgary/bib",
@@ -882,6 +959,10 @@ mod tests {
             "canterbury/lcet10.txt",
             "canterbury/plrabn12.txt",
         ];
+        let files: Vec<&str> = match std::env::var("FILES") {
+            Ok(v) => all.iter().copied().filter(|f| v.split(',').any(|x| f.contains(x))).collect(),
+            Err(_) => all.to_vec(),
+        };
         let orders: Vec<u32> = std::env::var("ORDERS")
             .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
             .unwrap_or_else(|_| (0..=6).collect());
