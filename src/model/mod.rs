@@ -13,11 +13,15 @@
 //! shift; every symbol that can occur has `freq >= 1`, and asking for the interval of a
 //! symbol with zero frequency is [`Error::ZeroFrequency`], never a panic.
 
+mod adaptive;
 mod counts;
 mod normalize;
 mod order0;
 mod table;
 
+pub use adaptive::{
+    AdaptiveDist, AdaptiveModel, DEFAULT_MEMORY, MAX_MEMORY, MAX_ORDER, MIN_MEMORY,
+};
 pub use counts::Counts;
 pub use normalize::{normalize, quantisation_cost_bits};
 pub use order0::StaticOrder0;

@@ -1,0 +1,979 @@
+//! Adaptive order-k context model: PPM with escapes and exclusion, flattened into one
+//! distribution per byte.
+//!
+//! # Read me first
+//!
+//! **What is predicted.** Before each byte the model holds the contexts of orders
+//! `order, order-1, ..., 0` (the last `k` bytes; bytes before the start read as zero).
+//! Each context that exists keeps a short list of the symbols that followed it with a
+//! small count each. PPM codes a byte in the longest context that has seen it, paying an
+//! *escape* for every context passed on the way down, with *exclusion* (a symbol seen in a
+//! longer context is removed from the shorter ones, since it would have been coded there).
+//! Instead of coding escapes as separate events we flatten the whole descent into ONE
+//! distribution over the 256 bytes with total `2^16` ([`SCALE_BITS`]), so a coder sees
+//! one `(start, freq)` per byte and the ideal code length is the PPM code length up to
+//! quantisation.
+//!
+//! **Flattening (the levels).** Walk the contexts from the longest down; each context
+//! with at least one symbol not yet excluded is a *level*. State: `base` (start of the
+//! region still to be shared out), `R` (its size) and `u` (symbols not yet given a slot,
+//! `256` at first). At a level with `n` fresh symbols of weights `w_i` (sum `W`) and
+//! escape weight `E`:
+//!
+//! ```text
+//! u' = u - n                      symbols left for the shorter levels
+//! A  = R - u'                     slots this level may hand out (one is kept for each of u')
+//! S  = A - n                      spare slots, shared by weight
+//! T  = W + E                      (E = 0 when u' = 0: nothing is left to escape to)
+//! start_i = base + i + floor(S * cumW_i / T)    i-th fresh symbol, cumW_i = w_0 + .. + w_{i-1}
+//! freq_i  = 1 + floor(S * cumW_{i+1} / T) - floor(S * cumW_i / T)   >= 1
+//! width   = n + floor(S * W / T)  base += width,  R -= width,  u = u'
+//! ```
+//!
+//! Invariant `R >= u` at every level (`R - width >= A - n - S + ... = u'`), so after the
+//! last level the remaining `R` slots are shared uniformly by the `u` symbols never seen
+//! (order -1): `q = R / u`, the first `R % u` of them (in byte order) get `q + 1`, the
+//! rest `q`. The intervals of all 256 symbols tile `[0, 2^16)` exactly and every symbol
+//! has `freq >= 1`. `symbol_at` walks the same levels and inverts `start_i` with
+//! multiplications only (`start_i <= t` iff `S * cumW_i < (t - base - i + 1) * T`).
+//! Cost: O(symbols in the contexts passed), never a 256-entry table build.
+//!
+//! **Weights and escapes (PPMD-style).** A symbol of count `c` weighs `w = 2c - 1`; a
+//! context with `d` distinct symbols has escape weight `E = d` (Howard's method D: the
+//! escape takes half a count for each distinct symbol). Exclusion drops the weights of
+//! excluded symbols from `W` but keeps `E` (computed on the whole context). A context
+//! with one symbol (*deterministic*) gets its escape from a tiny adaptive SEE table
+//! instead (see [`see`](AdaptiveDist::see_escape)).
+//!
+//! **Update rules (the same on both sides, integers only).** After byte `s`:
+//!
+//! 1. Find the longest context holding `s` (order `f`, or -1). Its count of `s` grows by
+//!    [`INC`]; if the symbol now outweighs the one before it in the list they swap (lists
+//!    stay roughly sorted by count, so scans stop early).
+//! 2. Every longer context (`f < k <= order`) gets `s` added with count 1 (created if the
+//!    context is new). Shorter contexts are not touched (*update exclusion*).
+//! 3. A context whose count would pass 255, or whose total passes [`LIMIT`], is halved:
+//!    every count `c` becomes `c - c/2` (so it stays >= 1; no symbol is dropped).
+//! 4. A hashed context that is full ([`CAP`] symbols) replaces its last (about the least
+//!    frequent) symbol by the new one.
+//!
+//! **Memory.** Orders 0 and 1 live in direct tables (257 nodes of 516 bytes each, with
+//! room for all 256 symbols). Orders 2 and up live in one hashed table of 64-byte blocks
+//! (one block = one context: a 16-bit check, the symbol count, the total, and [`CAP`]
+//! symbols with a one-byte count each), two ways per bucket; a new context evicts the way
+//! with the smaller total. The table gets the largest power of two of blocks that fits in
+//! `memory_bytes` minus the direct tables; it is allocated zeroed once (the OS maps pages
+//! as they are touched). Behaviour depends only on `(order, memory_bytes)`.
+
+use crate::error::{Error, Result};
+use crate::model::{Distribution, Interval, Model};
+
+/// log2 of the total of every distribution this model hands out.
+pub const SCALE_BITS: u32 = 16;
+/// The total `2^SCALE_BITS`.
+const TOTAL: u32 = 1 << SCALE_BITS;
+/// Largest supported context order (the history is kept in one `u64`).
+pub const MAX_ORDER: u32 = 8;
+/// Smallest memory budget accepted by [`AdaptiveModel::new`].
+pub const MIN_MEMORY: usize = 256 << 10;
+/// Largest memory budget accepted by [`AdaptiveModel::new`].
+pub const MAX_MEMORY: usize = 1 << 30;
+/// Memory budget to use when the caller has no opinion.
+pub const DEFAULT_MEMORY: usize = 128 << 20;
+
+/// Count added to a symbol each time it is coded in its longest context.
+pub const INC: u32 = 1;
+/// A symbol new to a context starts at `1 + floor(INHERIT * c / C)`, `c / C` its share in
+/// the context that coded it.
+pub const INHERIT: u32 = 4;
+/// A context whose total count passes this is halved.
+pub const LIMIT: u32 = 1 << 13;
+/// Symbols one hashed context can hold.
+pub const CAP: usize = 28;
+
+/// Symbol weights are multiplied by this so that escape weights from SEE keep precision.
+const WEIGHT_SCALE: u32 = 64;
+/// Probability one in SEE cells.
+const SEE_ONE: u32 = 1 << 16;
+/// SEE cells stop speeding up after this many events (rate `1 / (SEE_USES + 2)`).
+const SEE_USES: u16 = 254;
+/// SEE cells: order (0..=MAX_ORDER) x fresh symbols (8 buckets) x first level x weight
+/// (8 buckets).
+const SEE_CELLS: usize = (MAX_ORDER as usize + 1) * 8 * 2 * 8;
+
+/// SEE cell of a level (see [`AdaptiveDist::escape`]).
+#[inline]
+fn see_index(k: usize, n: u32, w: u32, first: bool) -> usize {
+    let nb = match n {
+        0..=4 => n.saturating_sub(1),
+        5..=6 => 4,
+        7..=10 => 5,
+        11..=16 => 6,
+        _ => 7,
+    } as usize;
+    let wb = (31 - w.max(1).leading_zeros()).min(7) as usize;
+    ((k * 8 + nb) * 2 + usize::from(first)) * 8 + wb
+}
+
+/// Bytes in one block of the hashed table (one context).
+pub const BLOCK_BYTES: usize = 64;
+type Block = [u8; BLOCK_BYTES];
+// Byte layout of a block.
+const B_CHECK: usize = 0; // u16 LE: check bits of the context hash
+const B_N: usize = 2; // u8: number of symbols, 0 = empty block
+const B_TOTAL: usize = 4; // u16 LE: sum of the counts
+const B_SYMS: usize = 8; // CAP symbols
+const B_COUNTS: usize = B_SYMS + CAP; // CAP counts, each 1..=255
+const _: () = assert!(B_COUNTS + CAP == BLOCK_BYTES);
+
+/// A context of order 0 or 1: room for every symbol.
+#[derive(Clone)]
+struct FullNode {
+    /// Number of symbols in `syms[..n]`, `<= 256`.
+    n: u16,
+    /// Sum of `counts[..n]`; at most `LIMIT + 255`.
+    total: u16,
+    /// Distinct symbols, in list order.
+    syms: [u8; 256],
+    /// `counts[i] >= 1` is the count of `syms[i]`, for `i < n`.
+    counts: [u8; 256],
+}
+
+const FULL_NODE_BYTES: usize = std::mem::size_of::<FullNode>();
+
+impl FullNode {
+    const EMPTY: FullNode = FullNode {
+        n: 0,
+        total: 0,
+        syms: [0; 256],
+        counts: [0; 256],
+    };
+}
+
+/// Where the context of one order lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    /// The context has never been seen (or was evicted).
+    None,
+    /// Index into the direct table.
+    Full(usize),
+    /// Index of a block in the hashed table.
+    Hashed(usize),
+}
+
+/// One context as the flattening sees it.
+struct Level<'a> {
+    /// Distinct symbols (non-empty).
+    syms: &'a [u8],
+    /// Their counts, `>= 1` each.
+    counts: &'a [u8],
+}
+
+/// Weight of a symbol of count `c` in its context (method D: `2c - 1`).
+#[inline]
+fn weight(c: u8) -> u32 {
+    2 * u32::from(c) - 1
+}
+
+/// 256-bit set of symbols.
+#[derive(Clone, Copy, Default)]
+struct SymSet([u64; 4]);
+
+impl SymSet {
+    #[inline]
+    fn has(&self, s: u8) -> bool {
+        self.0[usize::from(s >> 6)] >> (s & 63) & 1 != 0
+    }
+    #[inline]
+    fn insert(&mut self, s: u8) {
+        self.0[usize::from(s >> 6)] |= 1 << (s & 63);
+    }
+    /// Number of members.
+    fn len(&self) -> u32 {
+        self.0.iter().map(|x| x.count_ones()).sum()
+    }
+    /// Number of members below `s`.
+    fn rank(&self, s: u8) -> u32 {
+        let w = usize::from(s >> 6);
+        let below: u32 = self.0[..w].iter().map(|x| x.count_ones()).sum();
+        below + (self.0[w] & ((1u64 << (s & 63)) - 1)).count_ones()
+    }
+    /// The `k`-th symbol (from 0, in byte order) that is NOT a member.
+    fn nth_absent(&self, mut k: u32) -> Option<u8> {
+        for (w, &bits) in self.0.iter().enumerate() {
+            let mut free = !bits;
+            let c = free.count_ones();
+            if k < c {
+                for _ in 0..k {
+                    free &= free - 1;
+                }
+                return Some((w as u32 * 64 + free.trailing_zeros()) as u8);
+            }
+            k -= c;
+        }
+        None
+    }
+}
+
+/// The model's state; also the distribution of the next byte (see the module notes).
+pub struct AdaptiveDist {
+    /// Highest order in use, `<= MAX_ORDER`.
+    order: u32,
+    /// Direct tables: `full[0]` is the order-0 context, `full[1 + c]` the order-1
+    /// context after byte `c` (only when `order >= 1`).
+    full: Vec<FullNode>,
+    /// Hashed contexts of orders `2..=order`; the length is a power of two (>= 2) or 0.
+    table: Vec<Block>,
+    /// log2 of `table.len()`.
+    table_bits: u32,
+    /// `cur[k]`: where the context of order `k` lives, for `k <= order`.
+    cur: [Loc; MAX_ORDER as usize + 1],
+    /// SEE: `[p, uses]` per cell, `p` the escape probability in units of `1/SEE_ONE`
+    /// (`1..SEE_ONE`), `uses <= SEE_USES` (0: not yet used, `p` meaningless).
+    see: Vec<[u16; 2]>,
+}
+
+impl AdaptiveDist {
+    /// The context of order `k` as a level, if it exists and has a symbol.
+    #[inline]
+    fn level(&self, k: usize) -> Option<Level<'_>> {
+        match self.cur[k] {
+            Loc::None => None,
+            Loc::Full(i) => {
+                let node = &self.full[i];
+                let n = usize::from(node.n);
+                (n > 0).then(|| Level {
+                    syms: &node.syms[..n],
+                    counts: &node.counts[..n],
+                })
+            }
+            Loc::Hashed(i) => {
+                let b = &self.table[i];
+                let n = usize::from(b[B_N]).min(CAP);
+                (n > 0).then(|| Level {
+                    syms: &b[B_SYMS..B_SYMS + n],
+                    counts: &b[B_COUNTS..B_COUNTS + n],
+                })
+            }
+        }
+    }
+
+    /// Escape weight, in units of `1/WEIGHT_SCALE` of a symbol weight, for a level of
+    /// order `k` with `n` fresh symbols of weight `w` (`first`: no longer context was
+    /// passed). Returns it with the SEE cell it came from.
+    #[inline]
+    fn escape(&self, k: usize, n: u32, w: u32, first: bool) -> (u32, usize) {
+        let cell = see_index(k, n, w, first);
+        let [p, uses] = self.see[cell];
+        let e = if uses == 0 {
+            // Method D's escape count, d = n, until the cell has seen an event.
+            n * WEIGHT_SCALE
+        } else {
+            // E / (W + E) = p: E = W p / (1 - p)
+            let p = u64::from(p);
+            (u64::from(w * WEIGHT_SCALE) * p / (u64::from(SEE_ONE) - p)).clamp(1, 1 << 30) as u32
+        };
+        (e, cell)
+    }
+
+    /// Walks the levels; for each one with fresh symbols calls `visit` with its order,
+    /// the level, the exclusion set before it, and its [`Mapping`]. Stops when `visit`
+    /// returns `Some`. Returns the final `(base, r, excluded)` otherwise.
+    #[inline]
+    fn walk<T>(
+        &self,
+        mut visit: impl FnMut(usize, &Level<'_>, &SymSet, &Mapping) -> Option<T>,
+    ) -> std::result::Result<T, (u32, u32, SymSet)> {
+        let mut base = 0u32;
+        let mut r = TOTAL;
+        let mut u = 256u32;
+        let mut excl = SymSet::default();
+        for k in (0..=self.order as usize).rev() {
+            let Some(lv) = self.level(k) else { continue };
+            let mut n = 0u32;
+            let mut w = 0u32;
+            let mut mine = excl;
+            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
+                let ws = weight(c);
+                if !excl.has(s) {
+                    n += 1;
+                    w += ws;
+                    mine.insert(s);
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            let u_next = u - n;
+            let a = r - u_next;
+            let spare = a - n;
+            let (e, cell) = if u_next == 0 {
+                (0, usize::MAX)
+            } else {
+                self.escape(k, n, w, u == 256)
+            };
+            let m = Mapping {
+                base,
+                spare: u64::from(spare),
+                total: u64::from(w * WEIGHT_SCALE) + u64::from(e),
+                cell,
+            };
+            if let Some(x) = visit(k, &lv, &excl, &m) {
+                return Ok(x);
+            }
+            let width = n + m.scaled(u64::from(w));
+            base += width;
+            r -= width;
+            u = u_next;
+            excl = mine;
+        }
+        Err((base, r, excl))
+    }
+}
+
+/// The map from cumulative weights of one level to slots (module notes).
+struct Mapping {
+    /// First slot of the level.
+    base: u32,
+    /// `S`: slots shared by weight.
+    spare: u64,
+    /// `T = W * WEIGHT_SCALE + E`, escape included.
+    total: u64,
+    /// SEE cell of the level's escape (`usize::MAX` when it cannot escape).
+    cell: usize,
+}
+
+impl Mapping {
+    /// `floor(S * cum / T)`, `cum` in symbol weights.
+    #[inline]
+    fn scaled(&self, cum: u64) -> u32 {
+        (self.spare * cum * u64::from(WEIGHT_SCALE) / self.total) as u32
+    }
+    /// Interval of the `i`-th fresh symbol with cumulative weight `cum` and weight `w`.
+    #[inline]
+    fn interval(&self, i: u32, cum: u32, w: u32) -> Interval {
+        let lo = self.scaled(u64::from(cum));
+        let hi = self.scaled(u64::from(cum + w));
+        Interval {
+            start: self.base + i + lo,
+            freq: 1 + hi - lo,
+        }
+    }
+}
+
+/// Order -1: the interval of the `k`-th of `u` remaining symbols in a region of `r`.
+#[inline]
+fn uniform_interval(base: u32, r: u32, u: u32, k: u32) -> Interval {
+    let q = r / u;
+    let rem = r % u;
+    Interval {
+        start: base + k * q + k.min(rem),
+        freq: q + u32::from(k < rem),
+    }
+}
+
+impl Distribution for AdaptiveDist {
+    fn scale_bits(&self) -> u32 {
+        SCALE_BITS
+    }
+
+    fn interval(&self, symbol: u8) -> Result<Interval> {
+        let found = self.walk(|_, lv, excl, m| {
+            let mut i = 0u32;
+            let mut cum = 0u32;
+            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
+                if excl.has(s) {
+                    continue;
+                }
+                if s == symbol {
+                    return Some(m.interval(i, cum, weight(c)));
+                }
+                i += 1;
+                cum += weight(c);
+            }
+            None
+        });
+        match found {
+            Ok(iv) => Ok(iv),
+            Err((base, r, excl)) => {
+                // `symbol` was in no context, so it is not excluded.
+                let u = 256 - excl.len();
+                Ok(uniform_interval(base, r, u, u32::from(symbol) - excl.rank(symbol)))
+            }
+        }
+    }
+
+    fn symbol_at(&self, target: u32) -> Result<(u8, Interval)> {
+        if target >= TOTAL {
+            return Err(Error::Corrupt {
+                what: "decoder target outside the distribution",
+            });
+        }
+        let found = self.walk(|_, lv, excl, m| {
+            if target < m.base {
+                return None;
+            }
+            let t = target - m.base;
+            // Last fresh symbol i with i + floor(S * cum_i / T) <= t, if t is inside.
+            let mut best = None;
+            let mut i = 0u32;
+            let mut cum = 0u32;
+            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
+                if excl.has(s) {
+                    continue;
+                }
+                if i > t
+                    || m.spare * u64::from(cum) * u64::from(WEIGHT_SCALE)
+                        >= u64::from(t - i + 1) * m.total
+                {
+                    break;
+                }
+                best = Some((s, i, cum, weight(c)));
+                i += 1;
+                cum += weight(c);
+            }
+            let (s, i, cum, w) = best?;
+            let iv = m.interval(i, cum, w);
+            (target < iv.start + iv.freq).then_some((s, iv))
+        });
+        match found {
+            Ok(x) => Ok(x),
+            Err((base, r, excl)) => {
+                let u = 256 - excl.len();
+                if target < base || u == 0 {
+                    return Err(Error::Corrupt {
+                        what: "decoder target outside the distribution",
+                    });
+                }
+                let t = target - base;
+                let q = r / u;
+                let rem = r % u;
+                let k = if t < rem * (q + 1) {
+                    t / (q + 1)
+                } else {
+                    rem + (t - rem * (q + 1)) / q
+                };
+                let s = excl.nth_absent(k).ok_or(Error::Corrupt {
+                    what: "decoder target outside the distribution",
+                })?;
+                Ok((s, uniform_interval(base, r, u, k)))
+            }
+        }
+    }
+}
+
+/// Mixes an order and its context bytes into 64 well-spread bits.
+#[inline]
+fn context_hash(k: u32, key: u64) -> u64 {
+    let mut h = (key ^ u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^ (h >> 29)
+}
+
+/// The last `k` bytes of `hist` (most recent in the low byte).
+#[inline]
+fn context_key(hist: u64, k: u32) -> u64 {
+    if k >= 8 { hist } else { hist & ((1u64 << (8 * k)) - 1) }
+}
+
+/// A node's symbol list, borrowed mutably for an update.
+struct NodeMut<'a> {
+    syms: &'a mut [u8],
+    counts: &'a mut [u8],
+    n: usize,
+    total: u32,
+}
+
+impl NodeMut<'_> {
+    /// Halves every count, keeping each `>= 1`.
+    fn halve(&mut self) {
+        let mut total = 0;
+        for c in &mut self.counts[..self.n] {
+            *c -= *c / 2;
+            total += u32::from(*c);
+        }
+        self.total = total;
+    }
+
+    /// Adds `inc` to the count of the symbol at `i`, halving first if needed, and moves
+    /// it one place up if it now outweighs its predecessor.
+    fn bump(&mut self, i: usize, inc: u32) {
+        if u32::from(self.counts[i]) + inc > 255 || self.total + inc > LIMIT {
+            self.halve();
+        }
+        self.counts[i] += inc as u8;
+        self.total += inc;
+        if i > 0 && self.counts[i] > self.counts[i - 1] {
+            self.counts.swap(i, i - 1);
+            self.syms.swap(i, i - 1);
+        }
+    }
+
+    /// Adds `s` (absent) with count `c`, replacing the last symbol when full.
+    fn add(&mut self, s: u8, c: u8) {
+        let i = if self.n < self.syms.len() {
+            self.n += 1;
+            self.n - 1
+        } else {
+            let last = self.n - 1;
+            self.total -= u32::from(self.counts[last]);
+            last
+        };
+        self.syms[i] = s;
+        self.counts[i] = c;
+        self.total += u32::from(c);
+        if self.total > LIMIT {
+            self.halve();
+        }
+    }
+}
+
+impl AdaptiveDist {
+    /// Mutable view of a node.
+    fn node_mut(&mut self, loc: Loc) -> Option<NodeMut<'_>> {
+        match loc {
+            Loc::None => None,
+            Loc::Full(i) => {
+                let node = &mut self.full[i];
+                Some(NodeMut {
+                    n: usize::from(node.n),
+                    total: u32::from(node.total),
+                    syms: &mut node.syms,
+                    counts: &mut node.counts,
+                })
+            }
+            Loc::Hashed(i) => {
+                let b = &mut self.table[i];
+                let n = usize::from(b[B_N]).min(CAP);
+                let total = u32::from(u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]]));
+                let (head, counts) = b.split_at_mut(B_COUNTS);
+                Some(NodeMut {
+                    n,
+                    total,
+                    syms: &mut head[B_SYMS..],
+                    counts,
+                })
+            }
+        }
+    }
+
+    /// Stores the `n` and `total` of a node changed through [`Self::node_mut`].
+    fn store(&mut self, loc: Loc, n: usize, total: u32) {
+        match loc {
+            Loc::None => {}
+            Loc::Full(i) => {
+                self.full[i].n = n as u16;
+                self.full[i].total = total as u16;
+            }
+            Loc::Hashed(i) => {
+                let b = &mut self.table[i];
+                b[B_N] = n as u8;
+                b[B_TOTAL..B_TOTAL + 2].copy_from_slice(&(total as u16).to_le_bytes());
+            }
+        }
+    }
+
+    /// Runs `f` on the node at `loc` and writes its header back.
+    fn with_node(&mut self, loc: Loc, f: impl FnOnce(&mut NodeMut<'_>)) {
+        if let Some(mut node) = self.node_mut(loc) {
+            f(&mut node);
+            let (n, total) = (node.n, node.total);
+            self.store(loc, n, total);
+        }
+    }
+
+    /// Bucket (first way) and check bits of the hashed context of order `k`.
+    #[inline]
+    fn bucket(&self, k: u32, hist: u64) -> (usize, u16) {
+        let h = context_hash(k, context_key(hist, k));
+        let idx = (h >> (64 - self.table_bits)) as usize & !1;
+        (idx, h as u16)
+    }
+
+    /// Where the hashed context of order `k` lives, if present.
+    #[inline]
+    fn find(&self, k: u32, hist: u64) -> Loc {
+        let (idx, check) = self.bucket(k, hist);
+        for way in [idx, idx | 1] {
+            let b = &self.table[way];
+            if b[B_N] != 0 && u16::from_le_bytes([b[B_CHECK], b[B_CHECK + 1]]) == check {
+                return Loc::Hashed(way);
+            }
+        }
+        Loc::None
+    }
+
+    /// Finds the hashed context of order `k`, or makes an empty one, evicting the way of
+    /// the bucket with the smaller total.
+    fn find_or_create(&mut self, k: u32, hist: u64) -> Loc {
+        if let found @ Loc::Hashed(_) = self.find(k, hist) {
+            return found;
+        }
+        let (idx, check) = self.bucket(k, hist);
+        let total = |b: &Block| u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]]);
+        let way = if total(&self.table[idx | 1]) < total(&self.table[idx]) {
+            idx | 1
+        } else {
+            idx
+        };
+        let b = &mut self.table[way];
+        *b = [0; BLOCK_BYTES];
+        b[B_CHECK..B_CHECK + 2].copy_from_slice(&check.to_le_bytes());
+        Loc::Hashed(way)
+    }
+
+    /// Looks up the contexts of every order for the history `hist`.
+    fn locate(&mut self, hist: u64) {
+        self.cur[0] = Loc::Full(0);
+        if self.order >= 1 {
+            self.cur[1] = Loc::Full(1 + (hist & 0xff) as usize);
+        }
+        for k in 2..=self.order {
+            self.cur[k as usize] = self.find(k, hist);
+        }
+    }
+
+    /// Learns `s` after the contexts of `hist` (module notes, update rules).
+    fn learn(&mut self, s: u8, hist: u64) {
+        // 1. The longest context holding s; every level passed escaped, and the SEE cell
+        //    of each level learns whether it did.
+        let mut events = [(usize::MAX, false, 0u32, 0u32); MAX_ORDER as usize + 1];
+        let mut nev = 0;
+        let found = self.walk(|k, lv, excl, m| {
+            let pos = lv.syms.iter().position(|&x| x == s);
+            if m.cell != usize::MAX {
+                let fresh = lv.syms.iter().filter(|&&x| !excl.has(x)).count() as u32;
+                let w: u32 = lv
+                    .syms
+                    .iter()
+                    .zip(lv.counts)
+                    .filter(|(x, _)| !excl.has(**x))
+                    .map(|(_, &c)| weight(c))
+                    .sum();
+                events[nev] = (m.cell, pos.is_none(), fresh, w);
+                nev += 1;
+            }
+            pos.map(|i| (k, i))
+        });
+        for &(cell, escaped, n, w) in &events[..nev] {
+            let [p, uses] = &mut self.see[cell];
+            if *uses == 0 {
+                *p = (u64::from(n) * u64::from(SEE_ONE) / u64::from(w + n)) as u16;
+            }
+            let target: i32 = if escaped { SEE_ONE as i32 - 1 } else { 0 };
+            let step = (target - i32::from(*p)) / (i32::from(*uses) + 2);
+            *p = (i32::from(*p) + step).clamp(1, SEE_ONE as i32 - 1) as u16;
+            *uses = (*uses + 1).min(SEE_USES);
+        }
+        let found = found.ok();
+        let mut init = 1u8;
+        let first_new = match found {
+            Some((k, i)) => {
+                self.with_node(self.cur[k], |node| {
+                    // Inheritance: c0 = 1 + floor(INHERIT * c / C) from the context that
+                    // coded s (before its own increment).
+                    let share = INHERIT * u32::from(node.counts[i]) / node.total.max(1);
+                    init = 1 + share.min(u32::from(INHERIT)) as u8;
+                    node.bump(i, INC)
+                });
+                k + 1
+            }
+            None => 0,
+        };
+        // 2. Longer contexts learn s with the inherited count.
+        for k in first_new..=self.order as usize {
+            let loc = if k >= 2 {
+                self.find_or_create(k as u32, hist)
+            } else {
+                self.cur[k]
+            };
+            self.with_node(loc, |node| {
+                if !node.syms[..node.n].contains(&s) {
+                    node.add(s, init);
+                }
+            });
+        }
+    }
+}
+
+/// An adaptive order-`k` PPM model (module notes): encoder and decoder run identical
+/// instances and stay in step by calling [`Model::predict`] and [`Model::update`] in turn.
+pub struct AdaptiveModel {
+    dist: AdaptiveDist,
+    /// The last 8 bytes, most recent in the low byte; zeros before the start.
+    hist: u64,
+    /// The budget the model was built with.
+    memory_bytes: usize,
+}
+
+impl AdaptiveModel {
+    /// A fresh model of the given order (`0..=MAX_ORDER`) within `memory_bytes`
+    /// (`MIN_MEMORY..=MAX_MEMORY`). Models built with the same arguments behave
+    /// identically.
+    pub fn new(order: u32, memory_bytes: usize) -> Result<AdaptiveModel> {
+        if order > MAX_ORDER {
+            return Err(Error::LimitExceeded {
+                what: "adaptive model order",
+                got: u64::from(order),
+                max: u64::from(MAX_ORDER),
+            });
+        }
+        if memory_bytes > MAX_MEMORY {
+            return Err(Error::LimitExceeded {
+                what: "adaptive model memory",
+                got: memory_bytes as u64,
+                max: MAX_MEMORY as u64,
+            });
+        }
+        if memory_bytes < MIN_MEMORY {
+            return Err(Error::InvalidOptions(format!(
+                "adaptive model memory {memory_bytes} is below the minimum {MIN_MEMORY}"
+            )));
+        }
+        let nfull = if order >= 1 { 257 } else { 1 };
+        let full = vec![FullNode::EMPTY; nfull];
+        let (table, table_bits) = if order >= 2 {
+            let blocks = (memory_bytes - nfull * FULL_NODE_BYTES) / BLOCK_BYTES;
+            let bits = usize::BITS - 1 - blocks.leading_zeros();
+            (vec![[0u8; BLOCK_BYTES]; 1 << bits], bits)
+        } else {
+            (Vec::new(), 0)
+        };
+        let mut dist = AdaptiveDist {
+            order,
+            full,
+            table,
+            table_bits,
+            cur: [Loc::None; MAX_ORDER as usize + 1],
+            see: vec![[0, 0]; SEE_CELLS],
+        };
+        dist.locate(0);
+        Ok(AdaptiveModel {
+            dist,
+            hist: 0,
+            memory_bytes,
+        })
+    }
+
+    /// The model's order.
+    pub fn order(&self) -> u32 {
+        self.dist.order
+    }
+
+    /// The memory budget given to [`AdaptiveModel::new`].
+    pub fn memory_budget(&self) -> usize {
+        self.memory_bytes
+    }
+
+    /// Bytes held by the model's tables; never more than [`Self::memory_budget`].
+    pub fn memory_used(&self) -> usize {
+        self.dist.full.len() * FULL_NODE_BYTES + self.dist.table.len() * BLOCK_BYTES
+    }
+}
+
+impl Model for AdaptiveModel {
+    type Dist = AdaptiveDist;
+
+    #[inline]
+    fn predict(&mut self) -> &AdaptiveDist {
+        &self.dist
+    }
+
+    fn update(&mut self, symbol: u8) {
+        self.dist.learn(symbol, self.hist);
+        self.hist = (self.hist << 8) | u64::from(symbol);
+        self.dist.locate(self.hist);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Ideal code length in bits of `data` under a fresh model: sum of -log2(freq / 2^16).
+    fn code_length_bits(order: u32, memory: usize, data: &[u8]) -> f64 {
+        let mut m = AdaptiveModel::new(order, memory).unwrap();
+        let mut bits = 0.0;
+        for &s in data {
+            let iv = m.predict().interval(s).unwrap();
+            bits += f64::from(SCALE_BITS) - f64::from(iv.freq).log2();
+            m.update(s);
+        }
+        bits
+    }
+
+    /// Runs an encoder-side and a decoder-side model over `data`: the decoder, given the
+    /// first and the last target of each interval, must find the same symbol and interval.
+    /// On every `check_every`-th step the 256 intervals must tile `[0, 2^16)`.
+    fn decode_simulation(order: u32, memory: usize, data: &[u8], check_every: usize) {
+        let mut enc = AdaptiveModel::new(order, memory).unwrap();
+        let mut dec = AdaptiveModel::new(order, memory).unwrap();
+        for (pos, &s) in data.iter().enumerate() {
+            let iv = enc.predict().interval(s).unwrap();
+            assert!(iv.freq >= 1 && iv.start + iv.freq <= TOTAL, "pos {pos}: {iv:?}");
+            let d = dec.predict();
+            for t in [iv.start, iv.start + iv.freq - 1] {
+                assert_eq!(d.symbol_at(t).unwrap(), (s, iv), "pos {pos} target {t}");
+            }
+            if check_every > 0 && pos % check_every == 0 {
+                assert_tiles(d);
+            }
+            enc.update(s);
+            dec.update(s);
+            assert!(enc.memory_used() <= memory);
+        }
+    }
+
+    /// The intervals of all 256 symbols tile `[0, 2^16)` and `symbol_at` agrees.
+    fn assert_tiles(d: &AdaptiveDist) {
+        let mut ivs: Vec<(u32, u32, u8)> = (0..=255u8)
+            .map(|s| {
+                let iv = d.interval(s).unwrap();
+                assert!(iv.freq >= 1);
+                (iv.start, iv.freq, s)
+            })
+            .collect();
+        ivs.sort_unstable();
+        let mut next = 0;
+        for &(start, freq, s) in &ivs {
+            assert_eq!(start, next, "gap or overlap before symbol {s}");
+            next = start + freq;
+            assert_eq!(d.symbol_at(start).unwrap().0, s);
+            assert_eq!(d.symbol_at(start + freq - 1).unwrap().0, s);
+        }
+        assert_eq!(next, TOTAL);
+        assert!(d.symbol_at(TOTAL).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        assert!(AdaptiveModel::new(MAX_ORDER + 1, DEFAULT_MEMORY).is_err());
+        assert!(AdaptiveModel::new(3, MIN_MEMORY - 1).is_err());
+        assert!(AdaptiveModel::new(3, MAX_MEMORY + 1).is_err());
+        assert!(AdaptiveModel::new(MAX_ORDER, MIN_MEMORY).is_ok());
+    }
+
+    #[test]
+    fn fresh_model_is_uniform() {
+        let mut m = AdaptiveModel::new(4, MIN_MEMORY).unwrap();
+        for s in 0..=255u8 {
+            let iv = m.predict().interval(s).unwrap();
+            assert_eq!(iv, Interval { start: u32::from(s) * 256, freq: 256 });
+        }
+        assert_tiles(m.predict());
+    }
+
+    #[test]
+    fn learns_a_repeated_pattern() {
+        let data: Vec<u8> = b"abcdefgh".iter().copied().cycle().take(4000).collect();
+        for order in 0..=6 {
+            let bits = code_length_bits(order, MIN_MEMORY, &data);
+            // Order 0 still pays ~3 bits a byte; any longer context predicts almost surely.
+            let limit = if order == 0 { 3.2 } else { 0.1 };
+            assert!(bits / 4000.0 < limit, "order {order}: {} bpc", bits / 4000.0);
+        }
+    }
+
+    #[test]
+    fn decoder_follows_encoder_on_text() {
+        let data = include_bytes!("../../corpora/calgary/paper4");
+        for order in 0..=6 {
+            decode_simulation(order, MIN_MEMORY, data, 997);
+        }
+    }
+
+    #[test]
+    #[ignore = "slow in debug; run with --release --ignored"]
+    fn decoder_follows_encoder_on_book1() {
+        let data = include_bytes!("../../corpora/calgary/book1");
+        for order in [2, 4, 6] {
+            decode_simulation(order, DEFAULT_MEMORY, data, 20_011);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn decoder_follows_encoder(
+            data in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..1500),
+                proptest::collection::vec(0u8..4, 0..3000),
+                Just(vec![7u8; 700]),
+                Just((0..=255u8).collect::<Vec<u8>>()),
+            ],
+            order in 0u32..=6,
+            extra_kib in 0usize..64,
+        ) {
+            decode_simulation(order, MIN_MEMORY + extra_kib * 1024, &data, 101);
+        }
+
+        #[test]
+        fn hostile_targets_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            targets in proptest::collection::vec(any::<u32>(), 1..50),
+            order in 0u32..=6,
+        ) {
+            let mut m = AdaptiveModel::new(order, MIN_MEMORY).unwrap();
+            for &s in &data {
+                m.update(s);
+            }
+            let d = m.predict();
+            for t in targets {
+                match d.symbol_at(t) {
+                    Ok((s, iv)) => {
+                        prop_assert!(t < TOTAL && iv.start <= t && t < iv.start + iv.freq);
+                        prop_assert_eq!(d.interval(s).unwrap(), iv);
+                    }
+                    Err(_) => prop_assert!(t >= TOTAL),
+                }
+            }
+        }
+    }
+
+    /// Prints bits per byte for each order on the text files of the corpora, next to
+    /// bzip2 -9 sizes measured separately (`cargo test --release --lib adaptive::tests::report
+    /// -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "report, not a check"]
+    fn report() {
+        let all = [
+            "calgary/book1",
+            "calgary/book2",
+            "calgary/bib",
+            "calgary/news",
+            "calgary/paper1",
+            "calgary/paper2",
+            "calgary/paper3",
+            "calgary/paper4",
+            "calgary/paper5",
+            "calgary/paper6",
+            "calgary/progc",
+            "calgary/progl",
+            "calgary/progp",
+            "canterbury/alice29.txt",
+            "canterbury/asyoulik.txt",
+            "canterbury/lcet10.txt",
+            "canterbury/plrabn12.txt",
+        ];
+        let files: Vec<&str> = match std::env::var("FILES") {
+            Ok(v) => all.iter().copied().filter(|f| v.split(',').any(|x| f.contains(x))).collect(),
+            Err(_) => all.to_vec(),
+        };
+        let orders: Vec<u32> = std::env::var("ORDERS")
+            .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+            .unwrap_or_else(|_| (0..=6).collect());
+        for f in files {
+            let data = std::fs::read(format!("{}/corpora/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let mut line = format!("{f:24}");
+            for &order in &orders {
+                let bits = code_length_bits(order, DEFAULT_MEMORY, &data);
+                line += &format!(" o{order} {:.4} ({:7.0} B)", bits / data.len() as f64, bits / 8.0);
+            }
+            println!("{line}");
+        }
+    }
+}
