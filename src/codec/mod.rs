@@ -14,7 +14,11 @@ pub use stream::{
     BlockInfo, Compressor, FrameInfo, Summary, compress_bound, decompress_stream, inspect,
 };
 
+use crate::coder::range::{RangeDecoder, RangeEncoder};
+use crate::coder::rans::{RansDecoder, RansEncoder};
 use crate::coder::{huffman, range, rans, tans};
+use crate::model::adaptive::AdaptiveModel;
+use drive::{Direction, decode_with_model, encode_with_model};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
@@ -46,6 +50,7 @@ pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
     }
     let coded = match (options.model(), options.order()) {
         (ModelKind::Static, 0) => encode_static_order0(data, options),
+        (ModelKind::Adaptive, k) => encode_adaptive(data, k, options.memory(), options.coder()),
         _ => Err(Error::InvalidOptions(
             "this model is not available in this build".into(),
         )),
@@ -152,6 +157,49 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
     }
 }
 
+fn encode_adaptive(
+    data: &[u8],
+    order: u32,
+    memory: usize,
+    coder: CoderKind,
+) -> Result<(Vec<u8>, BlockCost)> {
+    let mut model = AdaptiveModel::new(order, memory)?;
+    let (stream, bits) = match coder {
+        CoderKind::Arithmetic => {
+            encode_with_model(data, &mut model, RangeEncoder::new(), Direction::Fifo)?
+        }
+        CoderKind::Rans => encode_with_model(
+            data,
+            &mut model,
+            RansEncoder::new(data.len()),
+            Direction::Lifo,
+        )?,
+        CoderKind::Huffman | CoderKind::Tans => {
+            return Err(Error::InvalidOptions(
+                "table coders need a static model".into(),
+            ));
+        }
+    };
+    Ok((
+        stream,
+        BlockCost {
+            table_bytes: 0,
+            model_bits: bits,
+        },
+    ))
+}
+
+fn decode_adaptive(header: &Header, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut model = AdaptiveModel::new(order, 1usize << header.memory_log2)?;
+    match header.coder {
+        CoderKind::Arithmetic => decode_with_model(out, &mut model, RangeDecoder::new(payload)?),
+        CoderKind::Rans => decode_with_model(out, &mut model, RansDecoder::new(payload)?),
+        CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
+            what: "table coder with an adaptive model",
+        }),
+    }
+}
+
 /// Decodes one block into `out` (cleared first) and verifies its check.
 /// `index` is the block's position in its frame, for the error message.
 pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8>) -> Result<()> {
@@ -164,6 +212,7 @@ pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8
             out.resize(n, 0);
             let decoded = match (header.model, header.order) {
                 (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out),
+                (ModelKind::Adaptive, k) => decode_adaptive(header, k.into(), &block.body, out),
                 _ => Err(Error::Corrupt {
                     what: "model not supported by this build",
                 }),

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{CoderKind, Header, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, ModelKind};
+use crate::model::adaptive::{DEFAULT_MEMORY, MAX_MEMORY, MAX_ORDER, MIN_MEMORY};
 use crate::model::{MAX_SCALE_BITS, check_scale};
 
 /// Default block size: 1 MiB.
@@ -18,6 +19,8 @@ pub struct Options {
     coder: CoderKind,
     block_size: u32,
     scale_bits: u32,
+    /// log2 of the adaptive model's context memory; 0 for static models.
+    memory_log2: u8,
 }
 
 impl Default for Options {
@@ -29,6 +32,7 @@ impl Default for Options {
             coder: CoderKind::Rans,
             block_size: DEFAULT_BLOCK_SIZE,
             scale_bits: DEFAULT_SCALE_BITS,
+            memory_log2: 0,
         }
     }
 }
@@ -36,7 +40,8 @@ impl Default for Options {
 impl Options {
     /// Checks that `coder` can code `model` at `order` in this build.
     ///
-    /// Table coders (Huffman, tANS) need a static model; only order 0 is built so far.
+    /// Table coders (Huffman, tANS) need a static model; adaptive models take orders
+    /// `0..=8`.
     pub fn new(model: ModelKind, order: u32, coder: CoderKind) -> Result<Options> {
         if model == ModelKind::Adaptive && matches!(coder, CoderKind::Huffman | CoderKind::Tans) {
             return Err(Error::InvalidOptions(format!(
@@ -45,20 +50,26 @@ impl Options {
                 coder.name()
             )));
         }
-        if model == ModelKind::Adaptive {
-            return Err(Error::InvalidOptions(
-                "adaptive models are not available yet; use --model static".into(),
-            ));
-        }
-        if order != 0 {
+        if model == ModelKind::Adaptive && order > MAX_ORDER {
             return Err(Error::InvalidOptions(format!(
-                "static order {order} is not available yet; use --order 0"
+                "adaptive order {order} is above the largest, {MAX_ORDER}"
             )));
         }
+        if model == ModelKind::Static && order != 0 {
+            return Err(Error::InvalidOptions(format!(
+                "static order {order} is not available yet; use --order 0 or --model adaptive"
+            )));
+        }
+        let memory_log2 = if model == ModelKind::Adaptive {
+            DEFAULT_MEMORY.ilog2() as u8
+        } else {
+            0
+        };
         Ok(Options {
             model,
             order: order as u8,
             coder,
+            memory_log2,
             ..Options::default()
         })
     }
@@ -89,6 +100,25 @@ impl Options {
         Ok(Options { scale_bits, ..self })
     }
 
+    /// Sets the context memory of an adaptive model, rounded down to a power of two
+    /// (256 KiB to 1 GiB). Encoder and decoder use the same value: it is in the header.
+    pub fn with_memory(self, bytes: u64) -> Result<Options> {
+        if self.model != ModelKind::Adaptive {
+            return Err(Error::InvalidOptions(
+                "--memory applies to adaptive models only".into(),
+            ));
+        }
+        if !(MIN_MEMORY as u64..=MAX_MEMORY as u64).contains(&bytes) {
+            return Err(Error::InvalidOptions(format!(
+                "memory {bytes} is outside {MIN_MEMORY}..={MAX_MEMORY} bytes"
+            )));
+        }
+        Ok(Options {
+            memory_log2: bytes.ilog2() as u8,
+            ..self
+        })
+    }
+
     /// The options a frame header describes (for decoding and reports).
     pub fn from_header(h: &Header) -> Options {
         Options {
@@ -97,6 +127,7 @@ impl Options {
             coder: h.coder,
             block_size: h.block_size,
             scale_bits: h.scale_bits.into(),
+            memory_log2: h.memory_log2,
         }
     }
 
@@ -107,7 +138,7 @@ impl Options {
             order: self.order,
             coder: self.coder,
             scale_bits: self.scale_bits as u8,
-            memory_log2: 0,
+            memory_log2: self.memory_log2,
             block_size: self.block_size,
         }
     }
@@ -135,6 +166,15 @@ impl Options {
     /// Largest table scale of static models.
     pub fn scale_bits(&self) -> u32 {
         self.scale_bits
+    }
+
+    /// Context memory of an adaptive model in bytes (0 for static models).
+    pub fn memory(&self) -> usize {
+        if self.memory_log2 == 0 {
+            0
+        } else {
+            1 << self.memory_log2
+        }
     }
 }
 

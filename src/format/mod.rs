@@ -27,6 +27,10 @@ pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
 pub const MAX_ORDER: u8 = 16;
 /// Largest framing overhead of one block (kind, two varints, check).
 pub const MAX_BLOCK_OVERHEAD: usize = 1 + 4 + 4 + 4;
+/// Smallest log2 of an adaptive model's memory a header may declare (256 KiB).
+pub const MIN_MEMORY_LOG2: u8 = 18;
+/// Largest log2 of an adaptive model's memory a header may declare (1 GiB).
+pub const MAX_MEMORY_LOG2: u8 = 30;
 /// Length of the end marker and trailer.
 pub const TRAILER_LEN: usize = 1 + 8 + 8;
 
@@ -180,6 +184,16 @@ impl Header {
         }
         let scale_bits = b[8];
         crate::model::check_scale(scale_bits.into())?;
+        let memory_log2 = b[9];
+        let memory_ok = match model {
+            ModelKind::Static => memory_log2 == 0,
+            ModelKind::Adaptive => (MIN_MEMORY_LOG2..=MAX_MEMORY_LOG2).contains(&memory_log2),
+        };
+        if !memory_ok {
+            return Err(Error::Corrupt {
+                what: "model memory in header out of range",
+            });
+        }
         let block_size = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
             return Err(Error::LimitExceeded {
@@ -193,7 +207,7 @@ impl Header {
             order,
             coder,
             scale_bits,
-            memory_log2: b[9],
+            memory_log2,
             block_size,
         })
     }

@@ -13,7 +13,7 @@
 //! shift; every symbol that can occur has `freq >= 1`, and asking for the interval of a
 //! symbol with zero frequency is [`Error::ZeroFrequency`], never a panic.
 
-mod adaptive;
+pub mod adaptive;
 mod counts;
 mod normalize;
 mod order0;
