@@ -219,6 +219,17 @@ impl<'a> BackwardBitReader<'a> {
         (self.window << (self.consumed & 63)) >> (64 - n)
     }
 
+    /// The unread bits of the window, first bit at the top (bit 63), zeros below them.
+    /// Right after [`BackwardBitReader::refill_fast`] at least [`BITS_PER_FLUSH`] of them
+    /// are stream bits. A caller may shift a copy of this left as it decodes and report
+    /// the bits it used with [`BackwardBitReader::consume`]: that keeps the shift amount
+    /// (a table entry) on the dependency chain instead of a running bit count.
+    #[inline(always)]
+    pub fn aligned_bits(&self) -> u64 {
+        debug_assert!(self.consumed < 64);
+        self.window << (self.consumed & 63)
+    }
+
     /// Reads `n` bits (`1 <= n <= 57`), refilling first as far as the stream allows.
     #[inline]
     pub fn read(&mut self, n: u32) -> u64 {

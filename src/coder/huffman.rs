@@ -95,8 +95,10 @@ pub struct HuffmanCode {
     /// first bit most significant), or [`NO_CODE`].
     enc: [u32; 256],
     /// Decoder entries, indexed by the next `MAX_CODE_LEN` bits of a stream:
-    /// `symbol | len << 8`. Invariant: every entry has `1 <= len <= MAX_CODE_LEN` (for the
-    /// one-symbol code the unused half repeats the symbol's entry).
+    /// `len | symbol << 8`. Invariant: every entry has `1 <= len <= MAX_CODE_LEN` (for the
+    /// one-symbol code the unused half repeats the symbol's entry). The length sits in the
+    /// low bits so that `bits.wrapping_shl(entry)` (which masks the amount to 6 bits)
+    /// shifts by exactly `len` with no extraction step on the decoder's dependency chain.
     dec: Box<[u16; TABLE_SIZE]>,
 }
 
@@ -179,7 +181,7 @@ impl HuffmanCode {
             let shift = MAX_CODE_LEN - l;
             let first = (code << shift) as usize;
             let last = ((code + 1) << shift) as usize;
-            dec[first..last].fill(s as u16 | (l as u16) << 8);
+            dec[first..last].fill(l as u16 | (s as u16) << 8);
         }
         let distinct = lengths.iter().filter(|&&l| l > 0).count();
         if distinct == 1 {
@@ -613,6 +615,16 @@ pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result
         .zip(o2.chunks_exact_mut(SYMBOLS_PER_REFILL))
         .zip(o3.chunks_exact_mut(SYMBOLS_PER_REFILL))
     {
+        // Fixed-size chunks let the compiler drop the per-symbol bounds checks; the
+        // conversions cannot fail (chunks_exact_mut), so `else` is never taken.
+        let (Ok(c0), Ok(c1), Ok(c2), Ok(c3)) = (
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c0),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c1),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c2),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c3),
+        ) else {
+            break;
+        };
         if !(r0.can_refill_fast()
             & r1.can_refill_fast()
             & r2.can_refill_fast()
@@ -620,16 +632,10 @@ pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result
         {
             break;
         }
-        r0.refill_fast();
-        r1.refill_fast();
-        r2.refill_fast();
-        r3.refill_fast();
-        for k in 0..SYMBOLS_PER_REFILL {
-            c0[k] = decode_fast(&mut r0, table);
-            c1[k] = decode_fast(&mut r1, table);
-            c2[k] = decode_fast(&mut r2, table);
-            c3[k] = decode_fast(&mut r3, table);
-        }
+        decode_round(&mut r0, table, c0);
+        decode_round(&mut r1, table, c1);
+        decode_round(&mut r2, table, c2);
+        decode_round(&mut r3, table, c3);
         done += SYMBOLS_PER_REFILL;
     }
     for (r, o) in [(r0, o0), (r1, o1), (r2, o2), (r3, o3)] {
@@ -640,13 +646,29 @@ pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result
     Ok(())
 }
 
-/// One symbol from a reader that was refilled and has read `<= 57 - 11` bits since.
+/// Refills `r` and decodes `SYMBOLS_PER_REFILL` symbols from it.
+///
+/// Inlined four times into one loop body, the four streams' chains interleave. Per symbol
+/// the chain is `bits >> 53` -> table load -> `bits <<= len`: the running bit count is
+/// summed aside and handed back once.
 #[inline(always)]
-fn decode_fast(r: &mut BackwardBitReader, table: &[u16; TABLE_SIZE]) -> u8 {
-    // The index is below 2^11 by construction, so the lookup needs no bounds check.
-    let e = table[r.peek_fast(MAX_CODE_LEN) as usize];
-    r.consume(u32::from(e >> 8));
-    e as u8
+fn decode_round(
+    r: &mut BackwardBitReader,
+    table: &[u16; TABLE_SIZE],
+    out: &mut [u8; SYMBOLS_PER_REFILL],
+) {
+    r.refill_fast();
+    let mut bits = r.aligned_bits();
+    let mut used = 0;
+    for o in out.iter_mut() {
+        // The index is below 2^11 by construction, so the lookup needs no bounds check.
+        let e = table[(bits >> (64 - MAX_CODE_LEN)) as usize];
+        // wrapping_shl masks the amount to its low 6 bits: exactly `len` (entry layout).
+        bits = bits.wrapping_shl(u32::from(e));
+        used += u32::from(e & 0xff);
+        *o = (e >> 8) as u8;
+    }
+    r.consume(used);
 }
 
 /// Decodes `out.len()` symbols with full checks (the end of each stream, short blocks).
@@ -655,8 +677,8 @@ fn decode_tail(r: &mut BackwardBitReader, code: &HuffmanCode, out: &mut [u8]) ->
     for o in out.iter_mut() {
         r.refill();
         let e = table[r.peek(MAX_CODE_LEN) as usize];
-        r.consume(u32::from(e >> 8));
-        *o = e as u8;
+        r.consume(u32::from(e & 0xff));
+        *o = (e >> 8) as u8;
         if r.overrun() {
             return Err(Error::Truncated {
                 what: "huffman bit stream",
