@@ -16,8 +16,8 @@
 //!    bits a reader can serve after one refill ([`bitio`](crate::coder::bitio)), so each
 //!    refill feeds 5 symbols. The price is small: Huffman gives a symbol more than 11 bits
 //!    only if it is rarer than about 1 in 200 (a Huffman depth of `d` needs a probability
-//!    below about `1/F(d+1)`, `F` the Fibonacci numbers), and such symbols carry little of
-//!    the cost. Measured against unlimited Huffman on the 29 Calgary and Canterbury files
+//!    below about `1/F(d+1)`, `F` the Fibonacci numbers: Katona & Nemetz, 1976), and such
+//!    symbols carry little of the cost. Measured against unlimited Huffman on the 29 Calgary and Canterbury files
 //!    (test `limit_costs_little_on_the_corpora`), the limit adds 0.20 % to book1's payload
 //!    (3 514 038 bits instead of 3 506 988: 4.571 instead of 4.562 bits a byte), at most
 //!    0.72 % (pic), and below 0.1 % on most files.
@@ -59,6 +59,23 @@
 //!
 //! Each bit stream is a [`BitWriter`] stream: code words of its symbols, last symbol
 //! first, then a 1 bit and zero padding to a byte boundary.
+//!
+//! # Measured (`cargo bench --bench huffman -- --measurement-time 3 --warm-up-time 1`)
+//!
+//! On a 2-core Xeon shared with other jobs (load ~10), book1: 4.5719 bits a byte in all
+//! (payload 4.5710, 74 table bytes, 11 bytes of jump table, end markers and padding) against
+//! H0 = 4.5271. Best of 300 single runs: encode 1295 MB/s, decode 1471 MB/s (memcpy
+//! 51 564 MB/s in the same run); criterion medians, deflated by the sharing: encode 339
+//! MiB/s, decode 430 MiB/s, memcpy 17.3 GiB/s. kennedy.xls: 3.5994 bits a byte (H0
+//! 3.5735), best runs encode 1287 MB/s, decode 1492 MB/s. Appending the same code words
+//! to a `BitVec<u8, Msb0>` one word at a time ran at 12.4 MiB/s in that criterion run,
+//! 27 times slower than `encode_block`, which is why [`bitio`](crate::coder::bitio) does
+//! not use `bitvec`; it is used only to show code words ([`HuffmanCode::code_word`]).
+//!
+//! The decoder is bound by the latency of one chain per stream (shift, table load, shift:
+//! about 8 cycles a symbol), so 4 streams give about 2 cycles a symbol. Going further
+//! would take a table that yields two symbols per lookup, or BMI2's `shlx` (the default
+//! x86-64 target shifts through `cl`).
 
 use bitvec::order::Msb0;
 use bitvec::vec::BitVec;
