@@ -1,24 +1,1141 @@
-//! Placeholder until the Huffman coder lands: same signatures, every call fails.
-#![allow(missing_docs, unused_variables, clippy::ptr_arg)]
+//! Length-limited canonical Huffman codes and a fast 4-stream block coder.
+//!
+//! # Read me first
+//!
+//! 1. **Lengths, not trees.** A [`HuffmanCode`] is its 256 code lengths; the code words
+//!    are *canonical* (shorter codes first, equal lengths in symbol order, consecutive
+//!    values), so the lengths are all that is stored.
+//! 2. **Optimal under a limit.** Lengths come from package-merge (Larmore & Hirschberg,
+//!    1990), which gives the code of least cost `sum_s n_s * l_s` among all prefix codes
+//!    with `l_s <= MAX_CODE_LEN`. Where an unlimited Huffman code already fits, the cost
+//!    is the same as Huffman's; where it does not (a Fibonacci-like histogram needs depth
+//!    `n - 1`), the loss is the least possible.
+//! 3. **Why [`MAX_CODE_LEN`] = 11.** The decoder looks up the next 11 bits in a table of
+//!    `2^11` entries of 2 bytes: 4 KiB, an eighth of a 32 KiB L1 data cache, so it stays
+//!    hot next to the output. And 5 code words of at most 11 bits (55 bits) fit in the 57
+//!    bits a reader can serve after one refill ([`bitio`](crate::coder::bitio)), so each
+//!    refill feeds 5 symbols. The price is small: Huffman gives a symbol more than 11 bits
+//!    only if it is rarer than about 1 in 200 (a Huffman depth of `d` needs a probability
+//!    below about `1/F(d+1)`, `F` the Fibonacci numbers: Katona & Nemetz, 1976), and such
+//!    symbols carry little of the cost. Measured against unlimited Huffman on the 29 Calgary and Canterbury files
+//!    (test `limit_costs_little_on_the_corpora`), the limit adds 0.20 % to book1's payload
+//!    (3 514 038 bits instead of 3 506 988: 4.571 instead of 4.562 bits a byte), at most
+//!    0.72 % (pic), and below 0.1 % on most files.
+//! 4. **Degenerate cases.** Empty histogram: [`Error::Corrupt`] (nothing to code). One
+//!    distinct symbol: a 1-bit code word `0` (Kraft sum 1/2, the one incomplete code
+//!    allowed; the codec normally stores a run block instead). Two symbols: 1 bit each,
+//!    whatever the skew. 256 equiprobable symbols: 8 bits each.
+//! 5. **Direction.** Streams are written forward and read backward
+//!    ([`bitio`](crate::coder::bitio), read me first): the encoder walks each quarter of
+//!    the block from its last symbol to its first, so the decoder produces it in order.
+//! 6. **Hostile input.** [`HuffmanCode::read`] checks every field and the Kraft sum;
+//!    [`decode_block`] never reads outside `stream` or writes outside `out`, checks that
+//!    every stream ends exactly where its bits end, and allocates nothing.
+//!
+//! # Code-length table layout ([`HuffmanCode::write`])
+//!
+//! ```text
+//! u8       nsym - 1                  number of symbols with a code, 1..=256
+//! symbols  if nsym < 32: nsym bytes, strictly increasing
+//!          else:        32-byte bitmap, bit (s & 7) of byte (s >> 3) set for symbol s
+//! lengths  only if nsym >= 2: ceil(nsym / 2) bytes; the lengths (1..=11) of the present
+//!          symbols in increasing symbol order, two per byte, the first in the low nibble;
+//!          an odd count leaves the last high nibble 0
+//! ```
+//!
+//! With `nsym = 1` no lengths follow: the symbol's length is 1. Otherwise the lengths must
+//! satisfy Kraft's equality `sum_s 2^-l_s = 1` (a complete prefix code).
+//!
+//! # Block stream layout ([`encode_block`])
+//!
+//! For `n < FOUR_STREAM_MIN` (1024) symbols: one bit stream. Otherwise the block is cut
+//! into quarters of `q = ceil(n / 4)` symbols (the last has `n - 3q`), each coded as its
+//! own bit stream, and the streams follow a jump table:
+//!
+//! ```text
+//! varint   len0, len1, len2              byte lengths of streams 0..3 (LEB128), each >= 1
+//! bytes    stream0 stream1 stream2 stream3   (stream 3 takes the remaining bytes)
+//! ```
+//!
+//! Each bit stream is a [`BitWriter`] stream: code words of its symbols, last symbol
+//! first, then a 1 bit and zero padding to a byte boundary.
+//!
+//! # Measured (`cargo bench --bench huffman -- --measurement-time 3 --warm-up-time 1`)
+//!
+//! On a 2-core Xeon shared with other jobs (load ~10), book1: 4.5719 bits a byte in all
+//! (payload 4.5710, 74 table bytes, 11 bytes of jump table, end markers and padding) against
+//! H0 = 4.5271. Best of 300 single runs: encode 1295 MB/s, decode 1471 MB/s (memcpy
+//! 51 564 MB/s in the same run); criterion medians, deflated by the sharing: encode 339
+//! MiB/s, decode 430 MiB/s, memcpy 17.3 GiB/s. kennedy.xls: 3.5994 bits a byte (H0
+//! 3.5735), best runs encode 1287 MB/s, decode 1492 MB/s. Appending the same code words
+//! to a `BitVec<u8, Msb0>` one word at a time ran at 12.4 MiB/s in that criterion run,
+//! 27 times slower than `encode_block`, which is why [`bitio`](crate::coder::bitio) does
+//! not use `bitvec`; it is used only to show code words ([`HuffmanCode::code_word`]).
+//!
+//! The decoder is bound by the latency of one chain per stream (shift, table load, shift:
+//! about 8 cycles a symbol), so 4 streams give about 2 cycles a symbol. Going further
+//! would take a table that yields two symbols per lookup, or BMI2's `shlx` (the default
+//! x86-64 target shifts through `cl`).
+
+use bitvec::order::Msb0;
+use bitvec::vec::BitVec;
+
+use crate::coder::bitio::{BITS_PER_FLUSH, BackwardBitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::model::Counts;
+
+/// Longest code word allowed (read me first, item 3).
 pub const MAX_CODE_LEN: u32 = 11;
-pub struct HuffmanCode;
+
+/// Entries in the decoding table: one per `MAX_CODE_LEN`-bit window.
+const TABLE_SIZE: usize = 1 << MAX_CODE_LEN;
+
+/// Blocks of at least this many symbols are cut into 4 streams; shorter ones use one.
+pub const FOUR_STREAM_MIN: usize = 1024;
+
+/// Symbols decoded (or encoded) per refill (flush): `5 * MAX_CODE_LEN <= BITS_PER_FLUSH`.
+const SYMBOLS_PER_REFILL: usize = 5;
+const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN <= BITS_PER_FLUSH);
+
+/// Encoder table entry of a symbol without a code word: the flag bit is collected while
+/// encoding and checked once at the end; its length field is 0, so it writes nothing.
+const NO_CODE: u32 = 1 << 31;
+
+/// A canonical prefix code over the byte alphabet with lengths `<= MAX_CODE_LEN`.
+#[derive(Clone)]
+pub struct HuffmanCode {
+    /// Code length of each symbol, `0` for a symbol without a code. Invariant: either
+    /// exactly one non-zero length, equal to 1, or `sum 2^(MAX_CODE_LEN - l) = 2^MAX_CODE_LEN`
+    /// over the non-zero lengths (Kraft's equality), each `<= MAX_CODE_LEN`.
+    lengths: [u8; 256],
+    /// Encoder entries: `code | len << 16` (canonical code word in its low `len` bits,
+    /// first bit most significant), or [`NO_CODE`].
+    enc: [u32; 256],
+    /// Decoder entries, indexed by the next `MAX_CODE_LEN` bits of a stream:
+    /// `len | symbol << 8`. Invariant: every entry has `1 <= len <= MAX_CODE_LEN` (for the
+    /// one-symbol code the unused half repeats the symbol's entry). The length sits in the
+    /// low bits so that `bits.wrapping_shl(entry)` (which masks the amount to 6 bits)
+    /// shifts by exactly `len` with no extraction step on the decoder's dependency chain.
+    dec: Box<[u16; TABLE_SIZE]>,
+}
+
+impl PartialEq for HuffmanCode {
+    fn eq(&self, other: &Self) -> bool {
+        // The other fields are functions of the lengths.
+        self.lengths == other.lengths
+    }
+}
+
+impl Eq for HuffmanCode {}
+
+impl std::fmt::Debug for HuffmanCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present: Vec<(u8, u8)> = (0..=255u8)
+            .filter(|&s| self.lengths[s as usize] > 0)
+            .map(|s| (s, self.lengths[s as usize]))
+            .collect();
+        f.debug_struct("HuffmanCode")
+            .field("lengths", &present)
+            .finish()
+    }
+}
+
+/// One line of [`HuffmanCode::describe`]: how one symbol is coded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeRow {
+    /// The byte value.
+    pub symbol: u8,
+    /// How often it occurs in the histogram described.
+    pub count: u64,
+    /// `count / total`.
+    pub probability: f64,
+    /// Length of its code word in bits (0 if it has none).
+    pub length: u8,
+    /// Its code word as a string of `0` and `1`, first bit first (empty if none).
+    pub code: String,
+    /// Ideal code length `-log2 p` in bits (infinite for `p = 0`).
+    pub ideal_bits: f64,
+}
+
 impl HuffmanCode {
+    /// The optimal code with lengths `<= MAX_CODE_LEN` for `counts` (read me first,
+    /// items 2 and 4). [`Error::Corrupt`] for an empty histogram.
     pub fn from_counts(counts: &Counts) -> Result<HuffmanCode> {
-        Err(Error::InvalidOptions("huffman not built".into()))
+        let lengths = optimal_lengths(&counts.0, MAX_CODE_LEN).ok_or(Error::Corrupt {
+            what: "histogram is empty: no huffman code",
+        })?;
+        HuffmanCode::from_lengths(&lengths)
     }
-    pub fn write(&self, out: &mut Vec<u8>) {}
+
+    /// Builds the canonical code for given lengths; checks the invariant on `lengths`
+    /// (fields of [`HuffmanCode`]).
+    pub fn from_lengths(lengths: &[u8; 256]) -> Result<HuffmanCode> {
+        check_lengths(lengths)?;
+        // Canonical codes: first[l] = (first[l-1] + count[l-1]) << 1 with first[1] = 0,
+        // then consecutive values in symbol order within each length.
+        let mut per_len = [0u32; MAX_CODE_LEN as usize + 1];
+        for &l in lengths {
+            per_len[l as usize] += 1;
+        }
+        per_len[0] = 0;
+        let mut next = [0u32; MAX_CODE_LEN as usize + 1];
+        let mut c = 0;
+        for l in 1..=MAX_CODE_LEN as usize {
+            c = (c + per_len[l - 1]) << 1;
+            next[l] = c;
+        }
+        let mut enc = [NO_CODE; 256];
+        let mut dec = Box::new([0u16; TABLE_SIZE]);
+        for s in 0..256 {
+            let l = u32::from(lengths[s]);
+            if l == 0 {
+                continue;
+            }
+            let code = next[l as usize];
+            next[l as usize] += 1;
+            enc[s] = code | l << 16;
+            // Every window that starts with this code word decodes to s.
+            let shift = MAX_CODE_LEN - l;
+            let first = (code << shift) as usize;
+            let last = ((code + 1) << shift) as usize;
+            dec[first..last].fill(l as u16 | (s as u16) << 8);
+        }
+        let distinct = lengths.iter().filter(|&&l| l > 0).count();
+        if distinct == 1 {
+            // The code word is `0`; let `1` decode to the same symbol so that every entry
+            // is valid (a hostile stream decodes to garbage, then fails its end check).
+            let (lo, hi) = dec.split_at_mut(TABLE_SIZE / 2);
+            hi.copy_from_slice(lo);
+        }
+        Ok(HuffmanCode {
+            lengths: *lengths,
+            enc,
+            dec,
+        })
+    }
+
+    /// Code lengths indexed by symbol; 0 for symbols without a code word.
+    pub fn lengths(&self) -> &[u8; 256] {
+        &self.lengths
+    }
+
+    /// Number of symbols that have a code word.
+    pub fn distinct(&self) -> usize {
+        self.lengths.iter().filter(|&&l| l > 0).count()
+    }
+
+    /// The canonical code word of `symbol` as bits, first bit first; `None` if it has none.
+    pub fn code_word(&self, symbol: u8) -> Option<BitVec<u8, Msb0>> {
+        let e = self.enc[symbol as usize];
+        if e & NO_CODE != 0 {
+            return None;
+        }
+        let len = e >> 16;
+        let code = e & 0xffff;
+        Some((0..len).rev().map(|i| (code >> i) & 1 == 1).collect())
+    }
+
+    /// One row per symbol that occurs in `counts` or has a code word, in symbol order.
+    pub fn describe(&self, counts: &Counts) -> Vec<CodeRow> {
+        let total = counts.total();
+        (0..=255u8)
+            .filter(|&s| counts.get(s) > 0 || self.lengths[s as usize] > 0)
+            .map(|s| {
+                let count = counts.get(s);
+                let probability = if total == 0 {
+                    0.0
+                } else {
+                    count as f64 / total as f64
+                };
+                let code = self
+                    .code_word(s)
+                    .map(|bits| bits.iter().map(|b| if *b { '1' } else { '0' }).collect())
+                    .unwrap_or_default();
+                CodeRow {
+                    symbol: s,
+                    count,
+                    probability,
+                    length: self.lengths[s as usize],
+                    code,
+                    ideal_bits: -probability.log2(),
+                }
+            })
+            .collect()
+    }
+
+    /// Appends the serialised lengths (module notes, "code-length table layout").
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let present: Vec<u8> = (0..=255u8)
+            .filter(|&s| self.lengths[s as usize] > 0)
+            .collect();
+        out.push((present.len() - 1) as u8);
+        if present.len() < 32 {
+            out.extend_from_slice(&present);
+        } else {
+            let mut bitmap = [0u8; 32];
+            for &s in &present {
+                bitmap[(s >> 3) as usize] |= 1 << (s & 7);
+            }
+            out.extend_from_slice(&bitmap);
+        }
+        if present.len() >= 2 {
+            for pair in present.chunks(2) {
+                let lo = self.lengths[pair[0] as usize];
+                let hi = pair.get(1).map_or(0, |&s| self.lengths[s as usize]);
+                out.push(lo | hi << 4);
+            }
+        }
+    }
+
+    /// Reads a table written by [`HuffmanCode::write`]; returns the code and the bytes it
+    /// took. Every field is checked (module notes); never panics.
     pub fn read(input: &[u8]) -> Result<(HuffmanCode, usize)> {
-        Err(Error::InvalidOptions("huffman not built".into()))
+        let truncated = |what, needed: usize, available: usize| Error::Truncated {
+            what,
+            needed: needed as u64,
+            available: available as u64,
+        };
+        let nsym = usize::from(*input.first().ok_or(truncated("huffman table", 1, 0))?) + 1;
+        let mut pos = 1;
+        let mut present = Vec::with_capacity(nsym);
+        if nsym < 32 {
+            let list = input.get(pos..pos + nsym).ok_or(truncated(
+                "huffman table symbols",
+                nsym,
+                input.len() - pos,
+            ))?;
+            if list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(Error::Corrupt {
+                    what: "huffman table symbols not increasing",
+                });
+            }
+            present.extend_from_slice(list);
+            pos += nsym;
+        } else {
+            let bitmap = input.get(pos..pos + 32).ok_or(truncated(
+                "huffman table bitmap",
+                32,
+                input.len() - pos,
+            ))?;
+            present
+                .extend((0..=255u8).filter(|&s| bitmap[(s >> 3) as usize] & (1 << (s & 7)) != 0));
+            if present.len() != nsym {
+                return Err(Error::Corrupt {
+                    what: "huffman table bitmap disagrees with symbol count",
+                });
+            }
+            pos += 32;
+        }
+        let mut lengths = [0u8; 256];
+        if nsym == 1 {
+            lengths[present[0] as usize] = 1;
+        } else {
+            let nbytes = nsym.div_ceil(2);
+            let packed = input.get(pos..pos + nbytes).ok_or(truncated(
+                "huffman code lengths",
+                nbytes,
+                input.len() - pos,
+            ))?;
+            for (i, &s) in present.iter().enumerate() {
+                let l = (packed[i / 2] >> (4 * (i % 2))) & 15;
+                if l == 0 {
+                    return Err(Error::Corrupt {
+                        what: "huffman code length 0 for a listed symbol",
+                    });
+                }
+                if u32::from(l) > MAX_CODE_LEN {
+                    return Err(Error::LimitExceeded {
+                        what: "huffman code length",
+                        got: u64::from(l),
+                        max: u64::from(MAX_CODE_LEN),
+                    });
+                }
+                lengths[s as usize] = l;
+            }
+            if nsym % 2 == 1 && packed[nbytes - 1] >> 4 != 0 {
+                return Err(Error::Corrupt {
+                    what: "huffman table padding nibble is not zero",
+                });
+            }
+            pos += nbytes;
+        }
+        Ok((HuffmanCode::from_lengths(&lengths)?, pos))
     }
+
+    /// Bits of the payload for data with histogram `counts`: `sum_s n_s * l_s`. Saturates
+    /// to `u64::MAX` if a counted symbol has no code word (such data cannot be coded).
     pub fn cost_bits(&self, counts: &Counts) -> u64 {
-        0
+        let mut bits: u64 = 0;
+        for (s, &n) in counts.0.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let l = u64::from(self.lengths[s]);
+            if l == 0 {
+                return u64::MAX;
+            }
+            bits = bits.saturating_add(n.saturating_mul(l));
+        }
+        bits
     }
 }
-pub fn encode_block(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
-    Err(Error::InvalidOptions("huffman not built".into()))
+
+/// Checks the invariant of [`HuffmanCode::lengths`].
+fn check_lengths(lengths: &[u8; 256]) -> Result<()> {
+    let mut kraft: u32 = 0; // sum 2^(MAX - l), at most 256 * 2^10: no overflow
+    let mut distinct = 0;
+    for &l in lengths {
+        if u32::from(l) > MAX_CODE_LEN {
+            return Err(Error::LimitExceeded {
+                what: "huffman code length",
+                got: u64::from(l),
+                max: u64::from(MAX_CODE_LEN),
+            });
+        }
+        if l > 0 {
+            distinct += 1;
+            kraft += 1 << (MAX_CODE_LEN - u32::from(l));
+        }
+    }
+    match distinct {
+        0 => Err(Error::Corrupt {
+            what: "huffman code has no symbols",
+        }),
+        1 if kraft == 1 << (MAX_CODE_LEN - 1) => Ok(()),
+        1 => Err(Error::Corrupt {
+            what: "a one-symbol huffman code must have length 1",
+        }),
+        _ if kraft == 1 << MAX_CODE_LEN => Ok(()),
+        _ => Err(Error::Corrupt {
+            what: "huffman code lengths are not a complete prefix code",
+        }),
+    }
 }
+
+/// Optimal code lengths `<= max_len` for the weights (package-merge); `None` if all
+/// weights are 0. One non-zero weight gets length 1.
+///
+/// Package-merge, in the "coin collector" form: every symbol is a coin of face value
+/// `2^-l` for each level `l = 1..=max_len` and numismatic value its weight. Going from the
+/// deepest level up, the items of a level are *packaged* in pairs (cheapest first) and the
+/// packages *merged* with the symbols of the next level up. The cheapest `2n - 2` items of
+/// level 1 are an optimal selection; a symbol's length is the number of levels at which it
+/// is selected, inside a package or by itself.
+pub(crate) fn optimal_lengths(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+    let mut leaves: Vec<(u64, u8)> = (0..=255u8)
+        .filter(|&s| weights[s as usize] > 0)
+        .map(|s| (weights[s as usize], s))
+        .collect();
+    let n = leaves.len();
+    let mut lengths = [0u8; 256];
+    match n {
+        0 => return None,
+        1 => {
+            lengths[leaves[0].1 as usize] = 1;
+            return Some(lengths);
+        }
+        _ => {}
+    }
+    debug_assert!(max_len < 16 && n <= 1 << max_len);
+    leaves.sort_unstable();
+    // levels[j] = kinds of the items of the list at depth max_len - j, cheapest first:
+    // true for a leaf (the next unused symbol in sorted order), false for a package.
+    let mut levels: Vec<Vec<bool>> = Vec::with_capacity(max_len as usize);
+    // Weights fit u128 easily: an item holds at most max_len copies of each leaf.
+    let mut list: Vec<u128> = leaves.iter().map(|&(w, _)| u128::from(w)).collect();
+    levels.push(vec![true; n]);
+    for _ in 1..max_len {
+        let packages: Vec<u128> = list.chunks_exact(2).map(|p| p[0] + p[1]).collect();
+        let mut merged = Vec::with_capacity(n + packages.len());
+        let mut kinds = Vec::with_capacity(n + packages.len());
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < packages.len() {
+            let take_leaf =
+                j == packages.len() || (i < n && u128::from(leaves[i].0) <= packages[j]);
+            if take_leaf {
+                merged.push(u128::from(leaves[i].0));
+                i += 1;
+            } else {
+                merged.push(packages[j]);
+                j += 1;
+            }
+            kinds.push(take_leaf);
+        }
+        list = merged;
+        levels.push(kinds);
+    }
+    // Walk down from level 1: its cheapest 2n - 2 items are selected; the packages among a
+    // selected prefix select the first 2 * packages items of the level below.
+    let mut take = 2 * n - 2;
+    for kinds in levels.iter().rev() {
+        let prefix = &kinds[..take.min(kinds.len())];
+        let leaves_taken = prefix.iter().filter(|&&k| k).count();
+        for &(_, s) in &leaves[..leaves_taken] {
+            lengths[s as usize] += 1;
+        }
+        take = 2 * (prefix.len() - leaves_taken);
+    }
+    Some(lengths)
+}
+
+/// Appends `v` as an unsigned LEB128 varint (7 bits a byte, low first).
+fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads an unsigned LEB128 varint of at most 10 bytes; returns it and its length.
+fn read_varint(input: &[u8]) -> Result<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, &b) in input.iter().enumerate().take(10) {
+        if i == 9 && b > 1 {
+            return Err(Error::Corrupt {
+                what: "varint overflows 64 bits",
+            });
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    Err(Error::Truncated {
+        what: "huffman jump table",
+        needed: input.len() as u64 + 1,
+        available: input.len() as u64,
+    })
+}
+
+/// Upper bound on the bytes [`encode_block`] writes for `n_symbols` symbols.
+pub fn max_stream_len(n_symbols: usize) -> usize {
+    let one = |n: usize| (n.saturating_mul(MAX_CODE_LEN as usize) + 1).div_ceil(8);
+    if n_symbols < FOUR_STREAM_MIN {
+        return one(n_symbols);
+    }
+    let q = n_symbols.div_ceil(4);
+    // Three varints of at most 10 bytes each, three full quarters and the rest.
+    30 + 3 * one(q) + one(n_symbols - 3 * q)
+}
+
+/// Codes `data` with `code` (module notes, "block stream layout").
+/// [`Error::ZeroFrequency`] if a byte of `data` has no code word.
+pub fn encode_block(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    let n = data.len();
+    if n < FOUR_STREAM_MIN {
+        return encode_stream(data, code);
+    }
+    let q = n.div_ceil(4);
+    let mut streams = Vec::with_capacity(4);
+    for quarter in data.chunks(q) {
+        streams.push(encode_stream(quarter, code)?);
+    }
+    debug_assert_eq!(streams.len(), 4);
+    let mut out = Vec::with_capacity(15 + streams.iter().map(Vec::len).sum::<usize>());
+    for s in &streams[..3] {
+        write_varint(&mut out, s.len() as u64);
+    }
+    for s in &streams {
+        out.extend_from_slice(s);
+    }
+    Ok(out)
+}
+
+/// One bit stream: the code words of `data`, last symbol first, then the end marker.
+fn encode_stream(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    let enc = &code.enc;
+    // Room for 9 bits a symbol; rarer longer codes make the writer grow once.
+    let mut w = BitWriter::with_capacity(data.len() + data.len() / 8 + 16);
+    let mut flags = 0u32;
+    let mut put = |w: &mut BitWriter, s: u8| {
+        let e = enc[s as usize];
+        flags |= e;
+        w.put(u64::from(e & 0xffff), (e >> 16) & 0x1f);
+    };
+    let chunks = data.rchunks_exact(SYMBOLS_PER_REFILL);
+    let head = chunks.remainder();
+    for chunk in chunks {
+        for &s in chunk.iter().rev() {
+            put(&mut w, s);
+        }
+        w.flush();
+    }
+    for &s in head.iter().rev() {
+        put(&mut w, s);
+    }
+    if flags & NO_CODE != 0 {
+        let symbol = *data
+            .iter()
+            .find(|&&s| code.lengths[s as usize] == 0)
+            .unwrap_or(&0);
+        return Err(Error::ZeroFrequency { symbol });
+    }
+    Ok(w.finish())
+}
+
+/// Decodes `out.len()` symbols from `stream` (written by [`encode_block`] with `code`).
+/// A damaged or hostile stream gives an error, never a panic; `stream` must hold exactly
+/// the block's stream, nothing after it.
 pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
-    Err(Error::InvalidOptions("huffman not built".into()))
+    let n = out.len();
+    if n < FOUR_STREAM_MIN {
+        let mut r = BackwardBitReader::new(stream)?;
+        decode_tail(&mut r, code, out)?;
+        return r.finish();
+    }
+    // Jump table.
+    let mut pos = 0;
+    let mut sizes = [0usize; 4];
+    for size in &mut sizes[..3] {
+        let (len, used) = read_varint(&stream[pos..])?;
+        pos += used;
+        if len == 0 {
+            return Err(Error::Corrupt {
+                what: "huffman stream of length 0",
+            });
+        }
+        *size = usize::try_from(len).unwrap_or(usize::MAX);
+    }
+    let rest = stream.len() - pos;
+    let first3 = sizes[..3]
+        .iter()
+        .try_fold(0usize, |a, &b| a.checked_add(b))
+        .unwrap_or(usize::MAX);
+    if first3 >= rest {
+        return Err(Error::Truncated {
+            what: "huffman streams",
+            needed: (first3 as u64).saturating_add(1),
+            available: rest as u64,
+        });
+    }
+    sizes[3] = rest - first3;
+    let (s0, rest) = stream[pos..].split_at(sizes[0]);
+    let (s1, rest) = rest.split_at(sizes[1]);
+    let (s2, s3) = rest.split_at(sizes[2]);
+    let mut r0 = BackwardBitReader::new(s0)?;
+    let mut r1 = BackwardBitReader::new(s1)?;
+    let mut r2 = BackwardBitReader::new(s2)?;
+    let mut r3 = BackwardBitReader::new(s3)?;
+
+    let q = n.div_ceil(4);
+    let (o0, rest) = out.split_at_mut(q);
+    let (o1, rest) = rest.split_at_mut(q);
+    let (o2, o3) = rest.split_at_mut(q);
+    let table: &[u16; TABLE_SIZE] = &code.dec;
+
+    // Fast loop: refill the four windows, then 5 symbols from each (5 * 11 <= 57 bits).
+    let mut done = 0;
+    for (((c0, c1), c2), c3) in o0
+        .chunks_exact_mut(SYMBOLS_PER_REFILL)
+        .zip(o1.chunks_exact_mut(SYMBOLS_PER_REFILL))
+        .zip(o2.chunks_exact_mut(SYMBOLS_PER_REFILL))
+        .zip(o3.chunks_exact_mut(SYMBOLS_PER_REFILL))
+    {
+        // Fixed-size chunks let the compiler drop the per-symbol bounds checks; the
+        // conversions cannot fail (chunks_exact_mut), so `else` is never taken.
+        let (Ok(c0), Ok(c1), Ok(c2), Ok(c3)) = (
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c0),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c1),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c2),
+            <&mut [u8; SYMBOLS_PER_REFILL]>::try_from(c3),
+        ) else {
+            break;
+        };
+        if !(r0.can_refill_fast()
+            & r1.can_refill_fast()
+            & r2.can_refill_fast()
+            & r3.can_refill_fast())
+        {
+            break;
+        }
+        decode_round(&mut r0, table, c0);
+        decode_round(&mut r1, table, c1);
+        decode_round(&mut r2, table, c2);
+        decode_round(&mut r3, table, c3);
+        done += SYMBOLS_PER_REFILL;
+    }
+    for (r, o) in [(r0, o0), (r1, o1), (r2, o2), (r3, o3)] {
+        let mut r = r;
+        decode_tail(&mut r, code, &mut o[done..])?;
+        r.finish()?;
+    }
+    Ok(())
+}
+
+/// Refills `r` and decodes `SYMBOLS_PER_REFILL` symbols from it.
+///
+/// Inlined four times into one loop body, the four streams' chains interleave. Per symbol
+/// the chain is `bits >> 53` -> table load -> `bits <<= len`: the running bit count is
+/// summed aside and handed back once.
+#[inline(always)]
+fn decode_round(
+    r: &mut BackwardBitReader,
+    table: &[u16; TABLE_SIZE],
+    out: &mut [u8; SYMBOLS_PER_REFILL],
+) {
+    r.refill_fast();
+    let mut bits = r.aligned_bits();
+    let mut used = 0;
+    for o in out.iter_mut() {
+        // The index is below 2^11 by construction, so the lookup needs no bounds check.
+        let e = table[(bits >> (64 - MAX_CODE_LEN)) as usize];
+        // wrapping_shl masks the amount to its low 6 bits: exactly `len` (entry layout).
+        bits = bits.wrapping_shl(u32::from(e));
+        used += u32::from(e & 0xff);
+        *o = (e >> 8) as u8;
+    }
+    r.consume(used);
+}
+
+/// Decodes `out.len()` symbols with full checks (the end of each stream, short blocks).
+fn decode_tail(r: &mut BackwardBitReader, code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
+    let table: &[u16; TABLE_SIZE] = &code.dec;
+    for o in out.iter_mut() {
+        r.refill();
+        let e = table[r.peek(MAX_CODE_LEN) as usize];
+        r.consume(u32::from(e & 0xff));
+        *o = (e >> 8) as u8;
+        if r.overrun() {
+            return Err(Error::Truncated {
+                what: "huffman bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    /// Unlimited Huffman code lengths by the textbook heap construction (reference).
+    fn reference_lengths(weights: &[u64; 256]) -> [u32; 256] {
+        let mut depth = [0u32; 256];
+        let syms: Vec<usize> = (0..256).filter(|&s| weights[s] > 0).collect();
+        if syms.len() == 1 {
+            depth[syms[0]] = 1;
+        }
+        if syms.len() <= 1 {
+            return depth;
+        }
+        // Each heap item: (weight, node id); members[id] = symbols under that node.
+        let mut members: Vec<Vec<usize>> = syms.iter().map(|&s| vec![s]).collect();
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = syms
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Reverse((weights[s], i)))
+            .collect();
+        while heap.len() > 1 {
+            let Reverse((wa, a)) = heap.pop().unwrap();
+            let Reverse((wb, b)) = heap.pop().unwrap();
+            let mut m = std::mem::take(&mut members[a]);
+            m.append(&mut std::mem::take(&mut members[b]));
+            for &s in &m {
+                depth[s] += 1;
+            }
+            members.push(m);
+            heap.push(Reverse((wa + wb, members.len() - 1)));
+        }
+        depth
+    }
+
+    fn cost(weights: &[u64; 256], lengths: impl Fn(usize) -> u64) -> u64 {
+        (0..256).map(|s| weights[s] * lengths(s)).sum()
+    }
+
+    fn kraft_sum_scaled(lengths: &[u8; 256]) -> u32 {
+        lengths
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| 1u32 << (MAX_CODE_LEN - u32::from(l)))
+            .sum()
+    }
+
+    /// The one round trip used by unit and property tests: code, table and stream.
+    fn round_trip(data: &[u8]) -> (HuffmanCode, Vec<u8>) {
+        let counts = Counts::of(data);
+        let code = match HuffmanCode::from_counts(&counts) {
+            Ok(c) => c,
+            Err(_) => {
+                assert!(data.is_empty());
+                // An empty block can still be coded with any code.
+                HuffmanCode::from_counts(&Counts::of(&[0])).unwrap()
+            }
+        };
+        let mut table = Vec::new();
+        code.write(&mut table);
+        table.push(0xAA); // the reader must stop at its own end
+        let (back, used) = HuffmanCode::read(&table).unwrap();
+        assert_eq!(back, code);
+        assert_eq!(used, table.len() - 1);
+        let stream = encode_block(data, &code).unwrap();
+        assert!(stream.len() <= max_stream_len(data.len()));
+        let mut out = vec![0u8; data.len()];
+        decode_block(&stream, &code, &mut out).unwrap();
+        assert_eq!(out, data);
+        (code, stream)
+    }
+
+    fn weights_of(list: &[u64]) -> [u64; 256] {
+        let mut w = [0u64; 256];
+        w[..list.len()].copy_from_slice(list);
+        w
+    }
+
+    #[test]
+    fn empty_histogram_is_an_error() {
+        assert!(HuffmanCode::from_counts(&Counts::default()).is_err());
+    }
+
+    #[test]
+    fn one_symbol_gets_a_one_bit_code() {
+        let data = vec![b'z'; 5000];
+        let (code, stream) = round_trip(&data);
+        assert_eq!(code.lengths()[b'z' as usize], 1);
+        assert_eq!(code.distinct(), 1);
+        assert_eq!(code.code_word(b'z').unwrap().len(), 1);
+        // 4 streams of 1250 bits + markers + jump table.
+        assert!(stream.len() < 5000 / 8 + 20);
+        let mut t = Vec::new();
+        code.write(&mut t);
+        assert_eq!(t, vec![0, b'z']);
+    }
+
+    #[test]
+    fn two_symbols_get_one_bit_each_whatever_the_skew() {
+        let mut w = [0u64; 256];
+        w[3] = 1;
+        w[200] = 1_000_000_000;
+        let code = HuffmanCode::from_counts(&Counts(w)).unwrap();
+        assert_eq!(code.lengths()[3], 1);
+        assert_eq!(code.lengths()[200], 1);
+        assert_eq!(code.cost_bits(&Counts(w)), 1_000_000_001);
+    }
+
+    #[test]
+    fn equiprobable_256_symbols_get_8_bits() {
+        let data: Vec<u8> = (0..8192u32).map(|i| i as u8).collect();
+        let (code, stream) = round_trip(&data);
+        assert!(code.lengths().iter().all(|&l| l == 8));
+        // Payload is exactly the data; only markers and the jump table are added.
+        assert!(stream.len() <= data.len() + 10);
+        let mut t = Vec::new();
+        code.write(&mut t);
+        assert_eq!(t.len(), 1 + 32 + 128);
+    }
+
+    /// Fibonacci weights: unlimited Huffman makes a chain of depth n - 1.
+    #[test]
+    fn fibonacci_counts_are_limited_and_optimal() {
+        let mut fib = vec![1u64, 1];
+        while fib.len() < 40 {
+            let k = fib.len();
+            fib.push(fib[k - 1] + fib[k - 2]);
+        }
+        let w = weights_of(&fib);
+        let unlimited = reference_lengths(&w);
+        assert!(*unlimited.iter().max().unwrap() > 30);
+        let code = HuffmanCode::from_counts(&Counts(w)).unwrap();
+        assert!(code.lengths().iter().all(|&l| u32::from(l) <= MAX_CODE_LEN));
+        assert_eq!(kraft_sum_scaled(code.lengths()), 1 << MAX_CODE_LEN);
+        let limited = code.cost_bits(&Counts(w));
+        let free = cost(&w, |s| u64::from(unlimited[s]));
+        assert!(limited > free);
+        // Data with these proportions (scaled down) round-trips.
+        let data: Vec<u8> = (0..20u8)
+            .flat_map(|s| std::iter::repeat_n(s, fib[s as usize] as usize))
+            .collect();
+        round_trip(&data);
+    }
+
+    /// Brute force: the cheapest length vector with Kraft sum <= 1 over small cases.
+    fn brute_force_cost(weights: &[u64], max_len: u32) -> u64 {
+        let n = weights.len();
+        let mut best = u64::MAX;
+        let mut lens = vec![1u32; n];
+        loop {
+            let kraft: u64 = lens.iter().map(|&l| 1u64 << (max_len - l)).sum();
+            if kraft <= 1 << max_len {
+                best = best.min(
+                    weights
+                        .iter()
+                        .zip(&lens)
+                        .map(|(&w, &l)| w * u64::from(l))
+                        .sum(),
+                );
+            }
+            // Next vector in lexicographic order.
+            let mut i = 0;
+            while i < n && lens[i] == max_len {
+                lens[i] = 1;
+                i += 1;
+            }
+            if i == n {
+                return best;
+            }
+            lens[i] += 1;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn package_merge_matches_brute_force(
+            weights in proptest::collection::vec(1u64..1000, 2..8),
+            max_len in 3u32..5,
+        ) {
+            prop_assume!(weights.len() <= 1 << max_len);
+            let w = weights_of(&weights);
+            let lengths = optimal_lengths(&w, max_len).unwrap();
+            let kraft: u64 = weights.iter().enumerate()
+                .map(|(s, _)| 1u64 << (max_len - u32::from(lengths[s]))).sum();
+            prop_assert_eq!(kraft, 1 << max_len);
+            prop_assert!(lengths[..weights.len()].iter().all(|&l| (1..=max_len as u8).contains(&l)));
+            let got = cost(&w, |s| u64::from(lengths[s]));
+            prop_assert_eq!(got, brute_force_cost(&weights, max_len));
+        }
+
+        #[test]
+        fn random_counts_give_optimal_complete_codes(
+            raw in proptest::collection::vec(prop_oneof![Just(0u64), 1u64..50, 1u64..100_000], 256),
+        ) {
+            let w: [u64; 256] = raw.try_into().unwrap();
+            let counts = Counts(w);
+            prop_assume!(counts.total() > 0);
+            let code = HuffmanCode::from_counts(&counts).unwrap();
+            let lengths = code.lengths();
+            prop_assert!(lengths.iter().all(|&l| u32::from(l) <= MAX_CODE_LEN));
+            for s in 0..256 {
+                prop_assert_eq!(lengths[s] > 0, w[s] > 0);
+            }
+            if counts.distinct() >= 2 {
+                prop_assert_eq!(kraft_sum_scaled(lengths), 1 << MAX_CODE_LEN);
+            }
+            let n = counts.total() as f64;
+            let avg = code.cost_bits(&counts) as f64 / n;
+            let h = counts.entropy_bits_per_symbol();
+            prop_assert!(avg >= h - 1e-9);
+            let unlimited = reference_lengths(&w);
+            let free = cost(&w, |s| u64::from(unlimited[s]));
+            prop_assert!(code.cost_bits(&counts) >= free);
+            if unlimited.iter().all(|&l| l <= MAX_CODE_LEN) {
+                prop_assert_eq!(code.cost_bits(&counts), free);
+                prop_assert!(avg < h + 1.0 || counts.distinct() == 1);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            round_trip(&data);
+        }
+
+        #[test]
+        fn skewed_bytes_round_trip(data in proptest::collection::vec(
+            prop_oneof![8 => Just(b'e'), 4 => Just(b't'), 1 => any::<u8>()], 0..5000)) {
+            round_trip(&data);
+        }
+
+        #[test]
+        fn hostile_tables_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok((code, used)) = HuffmanCode::read(&input) {
+                prop_assert!(used <= input.len());
+                let mut again = Vec::new();
+                code.write(&mut again);
+                prop_assert_eq!(&again[..], &input[..used]);
+            }
+        }
+
+        #[test]
+        fn hostile_streams_never_panic(
+            stream in proptest::collection::vec(any::<u8>(), 0..400),
+            n in 0usize..3000,
+            seed in any::<u8>(),
+        ) {
+            let code = HuffmanCode::from_counts(&Counts::of(&[seed, b'a', b'a', b'b', 7, 7, 7, 7])).unwrap();
+            let mut out = vec![0u8; n];
+            let _ = decode_block(&stream, &code, &mut out);
+        }
+
+        #[test]
+        fn damaged_streams_never_panic(
+            data in proptest::collection::vec(0u8..40, 1000..4000),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            cut in 0usize..8,
+        ) {
+            let code = HuffmanCode::from_counts(&Counts::of(&data)).unwrap();
+            let mut stream = encode_block(&data, &code).unwrap();
+            let i = at % stream.len();
+            stream[i] ^= byte | 1;
+            stream.truncate(stream.len() - cut.min(stream.len()));
+            let mut out = vec![0u8; data.len()];
+            let _ = decode_block(&stream, &code, &mut out);
+        }
+    }
+
+    #[test]
+    fn hostile_length_tables_are_rejected() {
+        // Too long a length.
+        assert!(matches!(
+            HuffmanCode::read(&[1, 4, 9, 0xC1]),
+            Err(Error::LimitExceeded { .. })
+        ));
+        // Zero length for a listed symbol.
+        assert!(HuffmanCode::read(&[1, 4, 9, 0x10]).is_err());
+        // Over-full (1, 1, 1) and incomplete (1, 2) codes.
+        assert!(HuffmanCode::read(&[2, 1, 2, 3, 0x11, 0x01]).is_err());
+        assert!(HuffmanCode::read(&[1, 1, 2, 0x21]).is_err());
+        // Symbols not increasing.
+        assert!(HuffmanCode::read(&[1, 9, 4, 0x11]).is_err());
+        // Non-zero padding nibble.
+        assert!(HuffmanCode::read(&[2, 1, 2, 3, 0x21, 0x12]).is_err());
+        // Bitmap count disagreeing with nsym.
+        let mut t = vec![40u8];
+        t.extend_from_slice(&[0xff; 32]);
+        assert!(HuffmanCode::read(&t).is_err());
+        // A valid (1, 2, 2) table is read.
+        let (c, used) = HuffmanCode::read(&[2, 1, 2, 3, 0x21, 0x02]).unwrap();
+        assert_eq!(used, 6);
+        assert_eq!(c.code_word(1).unwrap().len(), 1);
+        // And every truncation of it is an error.
+        for k in 0..6 {
+            assert!(HuffmanCode::read(&[2, 1, 2, 3, 0x21, 0x02][..k]).is_err());
+        }
+        // from_lengths checks the same invariants.
+        let mut l = [0u8; 256];
+        l[0] = 2;
+        assert!(HuffmanCode::from_lengths(&l).is_err());
+        l[0] = 12;
+        l[1] = 1;
+        assert!(HuffmanCode::from_lengths(&l).is_err());
+    }
+
+    #[test]
+    fn canonical_code_words() {
+        let mut l = [0u8; 256];
+        l[b'a' as usize] = 1;
+        l[b'b' as usize] = 3;
+        l[b'c' as usize] = 2;
+        l[b'd' as usize] = 3;
+        let code = HuffmanCode::from_lengths(&l).unwrap();
+        let word = |s: u8| {
+            code.code_word(s)
+                .unwrap()
+                .iter()
+                .map(|b| if *b { '1' } else { '0' })
+                .collect::<String>()
+        };
+        assert_eq!(word(b'a'), "0");
+        assert_eq!(word(b'c'), "10");
+        assert_eq!(word(b'b'), "110");
+        assert_eq!(word(b'd'), "111");
+        assert!(code.code_word(b'e').is_none());
+        let counts = Counts::of(b"aaaabcd");
+        let rows = code.describe(&counts);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].code, "0");
+        assert_eq!(rows[0].count, 4);
+        assert!((rows[0].ideal_bits - (7.0f64 / 4.0).log2()).abs() < 1e-12);
+        assert_eq!(rows[2].length, 2);
+    }
+
+    #[test]
+    fn byte_without_code_is_zero_frequency() {
+        let code = HuffmanCode::from_counts(&Counts::of(b"abc")).unwrap();
+        for data in [&b"abcx"[..], &[b'a'; 3000][..]] {
+            let mut d = data.to_vec();
+            d.push(b'q');
+            assert!(matches!(
+                encode_block(&d, &code),
+                Err(Error::ZeroFrequency {
+                    symbol: b'x' | b'q'
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn truncation_is_an_error() {
+        let data = std::fs::read("corpora/canterbury/fields.c").unwrap();
+        let code = HuffmanCode::from_counts(&Counts::of(&data)).unwrap();
+        let stream = encode_block(&data, &code).unwrap();
+        let mut out = vec![0u8; data.len()];
+        for keep in [
+            0,
+            1,
+            2,
+            5,
+            stream.len() / 2,
+            stream.len() - 2,
+            stream.len() - 1,
+        ] {
+            assert!(
+                decode_block(&stream[..keep], &code, &mut out).is_err(),
+                "keep {keep}"
+            );
+        }
+        // A trailing byte is an error too.
+        let mut long = stream.clone();
+        long.push(1);
+        assert!(decode_block(&long, &code, &mut out).is_err());
+        // A short block: single stream.
+        let small = &data[..500];
+        let code = HuffmanCode::from_counts(&Counts::of(small)).unwrap();
+        let stream = encode_block(small, &code).unwrap();
+        let mut out = vec![0u8; small.len()];
+        for keep in [0, 1, stream.len() / 2, stream.len() - 1] {
+            assert!(
+                decode_block(&stream[..keep], &code, &mut out).is_err(),
+                "keep {keep}"
+            );
+        }
+    }
+
+    fn corpus_files() -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for dir in ["corpora/canterbury", "corpora/calgary"] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                files.push(entry.unwrap().path());
+            }
+        }
+        files.sort();
+        assert!(files.len() >= 29);
+        files
+    }
+
+    #[test]
+    fn corpora_round_trip() {
+        for path in corpus_files() {
+            let data = std::fs::read(&path).unwrap();
+            let (code, stream) = round_trip(&data);
+            let counts = Counts::of(&data);
+            // Payload bits plus at most 4 end markers with padding and the jump table.
+            let payload = code.cost_bits(&counts).div_ceil(8) as usize;
+            assert!(stream.len() >= payload, "{path:?}");
+            assert!(stream.len() <= payload + 4 + 15, "{path:?}");
+        }
+    }
+
+    /// The length limit costs little on real files: compare with unlimited Huffman.
+    #[test]
+    fn limit_costs_little_on_the_corpora() {
+        for path in corpus_files() {
+            let counts = Counts::of(&std::fs::read(&path).unwrap());
+            let code = HuffmanCode::from_counts(&counts).unwrap();
+            let unlimited = reference_lengths(&counts.0);
+            let free = cost(&counts.0, |s| u64::from(unlimited[s]));
+            let limited = code.cost_bits(&counts);
+            assert!(limited >= free);
+            // Measured: 0.20 % on book1, at most 0.72 % (pic, ptt5); allow 1 %.
+            assert!(
+                (limited - free) * 100 <= free,
+                "{path:?}: {limited} vs {free}"
+            );
+        }
+    }
 }

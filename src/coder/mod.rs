@@ -13,6 +13,7 @@
 //! (`encode_order0` / `decode_order0`) that writes exactly the stream the generic trait
 //! path would: the fast path is an optimisation, never a second format.
 
+pub mod bitio;
 pub mod huffman;
 pub mod range;
 pub mod rans;
