@@ -24,16 +24,42 @@ fn all_options(block_size: u64) -> Vec<Options> {
     available_codecs()
         .into_iter()
         .map(|o| o.with_block_size(block_size).unwrap())
+        .map(|o| {
+            // Small context memory: faster tests, and hash collisions get exercised.
+            if o.model() == shannon::ModelKind::Adaptive {
+                o.with_memory(1 << 20).unwrap()
+            } else {
+                o
+            }
+        })
         .collect()
 }
 
 #[test]
-fn four_coders_are_available() {
-    let names: Vec<_> = available_codecs()
-        .iter()
-        .map(|o| o.coder().name())
-        .collect();
-    assert_eq!(names, ["arithmetic", "rans", "huffman", "tans"]);
+fn every_natural_pair_is_available() {
+    let names: Vec<_> = available_codecs().iter().map(name).collect();
+    for want in [
+        "static order-0 arithmetic",
+        "static order-0 rans",
+        "static order-0 huffman",
+        "static order-0 tans",
+        "adaptive order-2 arithmetic",
+        "adaptive order-2 rans",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+}
+
+fn name(o: &Options) -> String {
+    format!(
+        "{} order-{} {}",
+        o.model().name(),
+        o.order(),
+        o.coder().name()
+    )
 }
 
 #[test]
@@ -55,7 +81,7 @@ fn named_degenerate_inputs() {
     for o in all_options(64 << 10) {
         for (name, data) in &cases {
             let packed = round_trip(data, &o)
-                .unwrap_or_else(|e| panic!("{name} with {}: {e}", o.coder().name()));
+                .unwrap_or_else(|e| panic!("{name} with {}: {e}", self::name(&o)));
             if name == &"one distinct symbol" {
                 assert!(packed.len() < 100, "{name}: run blocks should be tiny");
             }
@@ -86,12 +112,12 @@ fn every_corpus_file_round_trips_with_every_coder() {
         let data = std::fs::read(&path).unwrap();
         for o in all_options(1 << 20) {
             let packed = round_trip(&data, &o)
-                .unwrap_or_else(|e| panic!("{} with {}: {e}", path.display(), o.coder().name()));
+                .unwrap_or_else(|e| panic!("{} with {}: {e}", path.display(), name(&o)));
             assert!(
                 packed.len() < data.len(),
                 "{} did not shrink with {}",
                 path.display(),
-                o.coder().name()
+                name(&o)
             );
         }
     }
@@ -103,8 +129,7 @@ fn small_blocks_round_trip_a_corpus_file() {
     let data = std::fs::read(root.join("corpora/canterbury/alice29.txt")).unwrap();
     for bs in [256u64, 1000, 4096, 65536] {
         for o in all_options(bs) {
-            round_trip(&data, &o)
-                .unwrap_or_else(|e| panic!("block {bs} {}: {e}", o.coder().name()));
+            round_trip(&data, &o).unwrap_or_else(|e| panic!("block {bs} {}: {e}", name(&o)));
         }
     }
 }
@@ -129,7 +154,7 @@ proptest! {
         for o in all_options(bs) {
             let o = o.with_scale_bits(scale).unwrap();
             if let Err(e) = round_trip(&data, &o) {
-                return Err(TestCaseError::fail(format!("{}: {e}", o.coder().name())));
+                return Err(TestCaseError::fail(format!("{}: {e}", name(&o))));
             }
         }
     }

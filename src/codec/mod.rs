@@ -17,11 +17,11 @@ pub use stream::{
 use crate::coder::range::{RangeDecoder, RangeEncoder};
 use crate::coder::rans::{RansDecoder, RansEncoder};
 use crate::coder::{huffman, range, rans, tans};
-use crate::model::adaptive::AdaptiveModel;
-use drive::{Direction, decode_with_model, encode_with_model};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
+use crate::model::adaptive::AdaptiveModel;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
+use drive::{Direction, decode_with_model, encode_with_model};
 
 /// What encoding a block cost, beyond its size: the split the analyser reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -398,7 +398,12 @@ impl Distribution for AdaptiveDist {
             Err((base, r, excl)) => {
                 // `symbol` was in no context, so it is not excluded.
                 let u = 256 - excl.len();
-                Ok(uniform_interval(base, r, u, u32::from(symbol) - excl.rank(symbol)))
+                Ok(uniform_interval(
+                    base,
+                    r,
+                    u,
+                    u32::from(symbol) - excl.rank(symbol),
+                ))
             }
         }
     }
@@ -475,7 +480,11 @@ fn context_hash(k: u32, key: u64) -> u64 {
 /// The last `k` bytes of `hist` (most recent in the low byte).
 #[inline]
 fn context_key(hist: u64, k: u32) -> u64 {
-    if k >= 8 { hist } else { hist & ((1u64 << (8 * k)) - 1) }
+    if k >= 8 {
+        hist
+    } else {
+        hist & ((1u64 << (8 * k)) - 1)
+    }
 }
 
 /// A node's symbol list, borrowed mutably for an update.
@@ -813,7 +822,10 @@ mod tests {
         let mut dec = AdaptiveModel::new(order, memory).unwrap();
         for (pos, &s) in data.iter().enumerate() {
             let iv = enc.predict().interval(s).unwrap();
-            assert!(iv.freq >= 1 && iv.start + iv.freq <= TOTAL, "pos {pos}: {iv:?}");
+            assert!(
+                iv.freq >= 1 && iv.start + iv.freq <= TOTAL,
+                "pos {pos}: {iv:?}"
+            );
             let d = dec.predict();
             for t in [iv.start, iv.start + iv.freq - 1] {
                 assert_eq!(d.symbol_at(t).unwrap(), (s, iv), "pos {pos} target {t}");
@@ -861,7 +873,13 @@ mod tests {
         let mut m = AdaptiveModel::new(4, MIN_MEMORY).unwrap();
         for s in 0..=255u8 {
             let iv = m.predict().interval(s).unwrap();
-            assert_eq!(iv, Interval { start: u32::from(s) * 256, freq: 256 });
+            assert_eq!(
+                iv,
+                Interval {
+                    start: u32::from(s) * 256,
+                    freq: 256
+                }
+            );
         }
         assert_tiles(m.predict());
     }
@@ -873,7 +891,11 @@ mod tests {
             let bits = code_length_bits(order, MIN_MEMORY, &data);
             // Order 0 still pays ~3 bits a byte; any longer context predicts almost surely.
             let limit = if order == 0 { 3.2 } else { 0.1 };
-            assert!(bits / 4000.0 < limit, "order {order}: {} bpc", bits / 4000.0);
+            assert!(
+                bits / 4000.0 < limit,
+                "order {order}: {} bpc",
+                bits / 4000.0
+            );
         }
     }
 
@@ -960,18 +982,27 @@ mod tests {
             "canterbury/plrabn12.txt",
         ];
         let files: Vec<&str> = match std::env::var("FILES") {
-            Ok(v) => all.iter().copied().filter(|f| v.split(',').any(|x| f.contains(x))).collect(),
+            Ok(v) => all
+                .iter()
+                .copied()
+                .filter(|f| v.split(',').any(|x| f.contains(x)))
+                .collect(),
             Err(_) => all.to_vec(),
         };
         let orders: Vec<u32> = std::env::var("ORDERS")
             .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
             .unwrap_or_else(|_| (0..=6).collect());
         for f in files {
-            let data = std::fs::read(format!("{}/corpora/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let data =
+                std::fs::read(format!("{}/corpora/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
             let mut line = format!("{f:24}");
             for &order in &orders {
                 let bits = code_length_bits(order, DEFAULT_MEMORY, &data);
-                line += &format!(" o{order} {:.4} ({:7.0} B)", bits / data.len() as f64, bits / 8.0);
+                line += &format!(
+                    " o{order} {:.4} ({:7.0} B)",
+                    bits / data.len() as f64,
+                    bits / 8.0
+                );
             }
             println!("{line}");
         }
