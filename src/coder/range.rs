@@ -59,8 +59,8 @@
 //! **Speed.** The decoder is bound by the division in `peek`. Branch-free versions of
 //! the renormalisation (both sides: shift by `8 * n` bits, `n = 0..=2` computed) measured
 //! slower than the plain loop in CPU time on book1 (encoder 2x, decoder 7%), so the
-//! fast paths use the same loop as the generic coder, with the state kept in locals
-//! after inlining; the only checks left in their loops are the `freq == 0` test
+//! fast paths use the same loop as the generic coder, inlined; the only checks left in
+//! their loops are the `freq == 0` test
 //! (encoder), the `t < 2^s` test folded into the slot lookup (decoder), and `Vec::push`'s
 //! capacity test against a buffer reserved for [`max_stream_len`] bytes.
 //!
