@@ -70,7 +70,7 @@
 //! - decoder word choice by shifting the group's 16 bytes as a `u128` 865, by a cascade
 //!   of selects 793 (the compiler turned one into a branch), by an indexed load 737
 //!   (one build; the kept version measures 740 in later builds, code placement matters);
-//! - the decoder's shift by the scale as a constant (one loop instance per scale): +5-9%;
+//! - the decoder's shift by the scale as a constant (one loop instance per scale): +3%;
 //! - a `u32` (f, offset) table plus a `u8` symbol table instead of one `u64` per slot:
 //!   +4% at scale 12, -3% at scale 14; not kept.
 
