@@ -9,8 +9,11 @@ use shannon::model::{AdaptiveModel, DEFAULT_MEMORY, Distribution, Model, StaticO
 use std::hint::black_box;
 
 fn book1() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/calgary/book1"))
-        .expect("corpora/calgary/book1")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpora/calgary/book1"
+    ))
+    .expect("corpora/calgary/book1")
 }
 
 /// Encoder side: the sum of the interval widths keeps the work observable.
