@@ -1174,12 +1174,14 @@ mod tests {
         let orders: Vec<u32> = std::env::var("ORDERS")
             .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
             .unwrap_or_else(|_| (0..=6).collect());
+        let memory = std::env::var("MEMORY_MIB")
+            .map_or(DEFAULT_MEMORY, |v| v.parse::<usize>().unwrap() << 20);
         for f in files {
             let data =
                 std::fs::read(format!("{}/corpora/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
             let mut line = format!("{f:24}");
             for &order in &orders {
-                let bits = code_length_bits(order, DEFAULT_MEMORY, &data);
+                let bits = code_length_bits(order, memory, &data);
                 line += &format!(
                     " o{order} {:.4} ({:7.0} B)",
                     bits / data.len() as f64,
