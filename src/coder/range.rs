@@ -3,9 +3,10 @@
 //! # Design note (read me first)
 //!
 //! **Numbers.** The coder narrows an interval of `[0, 1)`, written in base 256. Only a
-//! 32-bit *window* of it is held in registers: `low` and `range` are in units of `2^-32`
-//! of the window, i.e. of the last byte already shifted out. The stream is the big-endian
-//! base-256 expansion of one number `V` of the final interval.
+//! 32-bit *window* of it is held in registers: after `k` byte shifts, `low` and `range`
+//! are integers in units of `2^-(32 + 8k)`, the window being the 4 bytes that follow the
+//! `k` bytes shifted out. The stream is the big-endian base-256 expansion of one number
+//! `V` of the final interval.
 //!
 //! **Per symbol** `[start, start + freq)` out of `2^s` (`s = scale_bits <= 16`):
 //!
@@ -18,7 +19,8 @@
 //!
 //! The slice `range - r * 2^s` at the top of the interval belongs to no symbol: that
 //! rounding is the coder's whole overhead apart from the flush, at most
-//! `-log2(1 - 2^(s-24))` bits a symbol (0.0057 bits at `s = 16`), typically 1/16 of that.
+//! `-log2(1 - 2^(s-24))` bits a symbol (0.0057 bits at `s = 16`). Measured on book1,
+//! flush included: 0.0009% of the table's code length at `s = 12`, 0.0056% at `s = 15`.
 //!
 //! **Carries.** Adding `r * start` can carry into bytes already shifted out of the window.
 //! Those bytes wait: a byte is written only when no later carry can reach it. The bytes
@@ -26,10 +28,12 @@
 //! bytes 0xFF; a carry turns them into `cache + 1, 0x00, ..., 0x00`. Why nothing else can
 //! happen: `low + range` never increases while symbols are coded, and a shift maps the
 //! window to `((low mod 2^24) + range) * 2^8 <= 2^33`, so `low + range <= 2^33` holds
-//! throughout. A byte that leaves the window with value `b` (carry included, `b < 0x1FF`)
-//! therefore bounds all future values of `low` below `(b + 2) * 2^24`: at most one carry
-//! ever reaches it, and none reaches the bytes before it, which are written at that
-//! moment. When `b` is 0xFF it only joins the run of pending 0xFF bytes. The classic
+//! throughout. A byte that leaves the window (a shift happens only when `range < 2^24`)
+//! with value `b` in `0..=0x1FF`, carry included, leaves all future values of `low` in
+//! that window below `min((b + 2) * 2^24, 2^33)`: at most one carry can still reach it,
+//! none can overflow it, and none can reach the bytes before it unless `b = 0xFF`. So the
+//! pending bytes are written (carry added) as soon as a byte other than 0xFF leaves, and
+//! that byte becomes the new `cache`; a 0xFF joins the pending run instead. The classic
 //! scheme also writes a leading byte for the carry above the first window; that byte is
 //! always 0 (the first window has `low + range <= 2^32 - 1`) and is not written here.
 //!
@@ -56,6 +60,14 @@
 //! `code -= r * start` cannot wrap and leaves `code < range`: the decoder stays in a sane
 //! state on any input.
 //!
+//! **Speed.** The decoder is bound by the division in `peek`. Branch-free versions of
+//! the renormalisation (both sides: shift by `8 * n` bits, `n = 0..=2` computed) measured
+//! slower than the plain loop in CPU time on book1 (encoder 2x, decoder 7%), so the
+//! fast paths use the same loop as the generic coder, inlined. The only checks left in
+//! their loops are the `freq == 0` test (encoder), the `t < 2^s` test folded into the
+//! slot lookup (decoder), and `Vec::push`'s capacity test against a buffer reserved for
+//! [`max_stream_len`] bytes.
+//!
 //! **Stream layout** (for `docs/FORMAT.md`): no header and no length field; the container
 //! stores the stream length and the number of symbols. The bytes are `V` as above, most
 //! significant first, without its always-zero leading carry byte and without its three
@@ -81,7 +93,7 @@ pub struct RangeEncoder {
     /// Width of the interval in window units: `2^24 <= range <= 2^32 - 1` between symbols.
     range: u32,
     /// First of the `pending` bytes that have left the window but not been written.
-    /// When `pending == 0` (before the first non-0xFF byte) it is 0xFF, so that a run of
+    /// When `pending == 0` (before the first shift) it is 0xFF, so that a run of
     /// 0xFF at the start of the stream can be held like any other.
     cache: u8,
     /// Bytes shifted out of the window but not yet written: `cache`, then `pending - 1`
@@ -380,6 +392,7 @@ pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result
         // start <= t < start + freq, so r * start <= code < r * (start + freq) <= range.
         dec.code -= r * start;
         dec.range = r * freq;
+        // range >= r >= 2^8: at most two shifts bring it back to >= 2^24.
         if dec.range < TOP {
             dec.renormalise();
             // Past this point finish() must fail: stop early on a hopeless stream.

@@ -16,54 +16,73 @@
 //!
 //! **Flattening (the levels).** Walk the contexts from the longest down; each context
 //! with at least one symbol not yet excluded is a *level*. State: `base` (start of the
-//! region still to be shared out), `R` (its size) and `u` (symbols not yet given a slot,
-//! `256` at first). At a level with `n` fresh symbols of weights `w_i` (sum `W`) and
-//! escape weight `E`:
+//! region still to be shared out), `R` (its size, `2^16` at first) and `u` (symbols not
+//! yet given a slot, `256` at first). At a level with `n` fresh symbols of weights `w_i`
+//! (sum `W`) and escape probability `p` (16-bit fixed point, from SEE below):
 //!
 //! ```text
 //! u' = u - n                      symbols left for the shorter levels
 //! A  = R - u'                     slots this level may hand out (one is kept for each of u')
 //! S  = A - n                      spare slots, shared by weight
-//! T  = W + E                      (E = 0 when u' = 0: nothing is left to escape to)
-//! start_i = base + i + floor(S * cumW_i / T)    i-th fresh symbol, cumW_i = w_0 + .. + w_{i-1}
-//! freq_i  = 1 + floor(S * cumW_{i+1} / T) - floor(S * cumW_i / T)   >= 1
-//! width   = n + floor(S * W / T)  base += width,  R -= width,  u = u'
+//! M  = floor(2^32 * S * (1 - p) / W)     spare slots per unit of weight, 32.32 fixed point
+//! start_i = base + i + floor(cumW_i * M / 2^32)    i-th fresh symbol, cumW_i = w_0 + .. + w_{i-1}
+//! freq_i  = 1 + floor(cumW_{i+1} M / 2^32) - floor(cumW_i M / 2^32)   >= 1
+//! width   = n + floor(W M / 2^32) <= n + S (1 - p)
+//! base += width,  R -= width,  u = u'       (the escape keeps R - width >= u' slots)
 //! ```
 //!
-//! Invariant `R >= u` at every level (`R - width >= A - n - S + ... = u'`), so after the
-//! last level the remaining `R` slots are shared uniformly by the `u` symbols never seen
-//! (order -1): `q = R / u`, the first `R % u` of them (in byte order) get `q + 1`, the
-//! rest `q`. The intervals of all 256 symbols tile `[0, 2^16)` exactly and every symbol
-//! has `freq >= 1`. `symbol_at` walks the same levels and inverts `start_i` with
-//! multiplications only (`start_i <= t` iff `S * cumW_i < (t - base - i + 1) * T`).
-//! Cost: O(symbols in the contexts passed), never a 256-entry table build.
+//! When `u' = 0` nothing is left to escape to: `p = 0` and the last fresh symbol takes
+//! every spare slot left, so `width = A = R`. Invariant `R >= u` at every level
+//! (`R - width >= A - n - S = u'`), so after the last level the remaining `R` slots are
+//! shared uniformly by the `u` symbols never seen (order -1): `q = R / u`, the first
+//! `R % u` of them (in byte order) get `q + 1`, the rest `q`. The intervals of all 256
+//! symbols tile `[0, 2^16)` exactly and every symbol has `freq >= 1`. `symbol_at` walks
+//! the same levels and inverts `start_i` with multiplications only
+//! (`start_i - base > t` iff `i > t` or `cumW_i M >= (t - i + 1) 2^32`). One division per
+//! level (`M`); cost O(symbols in the contexts passed), never a 256-entry table build.
 //!
-//! **Weights and escapes (PPMD-style).** A symbol of count `c` weighs `w = 2c - 1`; a
-//! context with `d` distinct symbols has escape weight `E = d` (Howard's method D: the
-//! escape takes half a count for each distinct symbol). Exclusion drops the weights of
-//! excluded symbols from `W` but keeps `E` (computed on the whole context). A context
-//! with one symbol (*deterministic*) gets its escape from a tiny adaptive SEE table
-//! instead (see [`see`](AdaptiveDist::see_escape)).
+//! **Weights and escapes.** A symbol of count `c` weighs `w = 2c - 1` (Howard's method
+//! D: a symbol seen once is worth half a count). Exclusion drops the weights of excluded
+//! symbols from `W`. The escape probability comes from a small SEE table (secondary
+//! escape estimation): a cell per (order, number of fresh symbols in 8 buckets, whether
+//! this is the first level, `floor(log2 W)` capped at 7) holds `p` in units of `2^-16` and
+//! a use count. Each cell starts at method D's escape probability `n / (W + n)` for the
+//! middle of its buckets. A context with a single symbol (*deterministic*) is the `n = 1`
+//! column of the table, which learns how often such contexts really escape.
 //!
 //! **Update rules (the same on both sides, integers only).** After byte `s`:
 //!
-//! 1. Find the longest context holding `s` (order `f`, or -1). Its count of `s` grows by
-//!    [`INC`]; if the symbol now outweighs the one before it in the list they swap (lists
-//!    stay roughly sorted by count, so scans stop early).
-//! 2. Every longer context (`f < k <= order`) gets `s` added with count 1 (created if the
-//!    context is new). Shorter contexts are not touched (*update exclusion*).
-//! 3. A context whose count would pass 255, or whose total passes [`LIMIT`], is halved:
-//!    every count `c` becomes `c - c/2` (so it stays >= 1; no symbol is dropped).
-//! 4. A hashed context that is full ([`CAP`] symbols) replaces its last (about the least
+//! 1. Find the level holding `s` (order `f`, or none) by the same walk (the walk done by
+//!    the last `interval`/`symbol_at` for `s` is reused when there was one: it is a pure
+//!    function of the state and `s`). Each SEE cell used on the way learns:
+//!    `p += ((target - p) * floor(2^16 / (uses + 2))) >> 16` (arithmetic shift), with
+//!    `target = 2^16 - 1` for a level that escaped and `0` for the level that held `s`;
+//!    `p` is kept in `1..2^16` and `uses` saturates at 254.
+//! 2. In the context of order `f` the count of `s` grows by [`INC`]; if it now outweighs
+//!    the symbol before it in the list they swap (lists stay roughly sorted by count, so
+//!    scans stop early).
+//! 3. Every longer context (`f < k <= order`) gets `s` added (created if the context is
+//!    new) with the inherited count `1 + min(INHERIT, floor(INHERIT * c / C))`, where
+//!    `c / C` was the share of `s` in the context of order `f` before step 2 (1 when `s`
+//!    was new everywhere). Shorter contexts are not touched (*update exclusion*).
+//! 4. A context whose count would pass 255, or whose total passes [`LIMIT`], is halved:
+//!    every count `c` becomes `c - floor(c/2)` (so it stays >= 1; no symbol is dropped).
+//! 5. A hashed context that is full ([`CAP`] symbols) replaces its last (about the least
 //!    frequent) symbol by the new one.
 //!
-//! **Memory.** Orders 0 and 1 live in direct tables (257 nodes of 516 bytes each, with
-//! room for all 256 symbols). Orders 2 and up live in one hashed table of 64-byte blocks
-//! (one block = one context: a 16-bit check, the symbol count, the total, and [`CAP`]
-//! symbols with a one-byte count each), two ways per bucket; a new context evicts the way
-//! with the smaller total. The table gets the largest power of two of blocks that fits in
-//! `memory_bytes` minus the direct tables; it is allocated zeroed once (the OS maps pages
-//! as they are touched). Behaviour depends only on `(order, memory_bytes)`.
+//! **Memory.** Orders 0 and 1 live in direct tables (257 nodes of 772 bytes each, with
+//! room for all 256 symbols and a symbol -> position index). Orders 2 and up live in one
+//! table of 64-byte blocks ([`BLOCK_BYTES`]; one block = one context: a 16-bit check, the
+//! symbol count, the total, and [`CAP`] symbols with a one-byte count each). When the
+//! budget leaves at least 8 MiB for blocks, the first 2^16 blocks (4 MiB) are a direct
+//! region for order 2 (indexed by the last two bytes); the rest, the largest power of two
+//! of blocks that fits, is hashed for the longer orders (order 2 too when there is no
+//! direct region), two ways per bucket, a new context evicting the way with the smaller
+//! total. Everything is allocated zeroed once in [`AdaptiveModel::new`] (the OS maps
+//! pages as they are touched), and [`AdaptiveModel::memory_used`] never exceeds the
+//! budget. Behaviour depends only on `(order, memory_bytes)`.
+
+use std::cell::Cell;
 
 use crate::error::{Error, Result};
 use crate::model::{Distribution, Interval, Model};
@@ -91,8 +110,8 @@ pub const LIMIT: u32 = 1 << 13;
 /// Symbols one hashed context can hold.
 pub const CAP: usize = 28;
 
-/// Symbol weights are multiplied by this so that escape weights from SEE keep precision.
-const WEIGHT_SCALE: u32 = 64;
+/// Blocks of the direct order-2 region (one per pair of bytes).
+const DIRECT2_BLOCKS: usize = 1 << 16;
 /// Probability one in SEE cells.
 const SEE_ONE: u32 = 1 << 16;
 /// SEE cells stop speeding up after this many events (rate `1 / (SEE_USES + 2)`).
@@ -100,6 +119,36 @@ const SEE_USES: u16 = 254;
 /// SEE cells: order (0..=MAX_ORDER) x fresh symbols (8 buckets) x first level x weight
 /// (8 buckets).
 const SEE_CELLS: usize = (MAX_ORDER as usize + 1) * 8 * 2 * 8;
+
+/// `SEE_RATE[u] = floor(2^16 / (u + 2))`: the learning rate of a cell used `u` times.
+const SEE_RATE: [i32; SEE_USES as usize + 1] = {
+    let mut r = [0; SEE_USES as usize + 1];
+    let mut u = 0;
+    while u <= SEE_USES as usize {
+        r[u] = (1 << 16) / (u as i32 + 2);
+        u += 1;
+    }
+    r
+};
+
+/// Flag on a trace event: the level escaped.
+const ESCAPED: u16 = 1 << 15;
+const _: () = assert!(SEE_CELLS <= ESCAPED as usize);
+
+/// The initial SEE table: each cell starts at method D's escape probability `n / (W + n)`
+/// for the middle of its buckets.
+fn see_prior() -> Vec<[u16; 2]> {
+    (0..SEE_CELLS)
+        .map(|cell| {
+            let wb = (cell % 8) as u64;
+            let nb = (cell / 16 % 8) as u64;
+            let n = [1, 2, 3, 4, 5, 8, 13, 20][nb as usize];
+            // W lies in [2^wb, 2^(wb+1)); take 1.5 * 2^wb, but at least n.
+            let w = (3u64 << wb >> 1).max(n);
+            [(n * u64::from(SEE_ONE) / (w + n)) as u16, 0]
+        })
+        .collect()
+}
 
 /// SEE cell of a level (see [`AdaptiveDist::escape`]).
 #[inline]
@@ -137,6 +186,9 @@ struct FullNode {
     syms: [u8; 256],
     /// `counts[i] >= 1` is the count of `syms[i]`, for `i < n`.
     counts: [u8; 256],
+    /// `pos[s]` is the index of `s` in `syms` when `s` is present; `s` is present iff
+    /// `pos[s] < n` and `syms[pos[s]] == s` (stale entries are harmless).
+    pos: [u8; 256],
 }
 
 const FULL_NODE_BYTES: usize = std::mem::size_of::<FullNode>();
@@ -147,6 +199,7 @@ impl FullNode {
         total: 0,
         syms: [0; 256],
         counts: [0; 256],
+        pos: [0; 256],
     };
 }
 
@@ -167,6 +220,24 @@ struct Level<'a> {
     syms: &'a [u8],
     /// Their counts, `>= 1` each.
     counts: &'a [u8],
+    /// Sum of `counts`.
+    total: u32,
+    /// Position index of a direct-table node (see [`FullNode::pos`]).
+    pos: Option<&'a [u8; 256]>,
+}
+
+impl Level<'_> {
+    /// Index of `s` in the list, if present.
+    #[inline]
+    fn find(&self, s: u8) -> Option<usize> {
+        match self.pos {
+            Some(pos) => {
+                let i = usize::from(pos[usize::from(s)]);
+                (i < self.syms.len() && self.syms[i] == s).then_some(i)
+            }
+            None => self.syms.iter().position(|&x| x == s),
+        }
+    }
 }
 
 /// Weight of a symbol of count `c` in its context (method D: `2c - 1`).
@@ -215,6 +286,26 @@ impl SymSet {
     }
 }
 
+/// Symbols excluded so far, and how many.
+struct Excluded {
+    set: SymSet,
+    /// Size of `set`.
+    len: usize,
+}
+
+impl Excluded {
+    /// Adds every symbol of `lv` not yet excluded.
+    #[inline]
+    fn add_level(&mut self, lv: &Level<'_>) {
+        for &s in lv.syms {
+            if !self.set.has(s) {
+                self.set.insert(s);
+                self.len += 1;
+            }
+        }
+    }
+}
+
 /// The model's state; also the distribution of the next byte (see the module notes).
 pub struct AdaptiveDist {
     /// Highest order in use, `<= MAX_ORDER`.
@@ -222,15 +313,33 @@ pub struct AdaptiveDist {
     /// Direct tables: `full[0]` is the order-0 context, `full[1 + c]` the order-1
     /// context after byte `c` (only when `order >= 1`).
     full: Vec<FullNode>,
-    /// Hashed contexts of orders `2..=order`; the length is a power of two (>= 2) or 0.
+    /// Contexts of orders `2..=order` (empty when `order < 2`).
     table: Vec<Block>,
-    /// log2 of `table.len()`.
+    /// Blocks `table[..hash_base]` are the direct order-2 region (`hash_base` is 0 or
+    /// [`DIRECT2_BLOCKS`]); `table[hash_base..]` is hashed and has `2^table_bits` blocks.
     table_bits: u32,
+    /// Start of the hashed region.
+    hash_base: usize,
     /// `cur[k]`: where the context of order `k` lives, for `k <= order`.
     cur: [Loc; MAX_ORDER as usize + 1],
     /// SEE: `[p, uses]` per cell, `p` the escape probability in units of `1/SEE_ONE`
-    /// (`1..SEE_ONE`), `uses <= SEE_USES` (0: not yet used, `p` meaningless).
+    /// (`1..SEE_ONE`), `uses <= SEE_USES`.
     see: Vec<[u16; 2]>,
+    /// The trace of the last symbol looked up by `interval` or `symbol_at` since the
+    /// last update: `update` reuses it instead of walking again. It is a pure function
+    /// of the state and the symbol, so using it or not changes nothing.
+    last: Cell<Option<(u8, Trace)>>,
+}
+
+/// What coding one symbol did: the context that held it, and the SEE events on the way.
+#[derive(Clone, Copy)]
+struct Trace {
+    /// `(order, index in the list)` of the symbol in the longest context holding it.
+    found: Option<(u8, u8)>,
+    /// For each level with an SEE cell: the cell, plus `ESCAPED` if the level escaped.
+    events: [u16; MAX_ORDER as usize + 1],
+    /// Number of valid `events`.
+    nev: u8,
 }
 
 impl AdaptiveDist {
@@ -245,6 +354,8 @@ impl AdaptiveDist {
                 (n > 0).then(|| Level {
                     syms: &node.syms[..n],
                     counts: &node.counts[..n],
+                    total: u32::from(node.total),
+                    pos: Some(&node.pos),
                 })
             }
             Loc::Hashed(i) => {
@@ -253,32 +364,25 @@ impl AdaptiveDist {
                 (n > 0).then(|| Level {
                     syms: &b[B_SYMS..B_SYMS + n],
                     counts: &b[B_COUNTS..B_COUNTS + n],
+                    total: u32::from(u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]])),
+                    pos: None,
                 })
             }
         }
     }
 
-    /// Escape weight, in units of `1/WEIGHT_SCALE` of a symbol weight, for a level of
-    /// order `k` with `n` fresh symbols of weight `w` (`first`: no longer context was
-    /// passed). Returns it with the SEE cell it came from.
+    /// The SEE cell of a level of order `k` with `n` fresh symbols of weight `w` (`first`:
+    /// no longer context was passed), and its escape probability `p` in `1/SEE_ONE`.
     #[inline]
-    fn escape(&self, k: usize, n: u32, w: u32, first: bool) -> (u32, usize) {
+    fn escape(&self, k: usize, n: u32, w: u32, first: bool) -> (usize, u32) {
         let cell = see_index(k, n, w, first);
-        let [p, uses] = self.see[cell];
-        let e = if uses == 0 {
-            // Method D's escape count, d = n, until the cell has seen an event.
-            n * WEIGHT_SCALE
-        } else {
-            // E / (W + E) = p: E = W p / (1 - p)
-            let p = u64::from(p);
-            (u64::from(w * WEIGHT_SCALE) * p / (u64::from(SEE_ONE) - p)).clamp(1, 1 << 30) as u32
-        };
-        (e, cell)
+        (cell, u32::from(self.see[cell][0]))
     }
 
-    /// Walks the levels; for each one with fresh symbols calls `visit` with its order,
-    /// the level, the exclusion set before it, and its [`Mapping`]. Stops when `visit`
-    /// returns `Some`. Returns the final `(base, r, excluded)` otherwise.
+    /// Walks the levels from the longest context down; for each one with fresh symbols
+    /// calls `visit` with its order, the level, the exclusion set before it, and its
+    /// [`Mapping`]. Stops when `visit` returns `Some`. Returns the final
+    /// `(base, r, excluded)` otherwise (the region left for order -1).
     #[inline]
     fn walk<T>(
         &self,
@@ -286,48 +390,108 @@ impl AdaptiveDist {
     ) -> std::result::Result<T, (u32, u32, SymSet)> {
         let mut base = 0u32;
         let mut r = TOTAL;
-        let mut u = 256u32;
-        let mut excl = SymSet::default();
+        let mut excl = Excluded {
+            set: SymSet::default(),
+            len: 0,
+        };
         for k in (0..=self.order as usize).rev() {
             let Some(lv) = self.level(k) else { continue };
-            let mut n = 0u32;
-            let mut w = 0u32;
-            let mut mine = excl;
-            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
-                let ws = weight(c);
-                if !excl.has(s) {
-                    n += 1;
-                    w += ws;
-                    mine.insert(s);
+            // Fresh symbols n and their weight W: sum of (2c - 1) = 2 total - n.
+            let mut n = lv.syms.len() as u32;
+            let mut w = 2 * lv.total - n;
+            if excl.len > 0 {
+                if lv.pos.is_some() && excl.len < lv.syms.len() {
+                    for (word, &bits) in excl.set.0.iter().enumerate() {
+                        let mut bits = bits;
+                        while bits != 0 {
+                            let x = (word as u32 * 64 + bits.trailing_zeros()) as u8;
+                            bits &= bits - 1;
+                            if let Some(i) = lv.find(x) {
+                                n -= 1;
+                                w -= weight(lv.counts[i]);
+                            }
+                        }
+                    }
+                } else {
+                    for (&x, &c) in lv.syms.iter().zip(lv.counts) {
+                        if excl.set.has(x) {
+                            n -= 1;
+                            w -= weight(c);
+                        }
+                    }
+                }
+                if n == 0 {
+                    continue;
                 }
             }
-            if n == 0 {
-                continue;
-            }
+            let u = 256 - excl.len as u32;
             let u_next = u - n;
             let a = r - u_next;
             let spare = a - n;
-            let (e, cell) = if u_next == 0 {
-                (0, usize::MAX)
+            let (cell, p) = if u_next == 0 {
+                (usize::MAX, 0)
             } else {
-                self.escape(k, n, w, u == 256)
+                self.escape(k, n, w, excl.len == 0)
             };
+            // The escape takes p of the level, the symbols 1 - p: the spare slots per unit
+            // of weight are S (1 - p) / W, as a 32.32 fixed-point multiplier (one division).
             let m = Mapping {
                 base,
-                spare: u64::from(spare),
-                total: u64::from(w * WEIGHT_SCALE) + u64::from(e),
+                mul: ((u64::from(spare) * u64::from(SEE_ONE - p)) << (32 - SCALE_BITS))
+                    / u64::from(w),
                 cell,
+                last: if u_next == 0 { n - 1 } else { u32::MAX },
+                spare,
             };
-            if let Some(x) = visit(k, &lv, &excl, &m) {
+            if let Some(x) = visit(k, &lv, &excl.set, &m) {
                 return Ok(x);
             }
-            let width = n + m.scaled(u64::from(w));
+            let width = if u_next == 0 {
+                a
+            } else {
+                n + m.scaled(u64::from(w))
+            };
             base += width;
             r -= width;
-            u = u_next;
-            excl = mine;
+            excl.add_level(&lv);
         }
-        Err((base, r, excl))
+        Err((base, r, excl.set))
+    }
+
+    /// The interval of `symbol` and the trace of coding it.
+    fn trace(&self, symbol: u8) -> (Interval, Trace) {
+        let mut tr = Trace {
+            found: None,
+            events: [0; MAX_ORDER as usize + 1],
+            nev: 0,
+        };
+        let found = self.walk(|k, lv, excl, m| {
+            let at = lv.find(symbol);
+            if m.cell != usize::MAX {
+                tr.events[usize::from(tr.nev)] =
+                    m.cell as u16 | if at.is_none() { ESCAPED } else { 0 };
+                tr.nev += 1;
+            }
+            let at = at?;
+            tr.found = Some((k as u8, at as u8));
+            let (mut i, mut cum) = (0u32, 0u32);
+            for (&s, &c) in lv.syms[..at].iter().zip(lv.counts) {
+                if !excl.has(s) {
+                    i += 1;
+                    cum += weight(c);
+                }
+            }
+            Some(m.interval(i, cum, weight(lv.counts[at])))
+        });
+        let iv = match found {
+            Ok(iv) => iv,
+            Err((base, r, excl)) => {
+                // `symbol` was in no context, so it is not excluded.
+                let u = 256 - excl.len();
+                uniform_interval(base, r, u, u32::from(symbol) - excl.rank(symbol))
+            }
+        };
+        (iv, tr)
     }
 }
 
@@ -335,25 +499,38 @@ impl AdaptiveDist {
 struct Mapping {
     /// First slot of the level.
     base: u32,
-    /// `S`: slots shared by weight.
-    spare: u64,
-    /// `T = W * WEIGHT_SCALE + E`, escape included.
-    total: u64,
+    /// Spare slots per unit of weight, `floor(2^32 S (1 - p) / W)`; `S` is `spare`.
+    mul: u64,
     /// SEE cell of the level's escape (`usize::MAX` when it cannot escape).
     cell: usize,
+    /// Index of the last fresh symbol when the level cannot escape (it then takes every
+    /// spare slot left, so the level fills its region); `u32::MAX` otherwise.
+    last: u32,
+    /// `S`.
+    spare: u32,
 }
 
 impl Mapping {
-    /// `floor(S * cum / T)`, `cum` in symbol weights.
+    /// `floor(cum * mul / 2^32)`: spare slots before cumulative weight `cum`.
     #[inline]
     fn scaled(&self, cum: u64) -> u32 {
-        (self.spare * cum * u64::from(WEIGHT_SCALE) / self.total) as u32
+        ((cum * self.mul) >> 32) as u32
+    }
+    /// Whether the `i`-th fresh symbol, of cumulative weight `cum`, starts after `t`
+    /// (relative to `base`): `i + scaled(cum) > t`, without a division.
+    #[inline]
+    fn starts_after(&self, i: u32, cum: u32, t: u32) -> bool {
+        i > t || u64::from(cum) * self.mul >= u64::from(t - i + 1) << 32
     }
     /// Interval of the `i`-th fresh symbol with cumulative weight `cum` and weight `w`.
     #[inline]
     fn interval(&self, i: u32, cum: u32, w: u32) -> Interval {
         let lo = self.scaled(u64::from(cum));
-        let hi = self.scaled(u64::from(cum + w));
+        let hi = if i == self.last {
+            self.spare
+        } else {
+            self.scaled(u64::from(cum + w))
+        };
         Interval {
             start: self.base + i + lo,
             freq: 1 + hi - lo,
@@ -378,34 +555,9 @@ impl Distribution for AdaptiveDist {
     }
 
     fn interval(&self, symbol: u8) -> Result<Interval> {
-        let found = self.walk(|_, lv, excl, m| {
-            let mut i = 0u32;
-            let mut cum = 0u32;
-            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
-                if excl.has(s) {
-                    continue;
-                }
-                if s == symbol {
-                    return Some(m.interval(i, cum, weight(c)));
-                }
-                i += 1;
-                cum += weight(c);
-            }
-            None
-        });
-        match found {
-            Ok(iv) => Ok(iv),
-            Err((base, r, excl)) => {
-                // `symbol` was in no context, so it is not excluded.
-                let u = 256 - excl.len();
-                Ok(uniform_interval(
-                    base,
-                    r,
-                    u,
-                    u32::from(symbol) - excl.rank(symbol),
-                ))
-            }
-        }
+        let (iv, tr) = self.trace(symbol);
+        self.last.set(Some((symbol, tr)));
+        Ok(iv)
     }
 
     fn symbol_at(&self, target: u32) -> Result<(u8, Interval)> {
@@ -415,11 +567,8 @@ impl Distribution for AdaptiveDist {
             });
         }
         let found = self.walk(|_, lv, excl, m| {
-            if target < m.base {
-                return None;
-            }
-            let t = target - m.base;
             // Last fresh symbol i with i + floor(S * cum_i / T) <= t, if t is inside.
+            let t = target - m.base;
             let mut best = None;
             let mut i = 0u32;
             let mut cum = 0u32;
@@ -427,10 +576,7 @@ impl Distribution for AdaptiveDist {
                 if excl.has(s) {
                     continue;
                 }
-                if i > t
-                    || m.spare * u64::from(cum) * u64::from(WEIGHT_SCALE)
-                        >= u64::from(t - i + 1) * m.total
-                {
+                if m.starts_after(i, cum, t) {
                     break;
                 }
                 best = Some((s, i, cum, weight(c)));
@@ -441,8 +587,8 @@ impl Distribution for AdaptiveDist {
             let iv = m.interval(i, cum, w);
             (target < iv.start + iv.freq).then_some((s, iv))
         });
-        match found {
-            Ok(x) => Ok(x),
+        let (s, iv) = match found {
+            Ok(x) => x,
             Err((base, r, excl)) => {
                 let u = 256 - excl.len();
                 if target < base || u == 0 {
@@ -461,9 +607,10 @@ impl Distribution for AdaptiveDist {
                 let s = excl.nth_absent(k).ok_or(Error::Corrupt {
                     what: "decoder target outside the distribution",
                 })?;
-                Ok((s, uniform_interval(base, r, u, k)))
+                (s, uniform_interval(base, r, u, k))
             }
-        }
+        };
+        Ok((s, iv))
     }
 }
 
@@ -493,6 +640,8 @@ struct NodeMut<'a> {
     counts: &'a mut [u8],
     n: usize,
     total: u32,
+    /// The position index of a direct-table node, kept in step with `syms`.
+    pos: Option<&'a mut [u8; 256]>,
 }
 
 impl NodeMut<'_> {
@@ -517,6 +666,21 @@ impl NodeMut<'_> {
         if i > 0 && self.counts[i] > self.counts[i - 1] {
             self.counts.swap(i, i - 1);
             self.syms.swap(i, i - 1);
+            if let Some(pos) = self.pos.as_deref_mut() {
+                pos[usize::from(self.syms[i])] = i as u8;
+                pos[usize::from(self.syms[i - 1])] = (i - 1) as u8;
+            }
+        }
+    }
+
+    /// Whether `s` is in the list.
+    fn contains(&self, s: u8) -> bool {
+        match self.pos.as_deref() {
+            Some(pos) => {
+                let i = usize::from(pos[usize::from(s)]);
+                i < self.n && self.syms[i] == s
+            }
+            None => self.syms[..self.n].contains(&s),
         }
     }
 
@@ -532,6 +696,9 @@ impl NodeMut<'_> {
         };
         self.syms[i] = s;
         self.counts[i] = c;
+        if let Some(pos) = self.pos.as_deref_mut() {
+            pos[usize::from(s)] = i as u8;
+        }
         self.total += u32::from(c);
         if self.total > LIMIT {
             self.halve();
@@ -551,6 +718,7 @@ impl AdaptiveDist {
                     total: u32::from(node.total),
                     syms: &mut node.syms,
                     counts: &mut node.counts,
+                    pos: Some(&mut node.pos),
                 })
             }
             Loc::Hashed(i) => {
@@ -563,6 +731,7 @@ impl AdaptiveDist {
                     total,
                     syms: &mut head[B_SYMS..],
                     counts,
+                    pos: None,
                 })
             }
         }
@@ -598,12 +767,25 @@ impl AdaptiveDist {
     fn bucket(&self, k: u32, hist: u64) -> (usize, u16) {
         let h = context_hash(k, context_key(hist, k));
         let idx = (h >> (64 - self.table_bits)) as usize & !1;
-        (idx, h as u16)
+        (self.hash_base + idx, h as u16)
+    }
+
+    /// The block of the order-2 context when order 2 has a direct region.
+    #[inline]
+    fn direct2(&self, k: u32, hist: u64) -> Option<usize> {
+        (k == 2 && self.hash_base != 0).then_some((hist & 0xffff) as usize)
     }
 
     /// Where the hashed context of order `k` lives, if present.
     #[inline]
     fn find(&self, k: u32, hist: u64) -> Loc {
+        if let Some(i) = self.direct2(k, hist) {
+            return if self.table[i][B_N] != 0 {
+                Loc::Hashed(i)
+            } else {
+                Loc::None
+            };
+        }
         let (idx, check) = self.bucket(k, hist);
         for way in [idx, idx | 1] {
             let b = &self.table[way];
@@ -619,6 +801,9 @@ impl AdaptiveDist {
     fn find_or_create(&mut self, k: u32, hist: u64) -> Loc {
         if let found @ Loc::Hashed(_) = self.find(k, hist) {
             return found;
+        }
+        if let Some(i) = self.direct2(k, hist) {
+            return Loc::Hashed(i);
         }
         let (idx, check) = self.bucket(k, hist);
         let total = |b: &Block| u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]]);
@@ -648,35 +833,23 @@ impl AdaptiveDist {
     fn learn(&mut self, s: u8, hist: u64) {
         // 1. The longest context holding s; every level passed escaped, and the SEE cell
         //    of each level learns whether it did.
-        let mut events = [(usize::MAX, false, 0u32, 0u32); MAX_ORDER as usize + 1];
-        let mut nev = 0;
-        let found = self.walk(|k, lv, excl, m| {
-            let pos = lv.syms.iter().position(|&x| x == s);
-            if m.cell != usize::MAX {
-                let fresh = lv.syms.iter().filter(|&&x| !excl.has(x)).count() as u32;
-                let w: u32 = lv
-                    .syms
-                    .iter()
-                    .zip(lv.counts)
-                    .filter(|(x, _)| !excl.has(**x))
-                    .map(|(_, &c)| weight(c))
-                    .sum();
-                events[nev] = (m.cell, pos.is_none(), fresh, w);
-                nev += 1;
-            }
-            pos.map(|i| (k, i))
-        });
-        for &(cell, escaped, n, w) in &events[..nev] {
-            let [p, uses] = &mut self.see[cell];
-            if *uses == 0 {
-                *p = (u64::from(n) * u64::from(SEE_ONE) / u64::from(w + n)) as u16;
-            }
-            let target: i32 = if escaped { SEE_ONE as i32 - 1 } else { 0 };
-            let step = (target - i32::from(*p)) / (i32::from(*uses) + 2);
+        let tr = match self.last.take() {
+            Some((t, tr)) if t == s => tr,
+            _ => self.trace(s).1,
+        };
+        for &ev in &tr.events[..usize::from(tr.nev)] {
+            let [p, uses] = &mut self.see[usize::from(ev & !ESCAPED)];
+            let target: i32 = if ev & ESCAPED != 0 {
+                SEE_ONE as i32 - 1
+            } else {
+                0
+            };
+            // (target - p) / (uses + 2), as a multiplication by a 16-bit reciprocal
+            let step = ((target - i32::from(*p)) * SEE_RATE[usize::from(*uses)]) >> 16;
             *p = (i32::from(*p) + step).clamp(1, SEE_ONE as i32 - 1) as u16;
             *uses = (*uses + 1).min(SEE_USES);
         }
-        let found = found.ok();
+        let found = tr.found.map(|(k, i)| (usize::from(k), usize::from(i)));
         let mut init = 1u8;
         let first_new = match found {
             Some((k, i)) => {
@@ -684,7 +857,7 @@ impl AdaptiveDist {
                     // Inheritance: c0 = 1 + floor(INHERIT * c / C) from the context that
                     // coded s (before its own increment).
                     let share = INHERIT * u32::from(node.counts[i]) / node.total.max(1);
-                    init = 1 + share.min(u32::from(INHERIT)) as u8;
+                    init = 1 + share.min(INHERIT) as u8;
                     node.bump(i, INC)
                 });
                 k + 1
@@ -699,7 +872,7 @@ impl AdaptiveDist {
                 self.cur[k]
             };
             self.with_node(loc, |node| {
-                if !node.syms[..node.n].contains(&s) {
+                if !node.contains(s) {
                     node.add(s, init);
                 }
             });
@@ -743,20 +916,29 @@ impl AdaptiveModel {
         }
         let nfull = if order >= 1 { 257 } else { 1 };
         let full = vec![FullNode::EMPTY; nfull];
-        let (table, table_bits) = if order >= 2 {
+        let (table, table_bits, hash_base) = if order >= 2 {
             let blocks = (memory_bytes - nfull * FULL_NODE_BYTES) / BLOCK_BYTES;
-            let bits = usize::BITS - 1 - blocks.leading_zeros();
-            (vec![[0u8; BLOCK_BYTES]; 1 << bits], bits)
+            // A direct region for the 2^16 order-2 contexts when it leaves at least as
+            // much again for the hashed ones.
+            let direct = if blocks >= 2 * DIRECT2_BLOCKS {
+                DIRECT2_BLOCKS
+            } else {
+                0
+            };
+            let bits = usize::BITS - 1 - (blocks - direct).leading_zeros();
+            (vec![[0u8; BLOCK_BYTES]; direct + (1 << bits)], bits, direct)
         } else {
-            (Vec::new(), 0)
+            (Vec::new(), 0, 0)
         };
         let mut dist = AdaptiveDist {
             order,
             full,
             table,
             table_bits,
+            hash_base,
             cur: [Loc::None; MAX_ORDER as usize + 1],
-            see: vec![[0, 0]; SEE_CELLS],
+            see: see_prior(),
+            last: Cell::new(None),
         };
         dist.locate(0);
         Ok(AdaptiveModel {
@@ -992,12 +1174,14 @@ mod tests {
         let orders: Vec<u32> = std::env::var("ORDERS")
             .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
             .unwrap_or_else(|_| (0..=6).collect());
+        let memory = std::env::var("MEMORY_MIB")
+            .map_or(DEFAULT_MEMORY, |v| v.parse::<usize>().unwrap() << 20);
         for f in files {
             let data =
                 std::fs::read(format!("{}/corpora/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
             let mut line = format!("{f:24}");
             for &order in &orders {
-                let bits = code_length_bits(order, DEFAULT_MEMORY, &data);
+                let bits = code_length_bits(order, memory, &data);
                 line += &format!(
                     " o{order} {:.4} ({:7.0} B)",
                     bits / data.len() as f64,
