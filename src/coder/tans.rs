@@ -120,13 +120,17 @@ struct DecodeEntry {
 struct SymbolTransform {
     /// `(k << 16) - (f_s << k)` with `k = R - floor(log2 f_s)` (wrapping), so that
     /// `nb = (x + delta_nb_bits) >> 16` is `k` when `x >= f_s << k`, else `k - 1`.
+    /// The sum stays below `2^21`; for a symbol with `f_s = 0` this field is
+    /// [`MISSING`]` | ((R << 16) - L)`: bits 16..24 of the sum are then `R`, which keeps
+    /// the step in bounds, and bit 31 flags the block as uncodable.
     delta_nb_bits: u32,
     /// `cum_s - f_s` (wrapping): `x_s + delta_find_state` indexes `next_state` for
     /// `x_s` in `I_s = [f_s, 2 f_s)`.
     delta_find_state: u32,
-    /// 1 if `f_s = 0`; the transform then stays in bounds and the block is rejected.
-    missing: u32,
 }
+
+/// Flag bit in [`SymbolTransform::delta_nb_bits`] of a symbol with frequency 0.
+const MISSING: u32 = 1 << 31;
 
 /// The decoding and encoding tables of one static distribution at table log `R`.
 ///
@@ -201,16 +205,14 @@ impl TansTables {
             *t = if f == 0 {
                 // nb = R, x >> R = 1, index 1 - 1 = 0: harmless, and flagged.
                 SymbolTransform {
-                    delta_nb_bits: (r << 16).wrapping_sub(l as u32),
+                    delta_nb_bits: MISSING | ((r << 16) - l as u32),
                     delta_find_state: u32::MAX,
-                    missing: 1,
                 }
             } else {
                 let k = r - (31 - f.leading_zeros());
                 SymbolTransform {
                     delta_nb_bits: (k << 16).wrapping_sub(f << k),
                     delta_find_state: cum[s].wrapping_sub(f),
-                    missing: 0,
                 }
             };
         }
@@ -232,6 +234,25 @@ impl TansTables {
 ///
 /// Errors: [`Error::ZeroFrequency`] if `data` holds a byte whose frequency is 0.
 pub fn encode_block(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `encode_bmi2` requires.
+        return unsafe { encode_bmi2(data, tables) };
+    }
+    encode_impl(data, tables)
+}
+
+/// [`encode_impl`] compiled with BMI2's flag-free variable shifts (`shlx`, `shrx`,
+/// `bzhi`), which free `cl` and relieve register pressure in the interleaved loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn encode_bmi2(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
+    encode_impl(data, tables)
+}
+
+#[inline(always)]
+fn encode_impl(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
     let r = tables.table_log;
     let l = 1u32 << r;
     let next_state = &tables.next_state[..];
@@ -244,9 +265,10 @@ pub fn encode_block(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
     // One step x -> C(s, x >> nb), emitting the low nb bits of x.
     let mut put = |x: &mut u32, s: u8, w: &mut BitWriter| {
         let t = transform[usize::from(s)];
-        missing |= t.missing;
+        let sum = x.wrapping_add(t.delta_nb_bits);
+        missing |= sum;
         // nbBits = (x + deltaNbBits) >> 16: the nb with (x >> nb) in I_s = [f_s, 2 f_s).
-        let nb = x.wrapping_add(t.delta_nb_bits) >> 16;
+        let nb = u32::from((sum >> 16) as u8);
         w.put(*x & ((1 << nb) - 1), nb);
         // x = C(s, x_s) with x_s = x >> nb, via deltaFindState = cum_s - f_s.
         *x = u32::from(next_state[(*x >> nb).wrapping_add(t.delta_find_state) as usize]);
@@ -264,11 +286,11 @@ pub fn encode_block(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
         }
         w.flush();
     }
-    if missing != 0 {
+    if missing & MISSING != 0 {
         let symbol = data
             .iter()
             .copied()
-            .find(|&s| transform[usize::from(s)].missing != 0)
+            .find(|&s| transform[usize::from(s)].delta_nb_bits & MISSING != 0)
             .unwrap_or(0);
         return Err(Error::ZeroFrequency { symbol });
     }
@@ -287,6 +309,24 @@ pub fn encode_block(data: &[u8], tables: &TansTables) -> Result<Vec<u8>> {
 /// their start value). Errors: [`Error::Truncated`] for an empty stream or one that runs
 /// out of bits, [`Error::Corrupt`] otherwise. Allocates nothing.
 pub fn decode_block(stream: &[u8], tables: &TansTables, out: &mut [u8]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `decode_bmi2` requires.
+        return unsafe { decode_bmi2(stream, tables, out) };
+    }
+    decode_impl(stream, tables, out)
+}
+
+/// [`decode_impl`] compiled with BMI2 (see [`encode_bmi2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn decode_bmi2(stream: &[u8], tables: &TansTables, out: &mut [u8]) -> Result<()> {
+    decode_impl(stream, tables, out)
+}
+
+#[inline(always)]
+fn decode_impl(stream: &[u8], tables: &TansTables, out: &mut [u8]) -> Result<()> {
     let r = tables.table_log;
     let table = &tables.decode[..];
     let mut st = [0usize; N_STATES];
@@ -410,7 +450,7 @@ impl BitWriter {
 
 /// Finds the terminator; returns the number of data bits below it.
 fn data_bits(stream: &[u8]) -> Result<usize> {
-    let &last = stream.last().ok_or(Error::Truncated {
+    let &last = stream.last().ok_or_else(|| Error::Truncated {
         what: "tans stream",
         needed: 1,
         available: 0,
