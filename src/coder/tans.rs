@@ -759,6 +759,24 @@ mod tests {
         }
     }
 
+    /// Regression (found by `hostile_streams_never_panic`): a long stream decoded into a
+    /// short output left the fast reader with far more than 128 unread bits, which the
+    /// hand-over to the checked reader asserted could not happen. It is now corruption.
+    #[test]
+    fn long_stream_for_few_symbols_is_corrupt() {
+        let (_, tables) = tables_for(&[0], 9);
+        let mut stream = vec![0u8; 40];
+        stream[20] = 78;
+        stream[39] = 1;
+        for n in [0, 3, 4, 7] {
+            let mut out = vec![0u8; n];
+            assert!(matches!(
+                decode_block(&stream, &tables, &mut out),
+                Err(Error::Corrupt { .. })
+            ));
+        }
+    }
+
     fn two_symbols() -> impl Strategy<Value = Vec<u8>> {
         (
             any::<u8>(),
