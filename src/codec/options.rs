@@ -8,7 +8,7 @@ use crate::model::{MAX_SCALE_BITS, check_scale};
 /// Default block size: 1 MiB.
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
 /// Default largest table scale for static models (log2 of the table total).
-pub const DEFAULT_SCALE_BITS: u32 = 14;
+pub const DEFAULT_SCALE_BITS: u32 = 12;
 
 /// How to compress: model, order, coder and block size. Build with [`Options::new`]
 /// (every combination is checked there) and the `with_*` methods.
