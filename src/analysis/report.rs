@@ -855,6 +855,7 @@ pub fn render_json(files: &[FileReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn check_run(r: &Run) {
         let a = r.achieved().unwrap();
@@ -996,6 +997,65 @@ mod tests {
         assert!(text.contains("empty: 0 bytes"));
         let v: serde_json::Value = serde_json::from_str(&render_json(&[report])).unwrap();
         assert!(v["files"][0]["runs"][0]["achieved_bits_per_byte"].is_null());
+    }
+
+    fn small_config() -> AnalyseConfig {
+        AnalyseConfig {
+            max_order: 1,
+            block_size: 256,
+            ..AnalyseConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Arbitrary bytes (with the named degenerate inputs mixed in) keep every
+        /// invariant of the decomposition, with many small blocks.
+        #[test]
+        fn decomposition_holds_on_arbitrary_bytes(
+            data in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..1500),
+                proptest::collection::vec(0u8..3, 1..1500),
+                (any::<u8>(), 1usize..1500).prop_map(|(b, n)| vec![b; n]),
+                Just((0..=255u8).collect::<Vec<u8>>()),
+                Just(vec![7u8]),
+            ]
+        ) {
+            let report = analyse("p", &data, &small_config()).unwrap();
+            for r in &report.runs {
+                if data.is_empty() {
+                    prop_assert_eq!(r.achieved(), None);
+                } else {
+                    check_run(r);
+                }
+            }
+        }
+
+        /// Random bytes, and random damage to a valid stream, give Ok or an error from
+        /// the compressed-file analysis: never a panic.
+        #[test]
+        fn hostile_compressed_input_never_panics(
+            junk in proptest::collection::vec(any::<u8>(), 0..400),
+            flips in proptest::collection::vec((0usize..4096, 0u8..8), 1..4),
+        ) {
+            let _ = analyse_compressed("junk", &junk, 1);
+            let mut with_magic = crate::format::MAGIC.to_vec();
+            with_magic.extend_from_slice(&junk);
+            let _ = analyse_compressed("junk", &with_magic, 1);
+            let data = corpus("canterbury/grammar.lsp");
+            let o = Options::new(ModelKind::Static, 0, CoderKind::Huffman).unwrap();
+            let mut packed = crate::compress(&data, &o);
+            for (pos, bit) in flips {
+                let i = pos % packed.len();
+                packed[i] ^= 1 << bit;
+            }
+            if let Ok(r) = analyse_compressed("flipped", &packed, 1) {
+                for run in &r.runs {
+                    check_run(run);
+                }
+            }
+        }
     }
 
     #[test]
