@@ -716,26 +716,24 @@ pub fn render_text(report: &FileReport) -> String {
              as model cost,\n   a run block's byte as table; H_k(blk) = the per-block H_k \
              a static model can reach; KL = cross-H - H_k(blk))"
         );
-        for r in &report.runs {
-            match r.source {
-                CostSource::TablesRead => {
-                    let _ = writeln!(
-                        s,
-                        "  {}: model bits from the blocks' own tables (blocks do not \
-                         re-encode identically)",
-                        r.label()
-                    );
+        for r in report.runs.iter().filter(|r| r.frame.is_some()) {
+            let source = match r.source {
+                CostSource::Encoder | CostSource::ReEncoded => {
+                    "model bits exact (blocks re-encode identically)"
                 }
+                CostSource::TablesRead => "model bits from the blocks' own tables and counts",
                 CostSource::Unknown => {
-                    let _ = writeln!(
-                        s,
-                        "  {}: model bits and tables cannot be recovered (blocks do not \
-                         re-encode identically and their tables are not readable here)",
-                        r.label()
-                    );
+                    "model bits and tables cannot be recovered (blocks do not re-encode \
+                     identically and their tables are not readable here)"
                 }
-                CostSource::Encoder | CostSource::ReEncoded => {}
-            }
+            };
+            let _ = writeln!(
+                s,
+                "  frame {} ({}): {} content bytes; {source}",
+                r.frame.unwrap_or(0),
+                r.label(),
+                r.raw_bytes
+            );
         }
     }
     if !report.skipped.is_empty() {
@@ -984,6 +982,45 @@ mod tests {
             assert_eq!(got.table_bytes, cost.table_bytes, "{coder:?}");
             assert!((got.model_bits - cost.model_bits).abs() < 1e-6, "{coder:?}");
         }
+    }
+
+    #[test]
+    fn foreign_static_block_is_costed_from_its_own_table() {
+        // A block with a table scale this encoder would not pick (10 instead of the
+        // best): re-encoding differs, so the cost must come from the block's table.
+        let data = corpus("canterbury/xargs.1");
+        let o = Options::new(ModelKind::Static, 0, CoderKind::Rans).unwrap();
+        let counts = Counts::of(&data);
+        let table = FreqTable::from_counts(&counts, 10).unwrap();
+        let mut body = vec![10u8];
+        table.write(&mut body);
+        let table_bytes = body.len();
+        body.extend(crate::coder::rans::encode_order0(&data, &table).unwrap());
+        let block = Block {
+            kind: BlockKind::Entropy,
+            raw_len: data.len() as u32,
+            body,
+            check: crate::format::block_check(&data),
+        };
+        assert_ne!(
+            encode_block(&data, &o).0,
+            block,
+            "the test needs a foreign block"
+        );
+        let mut packed = o.header().to_bytes().to_vec();
+        crate::format::write_block(&mut packed, &block).unwrap();
+        let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        crate::format::write_trailer(&mut packed, data.len() as u64, hash).unwrap();
+        let report = analyse_compressed("foreign.shc", &packed, 0).unwrap();
+        let [r] = &report.runs[..] else {
+            panic!("one frame")
+        };
+        assert_eq!(r.source, CostSource::TablesRead);
+        assert_eq!(r.table_bytes, Some(table_bytes as u64));
+        let bits = table.cost_bits(&counts);
+        assert!((r.model_bits.unwrap() - bits).abs() < 1e-9);
+        check_run(r);
+        assert!(render_text(&report).contains("own tables"));
     }
 
     #[test]
