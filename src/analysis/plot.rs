@@ -315,3 +315,24 @@ fn draw_legend(
     legend_row(area, &mut y, &dashed(BLACK, true), "cross entropy")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalyseConfig, analyse};
+
+    #[test]
+    fn degenerate_reports_still_draw() {
+        // No file, an empty file (no rates), and a one-symbol file (H_k = 0 throughout).
+        assert!(render_svg(&[]).unwrap().starts_with("<svg"));
+        let config = AnalyseConfig {
+            max_order: 1,
+            ..AnalyseConfig::default()
+        };
+        let empty = analyse("empty", &[], &config).unwrap();
+        let flat = analyse("flat", &[b'x'; 300], &config).unwrap();
+        let svg = render_svg(&[empty, flat]).unwrap();
+        assert_eq!(svg.matches("(empirical entropy)").count(), 2);
+        assert!(svg.contains("flat (300 bytes)"));
+    }
+}
