@@ -6,5 +6,13 @@
 //! ```
 
 mod entropy;
+mod plot;
+mod report;
 
 pub use entropy::{EntropyRow, MAX_ENTROPY_ORDER, conditional_entropy, entropies};
+pub use plot::render_svg;
+pub use report::{
+    ALL_CODERS, ALL_MODELS, AnalyseConfig, BlockTally, CostSource, DEFAULT_MAX_ORDER,
+    DEFAULT_MAX_STATIC_ORDER, FileReport, Run, Skipped, analyse, analyse_compressed, plan_runs,
+    render_json, render_text, run,
+};

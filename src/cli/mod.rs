@@ -7,6 +7,7 @@
 //! `shannon: FILE: message` on stderr; the exit status is 1 if any file failed, 2 for a
 //! usage error, 130 after Ctrl-C.
 
+mod analyse;
 mod output;
 
 use std::fs::{self, File};
@@ -60,6 +61,9 @@ enum Command {
     Info(InfoArgs),
     /// Decode compressed files and verify every check, writing nothing.
     Test(TestArgs),
+    /// Entropy H_k against achieved rates: where every bit goes, per model and coder.
+    #[command(visible_alias = "analyze")]
+    Analyse(analyse::AnalyseArgs),
 }
 
 #[derive(Args, Debug)]
@@ -199,6 +203,7 @@ pub fn main() -> ExitCode {
         Command::Decompress(a) => decompress_cmd(a, ui),
         Command::Info(a) => each_file(&a.files, |p| info_one(p, ui)),
         Command::Test(a) => each_file(&a.files, |p| test_one(p, ui)),
+        Command::Analyse(a) => analyse::analyse_cmd(a, ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
