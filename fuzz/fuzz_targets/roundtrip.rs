@@ -28,6 +28,10 @@ fuzz_target!(|c: Case| {
     let options = options
         .with_block_size(256 + u64::from(c.block_size))
         .and_then(|o| o.with_scale_bits(8 + u32::from(c.scale % 9)))
+        .and_then(|o| {
+            // A small context memory keeps every block's fresh model cheap.
+            if c.adaptive { o.with_memory(1 << 18) } else { Ok(o) }
+        })
         .expect("sizes in range");
     if let Err(e) = shannon::round_trip(&c.data, &options) {
         panic!("round trip failed with {options:?}: {e}");

@@ -115,6 +115,10 @@ struct CompressArgs {
     /// Block size, e.g. 64K, 1M (256 bytes to 64M).
     #[arg(short = 'B', long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
     block_size: u64,
+    /// Context memory of an adaptive model, e.g. 16M, 256M (256K to 1G, rounded down to
+    /// a power of two; stored in the header, so decoding needs the same amount).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
     /// Largest table scale (log2 of a table total) for static models, 8..=16.
     #[arg(long, value_name = "BITS", default_value_t = DEFAULT_SCALE_BITS)]
     scale: u32,
@@ -335,6 +339,10 @@ fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
     let options = Options::new(model, a.order, coder)
         .and_then(|o| o.with_block_size(a.block_size))
         .and_then(|o| o.with_scale_bits(a.scale))
+        .and_then(|o| match a.memory {
+            Some(m) => o.with_memory(m),
+            None => Ok(o),
+        })
         .map_err(|e| usage_error(&e.to_string()))?;
     check_output_args(&a.io)?;
     each_file(&a.io.files, |input| {
