@@ -12,7 +12,10 @@ fuzz_target!(|input: (Vec<u32>, u8)| {
     }
     let scale = u32::from(scale % 17);
     if let Ok(freq) = normalize(&counts, scale) {
-        assert_eq!(freq.iter().map(|&f| u64::from(f)).sum::<u64>(), 1u64 << scale);
+        assert_eq!(
+            freq.iter().map(|&f| u64::from(f)).sum::<u64>(),
+            1u64 << scale
+        );
         for s in 0..256 {
             assert_eq!(freq[s] > 0, counts.0[s] > 0);
         }

@@ -21,7 +21,11 @@ fuzz_target!(|c: Case| {
         2 => CoderKind::Rans,
         _ => CoderKind::Tans,
     };
-    let model = if c.adaptive { ModelKind::Adaptive } else { ModelKind::Static };
+    let model = if c.adaptive {
+        ModelKind::Adaptive
+    } else {
+        ModelKind::Static
+    };
     let Ok(options) = Options::new(model, u32::from(c.order % 7), coder) else {
         return;
     };
@@ -30,7 +34,11 @@ fuzz_target!(|c: Case| {
         .and_then(|o| o.with_scale_bits(8 + u32::from(c.scale % 9)))
         .and_then(|o| {
             // A small context memory keeps every block's fresh model cheap.
-            if c.adaptive { o.with_memory(1 << 18) } else { Ok(o) }
+            if c.adaptive {
+                o.with_memory(1 << 18)
+            } else {
+                Ok(o)
+            }
         })
         .expect("sizes in range");
     if let Err(e) = shannon::round_trip(&c.data, &options) {
