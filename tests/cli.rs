@@ -269,3 +269,23 @@ fn empty_input_is_a_valid_file() {
         .success();
     assert_eq!(fs::read(&file).unwrap(), b"");
 }
+
+#[test]
+fn info_codes_shows_huffman_beside_ideal_lengths() {
+    let (_dir, file) = setup("canterbury/grammar.lsp");
+    shannon().arg("compress").arg(&file).assert().success();
+    shannon()
+        .args(["info", "--codes"])
+        .arg(shc(&file))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("-log2 p"))
+        .stdout(predicate::str::contains("code word"))
+        .stdout(predicate::str::contains("entropy H0"));
+    shannon()
+        .args(["info", "--codes", "--block", "7"])
+        .arg(shc(&file))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("block 7 does not exist"));
+}
