@@ -1,0 +1,284 @@
+//! Static order-k blocks (`k >= 1`): the payload and its coding with each coder.
+//!
+//! # Payload (also in `docs/FORMAT.md`, "Static order k")
+//!
+//! ```text
+//! payload = used:u8 rest
+//! used = 0:   rest is the static order-0 payload of the header's coder
+//! used >= 1:  rest = table_len:varint table stream      (used <= the header's order)
+//! ```
+//!
+//! The encoder builds the tables of every order `1..=k`, estimates table bits plus coded
+//! bits for each, and keeps the cheapest of them and the real order-0 payload; `used`
+//! records which ([`crate::model::order_k::payload_order`] reads it back).
+//!
+//! # Streams
+//!
+//! - **range**: one [`RangeEncoder`] stream, symbols in data order, each coded with the
+//!   table of its context at the block scale `S`.
+//! - **rANS**: one [`RansEncoder`] stream of four *lanes* (see [`Lanes::Four`]): with
+//!   `q = floor(n / 4)`, stream symbol `i < 4q` is data position `(i mod 4) q + floor(i / 4)`
+//!   and symbol `i >= 4q` is position `i`. So state `j` codes lane `j`, and the four
+//!   states have independent context chains (each lane starts from a zero context).
+//! - **Huffman**: one [`BitWriter`] stream of per-context canonical code words, last
+//!   symbol first; a context with one symbol writes nothing.
+//! - **tANS**: see `encode_tans`.
+
+use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
+use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
+use crate::coder::bitio::{BackwardBitReader, BitWriter};
+use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
+use crate::coder::range::{RangeDecoder, RangeEncoder};
+use crate::coder::rans::{RansDecoder, RansEncoder};
+use crate::coder::{Decode, Encode};
+use crate::error::{Error, Result};
+use crate::format::varint::{read_varint, write_varint};
+use crate::format::{CoderKind, Header};
+use crate::model::Distribution;
+use crate::model::order_k::{
+    CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, StaticOrderK, payload_order,
+};
+
+/// Lanes and pricing of each coder.
+fn coder_shape(coder: CoderKind) -> (Lanes, CostKind) {
+    match coder {
+        CoderKind::Rans => (Lanes::Four, CostKind::Ideal),
+        CoderKind::Huffman => (Lanes::One, CostKind::Huffman),
+        CoderKind::Arithmetic | CoderKind::Tans => (Lanes::One, CostKind::Ideal),
+    }
+}
+
+/// Bytes a coder adds beyond the coded bits (for comparing orders).
+fn coder_overhead_bits(coder: CoderKind) -> f64 {
+    match coder {
+        CoderKind::Rans => 8.0 * 32.0,
+        CoderKind::Tans => 4.0 * 12.0 + 8.0,
+        CoderKind::Arithmetic | CoderKind::Huffman => 8.0,
+    }
+}
+
+/// Encodes a block with a static model of order up to `options.order()` (module notes).
+pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
+    let coder = options.coder();
+    let (lanes, kind) = coder_shape(coder);
+    let max_scale = options.scale_bits().min(MAX_CONTEXT_SCALE);
+    let (p0, c0) = encode_static_order0(data, options)?;
+    let mut best: Option<(u32, OrderKTable, f64)> = None;
+    let mut best_bits = 8.0 * (p0.len() + 1) as f64;
+    for k in 1..=options.order() {
+        let (table, cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
+        if coder == CoderKind::Tans && !tans_fits(&table) {
+            continue;
+        }
+        let table_bytes = cost.table_bits.div_ceil(8);
+        let bits =
+            8.0 * (1 + 4 + table_bytes) as f64 + cost.coded_bits + coder_overhead_bits(coder);
+        if bits < best_bits {
+            best_bits = bits;
+            best = Some((k, table, cost.coded_bits));
+        }
+    }
+    let Some((k, table, _)) = best else {
+        let mut payload = Vec::with_capacity(p0.len() + 1);
+        payload.push(0);
+        payload.extend_from_slice(&p0);
+        return Ok((
+            payload,
+            BlockCost {
+                table_bytes: c0.table_bytes + 1,
+                model_bits: c0.model_bits,
+            },
+        ));
+    };
+    let mut tbytes = Vec::new();
+    table.write(&mut tbytes);
+    let mut payload = vec![k as u8];
+    write_varint(&mut payload, tbytes.len() as u64);
+    payload.extend_from_slice(&tbytes);
+    let table_bytes = payload.len();
+    let (stream, model_bits) = match coder {
+        CoderKind::Arithmetic => encode_with_model(
+            data,
+            &mut StaticOrderK::new(&table),
+            RangeEncoder::new(),
+            Direction::Fifo,
+        )?,
+        CoderKind::Rans => encode_rans(data, &table)?,
+        CoderKind::Huffman => encode_huffman(data, &table)?,
+        CoderKind::Tans => encode_tans(data, &table)?,
+    };
+    payload.extend_from_slice(&stream);
+    Ok((
+        payload,
+        BlockCost {
+            table_bytes,
+            model_bits,
+        },
+    ))
+}
+
+/// Decodes a static order-k payload into `out`.
+pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<()> {
+    let used = payload_order(payload, header.order.into())?;
+    let rest = &payload[1..];
+    if used == 0 {
+        return decode_static_order0(header, rest, out);
+    }
+    let (len, used_bytes) = read_varint(rest)?;
+    let rest = &rest[used_bytes..];
+    if len > rest.len() as u64 {
+        return Err(Error::Truncated {
+            what: "order-k table",
+            needed: len,
+            available: rest.len() as u64,
+        });
+    }
+    let (tbytes, stream) = rest.split_at(len as usize);
+    let table = OrderKTable::read(tbytes, used, header.scale_bits.into(), out.len())?;
+    match header.coder {
+        CoderKind::Arithmetic => decode_with_model(
+            out,
+            &mut StaticOrderK::new(&table),
+            RangeDecoder::new(stream)?,
+        ),
+        CoderKind::Rans => decode_rans(stream, &table, out),
+        CoderKind::Huffman => decode_huffman(stream, &table, out),
+        CoderKind::Tans => decode_tans(stream, &table, out),
+    }
+}
+
+/// The context bytes of data position `p` in a chain that starts at `lane_start`.
+#[inline]
+fn context_at(data: &[u8], p: usize, lane_start: usize, order: u32) -> u32 {
+    let mut c = 0u32;
+    for j in 1..=order as usize {
+        if p >= lane_start + j {
+            c |= u32::from(data[p - j]) << (8 * (j - 1));
+        }
+    }
+    c
+}
+
+/// rANS lanes: the data position of stream symbol `i`, and its lane.
+#[inline]
+fn lane_position(i: usize, q: usize) -> (usize, usize) {
+    if i < 4 * q {
+        let lane = i & 3;
+        (lane * q + (i >> 2), lane)
+    } else {
+        (i, 3)
+    }
+}
+
+fn encode_rans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let n = data.len();
+    let q = n / 4;
+    let scale = table.scale_bits();
+    let starts = Lanes::Four.starts(n);
+    let mut enc = RansEncoder::new(n);
+    let mut bits = 0.0;
+    for i in (0..n).rev() {
+        let (p, lane) = lane_position(i, q);
+        let d = table.dist(context_at(data, p, starts[lane], table.order()));
+        let iv = d.interval(data[p])?;
+        bits += f64::from(scale) - f64::from(iv.freq).log2();
+        enc.encode(iv.start, iv.freq, scale);
+    }
+    Ok((enc.finish(), bits))
+}
+
+fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let n = out.len();
+    let q = n / 4;
+    let scale = table.scale_bits();
+    let mask = table.context_mask();
+    let mut dec = RansDecoder::new(stream)?;
+    let mut ctx = [0u32; 4];
+    for i in 0..n {
+        let (p, lane) = lane_position(i, q);
+        let d = table.dist(ctx[lane]);
+        let t = dec.peek(scale);
+        let (s, iv) = d.symbol_at(t)?;
+        dec.consume(iv.start, iv.freq, scale);
+        out[p] = s;
+        ctx[lane] = (ctx[lane] << 8 | u32::from(s)) & mask;
+    }
+    dec.finish()
+}
+
+/// Per-context canonical codes, built from the stored frequencies.
+fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
+    table
+        .contexts()
+        .iter()
+        .map(|c| {
+            let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
+            ContextCode::from_weights(&w)
+        })
+        .collect()
+}
+
+/// Symbols between flushes: 5 code words of at most 11 bits fit the writer's 57.
+const HUFFMAN_PER_FLUSH: usize = 5;
+const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
+
+fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let codes = huffman_codes(table)?;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut bits = 0u64;
+    for (i, p) in (0..data.len()).rev().enumerate() {
+        let ci = table
+            .find(context_at(data, p, 0, table.order()))
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        let ei = table.contexts()[ci]
+            .index_of(data[p])
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        bits += u64::from(codes[ci].length(ei));
+        codes[ci].put(&mut w, ei);
+        if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
+            w.flush();
+        }
+    }
+    Ok((w.finish(), bits as f64))
+}
+
+fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let codes = huffman_codes(table)?;
+    let mask = table.context_mask();
+    let mut r = BackwardBitReader::new(stream)?;
+    let mut ctx = 0u32;
+    for o in out.iter_mut() {
+        let ci = table.find(ctx).ok_or(Error::Corrupt {
+            what: "context without a table",
+        })?;
+        r.refill();
+        let ei = codes[ci].decode(&mut r);
+        if r.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k huffman bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+        let s = table.contexts()[ci].entries()[ei].symbol;
+        *o = s;
+        ctx = (ctx << 8 | u32::from(s)) & mask;
+    }
+    r.finish()
+}
+
+fn tans_fits(_table: &OrderKTable) -> bool {
+    false
+}
+
+fn encode_tans(_data: &[u8], _table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    Err(Error::InvalidOptions(
+        "static order-k tans is not available yet".into(),
+    ))
+}
+
+fn decode_tans(_stream: &[u8], _table: &OrderKTable, _out: &mut [u8]) -> Result<()> {
+    Err(Error::Corrupt {
+        what: "static order-k tans is not available yet",
+    })
+}
