@@ -22,7 +22,7 @@
 //!   states have independent context chains (each lane starts from a zero context).
 //! - **Huffman**: one [`BitWriter`] stream of per-context canonical code words, last
 //!   symbol first; a context with one symbol writes nothing.
-//! - **tANS**: see `encode_tans`.
+//! - **tANS**: one shared state and one [`BitWriter`] stream (see `encode_tans`).
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
@@ -30,6 +30,7 @@ use crate::coder::bitio::{BackwardBitReader, BitWriter};
 use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
 use crate::coder::range::{RangeDecoder, RangeEncoder};
 use crate::coder::rans::{RansDecoder, RansEncoder};
+use crate::coder::tans::{self, ContextTans};
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
 use crate::format::varint::{read_varint, write_varint};
@@ -66,9 +67,15 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     let mut best: Option<(u32, OrderKTable, f64)> = None;
     let mut best_bits = 8.0 * (p0.len() + 1) as f64;
     for k in 1..=options.order() {
-        let (table, cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
+        let (mut table, mut cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
         if coder == CoderKind::Tans && !tans_fits(&table) {
-            continue;
+            // The largest R whose tables fit; rebuild at that precision if it exists.
+            let per_context = TANS_MAX_SLOTS / table.contexts().len() as u64;
+            let fit = per_context.max(1).ilog2();
+            if fit < tans::MIN_TABLE_LOG {
+                continue;
+            }
+            (table, cost) = OrderKTable::build(data, k, lanes, fit, kind)?;
         }
         let table_bytes = cost.table_bits.div_ceil(8);
         let bits =
@@ -267,18 +274,100 @@ fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<
     r.finish()
 }
 
-fn tans_fits(_table: &OrderKTable) -> bool {
-    false
+/// Largest `contexts * 2^R` of per-context tANS tables: the decoder's tables then take
+/// at most 32 MiB (4 bytes a slot). The encoder lowers the block scale to fit, and skips
+/// an order whose contexts do not fit even at `R = MIN_TABLE_LOG`.
+const TANS_MAX_SLOTS: u64 = 1 << 23;
+
+/// The shared table log `R` of a block: the block scale, at least the coder's minimum.
+fn tans_log(table: &OrderKTable) -> u32 {
+    table.scale_bits().max(tans::MIN_TABLE_LOG)
 }
 
-fn encode_tans(_data: &[u8], _table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
-    Err(Error::InvalidOptions(
-        "static order-k tans is not available yet".into(),
-    ))
+fn tans_fits(table: &OrderKTable) -> bool {
+    (table.contexts().len() as u64) << tans_log(table) <= TANS_MAX_SLOTS
 }
 
-fn decode_tans(_stream: &[u8], _table: &OrderKTable, _out: &mut [u8]) -> Result<()> {
-    Err(Error::Corrupt {
-        what: "static order-k tans is not available yet",
-    })
+/// Per-context tANS tables at the shared log `R`: `f = f_S << (R - S)`.
+fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
+    let r = tans_log(table);
+    let up = r - table.scale_bits();
+    table
+        .contexts()
+        .iter()
+        .map(|c| {
+            let syms: Vec<u8> = c.entries().iter().map(|e| e.symbol).collect();
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            ContextTans::new(&syms, &freqs, r)
+        })
+        .collect()
+}
+
+/// tANS: one state `x` in `[L, 2L)`, `L = 2^R`, shared by all contexts, and one
+/// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
+/// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
+/// The decoder reads `x - L` first and every state must end at `L`.
+fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let r = tans_log(table);
+    let tables = tans_tables(table)?;
+    let scale = table.scale_bits();
+    let l = 1u32 << r;
+    let mut x = l;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut bits = 0.0;
+    for (i, p) in (0..data.len()).rev().enumerate() {
+        let ci = table
+            .find(context_at(data, p, 0, table.order()))
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        let c = &table.contexts()[ci];
+        let ei = c
+            .index_of(data[p])
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        bits += f64::from(scale) - f64::from(c.entries()[ei].freq).log2();
+        tables[ci].encode_step(&mut x, ei, &mut w);
+        // At most 4 * 12 bits between flushes.
+        if i % 4 == 3 {
+            w.flush();
+        }
+    }
+    w.flush();
+    w.put(u64::from(x - l), r);
+    Ok((w.finish(), bits))
+}
+
+fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    if !tans_fits(table) {
+        return Err(Error::LimitExceeded {
+            what: "order-k tans table slots",
+            got: (table.contexts().len() as u64) << tans_log(table),
+            max: TANS_MAX_SLOTS,
+        });
+    }
+    let r = tans_log(table);
+    let tables = tans_tables(table)?;
+    let mask = table.context_mask();
+    let mut rd = BackwardBitReader::new(stream)?;
+    let mut u = rd.read(r) as usize;
+    let mut ctx = 0u32;
+    for o in out.iter_mut() {
+        let ci = table.find(ctx).ok_or(Error::Corrupt {
+            what: "context without a table",
+        })?;
+        let s = tables[ci].decode_step(&mut u, &mut rd);
+        if rd.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k tans bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+        *o = s;
+        ctx = (ctx << 8 | u32::from(s)) & mask;
+    }
+    if u != 0 {
+        return Err(Error::Corrupt {
+            what: "order-k tans final state differs from the initial state",
+        });
+    }
+    rd.finish()
 }
