@@ -781,7 +781,7 @@ impl ContextCode {
         if n == 1 && lengths[0] == 0 {
             return Ok(c);
         }
-        if n < 2 || n > 256 {
+        if !(2..=256).contains(&n) {
             return Err(Error::Corrupt {
                 what: "context huffman code needs 2 to 256 entries",
             });
