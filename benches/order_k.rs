@@ -9,10 +9,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shannon::{CoderKind, ModelKind, Options};
 
 fn bench(c: &mut Criterion) {
-    let data = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/calgary/book1"),
-    )
-    .expect("bundled corpus file");
+    let data = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/calgary/book1"))
+        .expect("bundled corpus file");
     let mut g = c.benchmark_group("order_k/book1");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("memcpy", |b| b.iter(|| black_box(data.clone())));

@@ -33,8 +33,11 @@
 //!    strictly increasing, `s_c <= S`, `nsym <= min(m, 2^s_c)`, frequencies summing to
 //!    exactly `2^s_c` with each `>= 1`. Every context and every symbol entry costs at
 //!    least one bit of the table, so the memory a table takes is bounded by a constant
-//!    times its length (at most `8 * table_len` entries of 12 bytes and as many contexts
-//!    of 32 bytes, plus `256^k` u32 for the dense context index when `k <= 2`).
+//!    times its length: at most `8 * table_len` entries of 16 bytes and `4 * table_len`
+//!    contexts of 24 bytes (plus their hashed index, 16 bytes a context), or a dense
+//!    index of `256^k` u32 when `k <= 2`. The coders add per-context codes (Huffman:
+//!    about 80 bytes a context and 5 an entry; tANS: 6 bytes a slot, at most `2^23`
+//!    slots).
 //! 6. **Lanes.** rANS codes a block as four interleaved *lanes* (quarters) so that its
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
