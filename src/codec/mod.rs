@@ -7,6 +7,7 @@
 
 mod drive;
 mod options;
+mod static_k;
 mod stream;
 
 pub use options::{DEFAULT_BLOCK_SIZE, DEFAULT_SCALE_BITS, Options};
@@ -20,6 +21,7 @@ use crate::coder::{huffman, range, rans, tans};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
 use crate::model::adaptive::AdaptiveModel;
+use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
 use drive::{Direction, decode_with_model, encode_with_model};
 
@@ -50,6 +52,7 @@ pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
     }
     let coded = match (options.model(), options.order()) {
         (ModelKind::Static, 0) => encode_static_order0(data, options),
+        (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => static_k::encode(data, options),
         (ModelKind::Adaptive, k) => encode_adaptive(data, k, options.memory(), options.coder()),
         _ => Err(Error::InvalidOptions(
             "this model is not available in this build".into(),
@@ -212,6 +215,9 @@ pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8
             out.resize(n, 0);
             let decoded = match (header.model, header.order) {
                 (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out),
+                (ModelKind::Static, k) if u32::from(k) <= MAX_STATIC_ORDER => {
+                    static_k::decode(header, &block.body, out)
+                }
                 (ModelKind::Adaptive, k) => decode_adaptive(header, k.into(), &block.body, out),
                 _ => Err(Error::Corrupt {
                     what: "model not supported by this build",

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::format::{CoderKind, Header, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, ModelKind};
 use crate::model::adaptive::{DEFAULT_MEMORY, MAX_MEMORY, MAX_ORDER, MIN_MEMORY};
+use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{MAX_SCALE_BITS, check_scale};
 
 /// Default block size: 1 MiB.
@@ -41,7 +42,7 @@ impl Options {
     /// Checks that `coder` can code `model` at `order` in this build.
     ///
     /// Table coders (Huffman, tANS) need a static model; adaptive models take orders
-    /// `0..=8`.
+    /// `0..=8`, static models `0..=4`.
     pub fn new(model: ModelKind, order: u32, coder: CoderKind) -> Result<Options> {
         if model == ModelKind::Adaptive && matches!(coder, CoderKind::Huffman | CoderKind::Tans) {
             return Err(Error::InvalidOptions(format!(
@@ -55,9 +56,10 @@ impl Options {
                 "adaptive order {order} is above the largest, {MAX_ORDER}"
             )));
         }
-        if model == ModelKind::Static && order != 0 {
+        if model == ModelKind::Static && order > MAX_STATIC_ORDER {
             return Err(Error::InvalidOptions(format!(
-                "static order {order} is not available yet; use --order 0 or --model adaptive"
+                "static order {order} is above the largest, {MAX_STATIC_ORDER}; \
+                 use --model adaptive for higher orders"
             )));
         }
         let memory_log2 = if model == ModelKind::Adaptive {

@@ -707,6 +707,175 @@ fn decode_tail(r: &mut BackwardBitReader, code: &HuffmanCode, out: &mut [u8]) ->
     Ok(())
 }
 
+/// Code lengths of the optimal code with lengths `<= MAX_CODE_LEN` for the positive
+/// `weights` of one context of a static order-k model (package-merge, ties broken by
+/// index, so both sides derive the same lengths from the same weights). A single weight
+/// gets length 0: a context with one symbol needs no bits. `None` if `weights` is empty,
+/// longer than 256 or holds a 0.
+pub fn context_code_lengths(weights: &[u32]) -> Option<Vec<u8>> {
+    if weights.is_empty() || weights.len() > 256 || weights.contains(&0) {
+        return None;
+    }
+    if weights.len() == 1 {
+        return Some(vec![0]);
+    }
+    let mut w = [0u64; 256];
+    for (x, &v) in w.iter_mut().zip(weights) {
+        *x = v.into();
+    }
+    let lengths = optimal_lengths(&w, MAX_CODE_LEN)?;
+    Some(lengths[..weights.len()].to_vec())
+}
+
+/// The canonical code of one context of a static order-k model, over the entries
+/// `0..n` of that context, used one symbol at a time.
+///
+/// Compact on purpose (a block can have tens of thousands of contexts): about 80 bytes
+/// plus 5 bytes an entry, no `2^MAX_CODE_LEN` lookup table. Decoding compares the next
+/// `MAX_CODE_LEN` bits with the left-aligned end of each length's code words, shortest
+/// length first: canonical code words of length `l` are the consecutive values
+/// `first[l] .. first[l] + count[l]`, and `first[l] << (MAX - l)` is the end of the
+/// lengths below `l`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextCode {
+    /// Per entry: `code | len << 16`, the code word in its low `len` bits. Invariant: the
+    /// lengths form a complete prefix code (Kraft sum 1), or `n = 1` with length 0.
+    words: Box<[u32]>,
+    /// Entry indices in canonical order (by length, then index).
+    sorted: Box<[u8]>,
+    /// `limit[l]`: end of the code words of length `<= l`, left-aligned to `MAX_CODE_LEN`
+    /// bits; `limit[max_len] = 2^MAX_CODE_LEN`.
+    limit: [u16; MAX_CODE_LEN as usize + 1],
+    /// `first[l]`: the first code word of length `l`.
+    first: [u16; MAX_CODE_LEN as usize + 1],
+    /// `base[l]`: position in `sorted` of the first code word of length `l`.
+    base: [u16; MAX_CODE_LEN as usize + 1],
+    /// Shortest and longest length in use (both 0 for a one-entry code).
+    min_len: u8,
+    max_len: u8,
+}
+
+impl ContextCode {
+    /// The code for one context with weights (for example its stored frequencies), by
+    /// [`context_code_lengths`]. [`Error::Corrupt`] for weights that have no code.
+    pub fn from_weights(weights: &[u32]) -> Result<ContextCode> {
+        let lengths = context_code_lengths(weights).ok_or(Error::Corrupt {
+            what: "context has no huffman code",
+        })?;
+        ContextCode::from_lengths(&lengths)
+    }
+
+    /// The canonical code with these lengths; checks Kraft's equality (or one entry of
+    /// length 0).
+    pub fn from_lengths(lengths: &[u8]) -> Result<ContextCode> {
+        let n = lengths.len();
+        let mut c = ContextCode {
+            words: vec![0; n].into_boxed_slice(),
+            sorted: vec![0; n].into_boxed_slice(),
+            limit: [0; MAX_CODE_LEN as usize + 1],
+            first: [0; MAX_CODE_LEN as usize + 1],
+            base: [0; MAX_CODE_LEN as usize + 1],
+            min_len: 0,
+            max_len: 0,
+        };
+        if n == 1 && lengths[0] == 0 {
+            return Ok(c);
+        }
+        if !(2..=256).contains(&n) {
+            return Err(Error::Corrupt {
+                what: "context huffman code needs 2 to 256 entries",
+            });
+        }
+        let mut per_len = [0u32; MAX_CODE_LEN as usize + 1];
+        let mut kraft = 0u32;
+        for &l in lengths {
+            if l == 0 || u32::from(l) > MAX_CODE_LEN {
+                return Err(Error::Corrupt {
+                    what: "context huffman code length out of range",
+                });
+            }
+            per_len[l as usize] += 1;
+            kraft += 1 << (MAX_CODE_LEN - u32::from(l));
+        }
+        if kraft != 1 << MAX_CODE_LEN {
+            return Err(Error::Corrupt {
+                what: "context huffman lengths are not a complete prefix code",
+            });
+        }
+        c.min_len = (1..=MAX_CODE_LEN as u8)
+            .find(|&l| per_len[l as usize] > 0)
+            .unwrap_or(1);
+        c.max_len = (1..=MAX_CODE_LEN as u8)
+            .rev()
+            .find(|&l| per_len[l as usize] > 0)
+            .unwrap_or(1);
+        // first[l] = (first[l-1] + count[l-1]) << 1; base[l] = sum of counts below l.
+        let (mut code, mut pos) = (0u32, 0u32);
+        let mut next = [0u32; MAX_CODE_LEN as usize + 1];
+        for l in 1..=MAX_CODE_LEN as usize {
+            code = (code + per_len[l - 1] * u32::from(l > 1)) << u32::from(l > 1);
+            c.first[l] = code as u16;
+            c.base[l] = pos as u16;
+            next[l] = code;
+            pos += per_len[l];
+            c.limit[l] = ((code + per_len[l]) << (MAX_CODE_LEN - l as u32)) as u16;
+        }
+        let mut slot = c.base.map(u32::from);
+        for (i, &l) in lengths.iter().enumerate() {
+            let l = l as usize;
+            c.words[i] = next[l] | (l as u32) << 16;
+            next[l] += 1;
+            c.sorted[slot[l] as usize] = i as u8;
+            slot[l] += 1;
+        }
+        Ok(c)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// True for a code with no entries (never built by the constructors).
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Code length of entry `i` in bits.
+    pub fn length(&self, i: usize) -> u32 {
+        self.words[i] >> 16
+    }
+
+    /// Puts the code word of entry `i` (`< len()`) into `w` (at most `MAX_CODE_LEN`
+    /// bits; the caller flushes).
+    #[inline]
+    pub fn put(&self, w: &mut BitWriter, i: usize) {
+        let e = self.words[i];
+        w.put(u64::from(e & 0xffff), e >> 16);
+    }
+
+    /// Decodes one entry index from `r`, which the caller has refilled (at least
+    /// `MAX_CODE_LEN` bits available, or zeros past the stream's start, which the caller
+    /// detects with [`BackwardBitReader::overrun`]).
+    #[inline]
+    pub fn decode(&self, r: &mut BackwardBitReader) -> usize {
+        if self.max_len == 0 {
+            return 0;
+        }
+        let window = r.peek(MAX_CODE_LEN) as u32;
+        let mut l = self.min_len as usize;
+        // Terminates at max_len at the latest: limit[max_len] = 2^MAX_CODE_LEN > window.
+        while l < self.max_len as usize && window >= u32::from(self.limit[l]) {
+            l += 1;
+        }
+        r.consume(l as u32);
+        let code = window >> (MAX_CODE_LEN - l as u32);
+        // code - first[l] < count[l] because window lies in [limit[l-1], limit[l]).
+        let at = usize::from(self.base[l]) + (code - u32::from(self.first[l])) as usize;
+        usize::from(self.sorted.get(at).copied().unwrap_or(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -584,6 +584,137 @@ impl SlowReader {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Per-context tables for static order-k models.
+// ---------------------------------------------------------------------------------------
+
+/// The tANS tables of one context of a static order-k model, used one symbol at a time
+/// with the shared bit I/O of [`crate::coder::bitio`].
+///
+/// All contexts of a block share one table log `R`, so that a state `x` in
+/// `I = [L, 2L)` left by one context's step is a valid state for the next context's
+/// table: decoding `(s, x_s) = D_c(x)` and reading `nb` bits returns to `I`, and the
+/// encoder's `x = C_c(s, x_s)` inverts exactly that step, whatever `c` is (the decoder
+/// knows `c` from the symbols before). Memory: `6 * 2^R` bytes plus 8 bytes an entry,
+/// with no fixed 10 KiB part, since a block may have thousands of contexts.
+#[derive(Clone, Debug)]
+pub struct ContextTans {
+    /// `D_c`, indexed by `x - L`: `2^R` entries.
+    decode: Box<[DecodeEntry]>,
+    /// `C_c`: entry `cum_e + (x_s - f_e)` is the next state of entry `e` from `x_s`.
+    next_state: Box<[u16]>,
+    /// Encoder parameters per entry (as [`SymbolTransform`]; entries all have `f >= 1`).
+    transform: Box<[SymbolTransform]>,
+    /// `R`.
+    table_log: u32,
+}
+
+impl ContextTans {
+    /// Tables for entries with bytes `symbols` and frequencies `freqs` (each `>= 1`,
+    /// summing to `2^table_log`, table log in
+    /// [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`]); entries are spread in the order given.
+    pub fn new(symbols: &[u8], freqs: &[u32], table_log: u32) -> Result<ContextTans> {
+        let r = table_log;
+        if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&r) {
+            return Err(Error::LimitExceeded {
+                what: "tans table log",
+                got: u64::from(r),
+                max: u64::from(MAX_TABLE_LOG),
+            });
+        }
+        let l = 1usize << r;
+        if symbols.len() != freqs.len()
+            || freqs.contains(&0)
+            || freqs.iter().map(|&f| u64::from(f)).sum::<u64>() != l as u64
+        {
+            return Err(Error::Corrupt {
+                what: "context tans frequencies do not sum to the table size",
+            });
+        }
+        let mut cum = Vec::with_capacity(freqs.len());
+        let mut acc = 0u32;
+        for &f in freqs {
+            cum.push(acc);
+            acc += f;
+        }
+        // Spread as in TansTables::new: an odd step visits every slot once.
+        let mut spread = vec![0u8; l];
+        let step = (l >> 1) + (l >> 3) + 3;
+        let mut pos = 0;
+        for (e, &f) in freqs.iter().enumerate() {
+            for _ in 0..f {
+                spread[pos] = e as u8;
+                pos = (pos + step) & (l - 1);
+            }
+        }
+        let mut next_xs = freqs.to_vec();
+        let mut decode = vec![DecodeEntry::default(); l].into_boxed_slice();
+        let mut next_state = vec![0u16; l].into_boxed_slice();
+        for (u, entry) in decode.iter_mut().enumerate() {
+            let e = usize::from(spread[u]);
+            let x_s = next_xs[e];
+            next_xs[e] += 1;
+            let nb = r - (31 - x_s.leading_zeros());
+            *entry = DecodeEntry {
+                base: ((x_s << nb) as usize - l) as u16,
+                symbol: symbols[e],
+                nb_bits: nb as u8,
+            };
+            next_state[(cum[e] + x_s - freqs[e]) as usize] = (l + u) as u16;
+        }
+        let transform = freqs
+            .iter()
+            .zip(&cum)
+            .map(|(&f, &c)| {
+                let k = r - (31 - f.leading_zeros());
+                SymbolTransform {
+                    delta_nb_bits: (k << 16).wrapping_sub(f << k),
+                    delta_find_state: c.wrapping_sub(f),
+                }
+            })
+            .collect();
+        Ok(ContextTans {
+            decode,
+            next_state,
+            transform,
+            table_log: r,
+        })
+    }
+
+    /// The table log `R`.
+    pub fn table_log(&self) -> u32 {
+        self.table_log
+    }
+
+    /// Codes entry `e` from state `x` in `[L, 2L)`: puts the low `nb <= R` bits of `x`
+    /// into `w` (the caller flushes at least every 4 steps) and sets `x = C_c(s, x >> nb)`.
+    #[inline]
+    pub fn encode_step(&self, x: &mut u32, e: usize, w: &mut crate::coder::bitio::BitWriter) {
+        let t = self.transform[e];
+        // nbBits = (x + deltaNbBits) >> 16: the nb with (x >> nb) in I_s = [f_s, 2 f_s).
+        let nb = x.wrapping_add(t.delta_nb_bits) >> 16;
+        w.put(u64::from(*x & ((1 << nb) - 1)), nb);
+        let slot = (*x >> nb).wrapping_add(t.delta_find_state) as usize;
+        *x = u32::from(self.next_state[slot]);
+    }
+
+    /// Decodes one symbol from slot `u = x - L` (`< 2^R`) and moves `u` to the next slot,
+    /// reading `nb` bits from `r` (zeros past the stream's start; the caller checks
+    /// [`crate::coder::bitio::BackwardBitReader::finish`]).
+    #[inline]
+    pub fn decode_step(&self, u: &mut usize, r: &mut crate::coder::bitio::BackwardBitReader) -> u8 {
+        // The mask keeps a slot from another context's table in range (all share R).
+        let e = self.decode[*u & (self.decode.len() - 1)];
+        let bits = if e.nb_bits == 0 {
+            0
+        } else {
+            r.read(u32::from(e.nb_bits))
+        };
+        *u = usize::from(e.base) + bits as usize;
+        e.symbol
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod adaptive;
 mod counts;
 mod normalize;
 mod order0;
+pub mod order_k;
 mod table;
 
 pub use adaptive::{
@@ -24,6 +25,7 @@ pub use adaptive::{
 };
 pub use counts::Counts;
 pub use normalize::{normalize, quantisation_cost_bits};
+pub use order_k::{OrderKTable, StaticOrderK};
 pub use order0::StaticOrder0;
 pub use table::FreqTable;
 

@@ -1,0 +1,522 @@
+//! Static order-k blocks (`k >= 1`): the payload and its coding with each coder.
+//!
+//! # Payload (also in `docs/FORMAT.md`, "Static order k")
+//!
+//! ```text
+//! payload = used:u8 rest
+//! used = 0:   rest is the static order-0 payload of the header's coder
+//! used >= 1:  rest = table_len:varint table stream      (used <= the header's order)
+//! ```
+//!
+//! The encoder builds the tables of every order `1..=k`, estimates table bits plus coded
+//! bits for each, and keeps the cheapest of them and the real order-0 payload; `used`
+//! records which ([`crate::model::order_k::payload_order`] reads it back).
+//!
+//! # Streams
+//!
+//! - **range**: one [`RangeEncoder`] stream, symbols in data order, each coded with the
+//!   table of its context at the block scale `S`.
+//! - **rANS**: one [`RansEncoder`] stream of four *lanes* (see [`Lanes::Four`]): with
+//!   `q = floor(n / 4)`, stream symbol `i < 4q` is data position `(i mod 4) q + floor(i / 4)`
+//!   and symbol `i >= 4q` is position `i`. So state `j` codes lane `j`, and the four
+//!   states have independent context chains (each lane starts from a zero context).
+//! - **Huffman**: one [`BitWriter`] stream of per-context canonical code words, last
+//!   symbol first; a context with one symbol writes nothing.
+//! - **tANS**: one shared state and one [`BitWriter`] stream (see `encode_tans`).
+
+use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
+use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
+use crate::coder::bitio::{BackwardBitReader, BitWriter};
+use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
+use crate::coder::range::{RangeDecoder, RangeEncoder};
+use crate::coder::rans::{RansDecoder, RansEncoder};
+use crate::coder::tans::{self, ContextTans};
+use crate::coder::{Decode, Encode};
+use crate::error::{Error, Result};
+use crate::format::varint::{read_varint, write_varint};
+use crate::format::{CoderKind, Header};
+use crate::model::Distribution;
+use crate::model::order_k::{
+    CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, StaticOrderK, payload_order,
+};
+
+/// Lanes and pricing of each coder.
+fn coder_shape(coder: CoderKind) -> (Lanes, CostKind) {
+    match coder {
+        CoderKind::Rans => (Lanes::Four, CostKind::Ideal),
+        CoderKind::Huffman => (Lanes::One, CostKind::Huffman),
+        CoderKind::Arithmetic | CoderKind::Tans => (Lanes::One, CostKind::Ideal),
+    }
+}
+
+/// Bytes a coder adds beyond the coded bits (for comparing orders).
+fn coder_overhead_bits(coder: CoderKind) -> f64 {
+    match coder {
+        CoderKind::Rans => 8.0 * 32.0,
+        CoderKind::Tans => 4.0 * 12.0 + 8.0,
+        CoderKind::Arithmetic | CoderKind::Huffman => 8.0,
+    }
+}
+
+/// Encodes a block with a static model of order up to `options.order()` (module notes).
+pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
+    let coder = options.coder();
+    let (lanes, kind) = coder_shape(coder);
+    let max_scale = options.scale_bits().min(MAX_CONTEXT_SCALE);
+    let (p0, c0) = encode_static_order0(data, options)?;
+    let mut best: Option<(u32, OrderKTable, f64)> = None;
+    let mut best_bits = 8.0 * (p0.len() + 1) as f64;
+    for k in 1..=options.order() {
+        let (mut table, mut cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
+        if coder == CoderKind::Tans && !tans_fits(&table) {
+            // The largest R whose tables fit; rebuild at that precision if it exists.
+            let per_context = TANS_MAX_SLOTS / table.contexts().len() as u64;
+            let fit = per_context.max(1).ilog2();
+            if fit < tans::MIN_TABLE_LOG {
+                continue;
+            }
+            (table, cost) = OrderKTable::build(data, k, lanes, fit, kind)?;
+        }
+        let table_bytes = cost.table_bits.div_ceil(8);
+        let bits =
+            8.0 * (1 + 4 + table_bytes) as f64 + cost.coded_bits + coder_overhead_bits(coder);
+        if bits < best_bits {
+            best_bits = bits;
+            best = Some((k, table, cost.coded_bits));
+        }
+    }
+    let Some((k, table, _)) = best else {
+        let mut payload = Vec::with_capacity(p0.len() + 1);
+        payload.push(0);
+        payload.extend_from_slice(&p0);
+        return Ok((
+            payload,
+            BlockCost {
+                table_bytes: c0.table_bytes + 1,
+                model_bits: c0.model_bits,
+            },
+        ));
+    };
+    let mut tbytes = Vec::new();
+    table.write(&mut tbytes);
+    let mut payload = vec![k as u8];
+    write_varint(&mut payload, tbytes.len() as u64);
+    payload.extend_from_slice(&tbytes);
+    let table_bytes = payload.len();
+    let (stream, model_bits) = match coder {
+        CoderKind::Arithmetic => encode_with_model(
+            data,
+            &mut StaticOrderK::new(&table),
+            RangeEncoder::new(),
+            Direction::Fifo,
+        )?,
+        CoderKind::Rans => encode_rans(data, &table)?,
+        CoderKind::Huffman => encode_huffman(data, &table)?,
+        CoderKind::Tans => encode_tans(data, &table)?,
+    };
+    payload.extend_from_slice(&stream);
+    Ok((
+        payload,
+        BlockCost {
+            table_bytes,
+            model_bits,
+        },
+    ))
+}
+
+/// Decodes a static order-k payload into `out`.
+pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<()> {
+    let used = payload_order(payload, header.order.into())?;
+    let rest = &payload[1..];
+    if used == 0 {
+        return decode_static_order0(header, rest, out);
+    }
+    let (len, used_bytes) = read_varint(rest)?;
+    let rest = &rest[used_bytes..];
+    if len > rest.len() as u64 {
+        return Err(Error::Truncated {
+            what: "order-k table",
+            needed: len,
+            available: rest.len() as u64,
+        });
+    }
+    let (tbytes, stream) = rest.split_at(len as usize);
+    let table = OrderKTable::read(tbytes, used, header.scale_bits.into(), out.len())?;
+    match header.coder {
+        CoderKind::Arithmetic => decode_with_model(
+            out,
+            &mut StaticOrderK::new(&table),
+            RangeDecoder::new(stream)?,
+        ),
+        CoderKind::Rans => decode_rans(stream, &table, out),
+        CoderKind::Huffman => decode_huffman(stream, &table, out),
+        CoderKind::Tans => decode_tans(stream, &table, out),
+    }
+}
+
+/// The context bytes of data position `p` in a chain that starts at `lane_start`.
+#[inline]
+fn context_at(data: &[u8], p: usize, lane_start: usize, order: u32) -> u32 {
+    let mut c = 0u32;
+    for j in 1..=order as usize {
+        if p >= lane_start + j {
+            c |= u32::from(data[p - j]) << (8 * (j - 1));
+        }
+    }
+    c
+}
+
+/// rANS lanes: the data position of stream symbol `i`, and its lane.
+#[inline]
+fn lane_position(i: usize, q: usize) -> (usize, usize) {
+    if i < 4 * q {
+        let lane = i & 3;
+        (lane * q + (i >> 2), lane)
+    } else {
+        (i, 3)
+    }
+}
+
+fn encode_rans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let n = data.len();
+    let q = n / 4;
+    let scale = table.scale_bits();
+    let starts = Lanes::Four.starts(n);
+    let mut enc = RansEncoder::new(n);
+    let mut bits = 0.0;
+    for i in (0..n).rev() {
+        let (p, lane) = lane_position(i, q);
+        let d = table.dist(context_at(data, p, starts[lane], table.order()));
+        let iv = d.interval(data[p])?;
+        bits += f64::from(scale) - f64::from(iv.freq).log2();
+        enc.encode(iv.start, iv.freq, scale);
+    }
+    Ok((enc.finish(), bits))
+}
+
+fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let n = out.len();
+    let q = n / 4;
+    let scale = table.scale_bits();
+    let mask = table.context_mask();
+    let mut dec = RansDecoder::new(stream)?;
+    let mut ctx = [0u32; 4];
+    for i in 0..n {
+        let (p, lane) = lane_position(i, q);
+        let d = table.dist(ctx[lane]);
+        let t = dec.peek(scale);
+        let (s, iv) = d.symbol_at(t)?;
+        dec.consume(iv.start, iv.freq, scale);
+        out[p] = s;
+        ctx[lane] = (ctx[lane] << 8 | u32::from(s)) & mask;
+    }
+    dec.finish()
+}
+
+/// Per-context canonical codes, built from the stored frequencies.
+fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
+    table
+        .contexts()
+        .iter()
+        .map(|c| {
+            let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
+            ContextCode::from_weights(&w)
+        })
+        .collect()
+}
+
+/// Symbols between flushes: 5 code words of at most 11 bits fit the writer's 57.
+const HUFFMAN_PER_FLUSH: usize = 5;
+const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
+
+fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let codes = huffman_codes(table)?;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut bits = 0u64;
+    for (i, p) in (0..data.len()).rev().enumerate() {
+        let ci = table
+            .find(context_at(data, p, 0, table.order()))
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        let ei = table.contexts()[ci]
+            .index_of(data[p])
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        bits += u64::from(codes[ci].length(ei));
+        codes[ci].put(&mut w, ei);
+        if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
+            w.flush();
+        }
+    }
+    Ok((w.finish(), bits as f64))
+}
+
+fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let codes = huffman_codes(table)?;
+    let mask = table.context_mask();
+    let mut r = BackwardBitReader::new(stream)?;
+    let mut ctx = 0u32;
+    for o in out.iter_mut() {
+        let ci = table.find(ctx).ok_or(Error::Corrupt {
+            what: "context without a table",
+        })?;
+        r.refill();
+        let ei = codes[ci].decode(&mut r);
+        if r.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k huffman bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+        let s = table.contexts()[ci].entries()[ei].symbol;
+        *o = s;
+        ctx = (ctx << 8 | u32::from(s)) & mask;
+    }
+    r.finish()
+}
+
+/// Largest `contexts * 2^R` of per-context tANS tables: the decoder's tables then take
+/// at most 32 MiB (4 bytes a slot). The encoder lowers the block scale to fit, and skips
+/// an order whose contexts do not fit even at `R = MIN_TABLE_LOG`.
+const TANS_MAX_SLOTS: u64 = 1 << 23;
+
+/// The shared table log `R` of a block: the block scale, at least the coder's minimum.
+fn tans_log(table: &OrderKTable) -> u32 {
+    table.scale_bits().max(tans::MIN_TABLE_LOG)
+}
+
+fn tans_fits(table: &OrderKTable) -> bool {
+    (table.contexts().len() as u64) << tans_log(table) <= TANS_MAX_SLOTS
+}
+
+/// Per-context tANS tables at the shared log `R`: `f = f_S << (R - S)`.
+fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
+    let r = tans_log(table);
+    let up = r - table.scale_bits();
+    table
+        .contexts()
+        .iter()
+        .map(|c| {
+            let syms: Vec<u8> = c.entries().iter().map(|e| e.symbol).collect();
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            ContextTans::new(&syms, &freqs, r)
+        })
+        .collect()
+}
+
+/// tANS: one state `x` in `[L, 2L)`, `L = 2^R`, shared by all contexts, and one
+/// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
+/// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
+/// The decoder reads `x - L` first and every state must end at `L`.
+fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let r = tans_log(table);
+    let tables = tans_tables(table)?;
+    let scale = table.scale_bits();
+    let l = 1u32 << r;
+    let mut x = l;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut bits = 0.0;
+    for (i, p) in (0..data.len()).rev().enumerate() {
+        let ci = table
+            .find(context_at(data, p, 0, table.order()))
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        let c = &table.contexts()[ci];
+        let ei = c
+            .index_of(data[p])
+            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+        bits += f64::from(scale) - f64::from(c.entries()[ei].freq).log2();
+        tables[ci].encode_step(&mut x, ei, &mut w);
+        // At most 4 * 12 bits between flushes.
+        if i % 4 == 3 {
+            w.flush();
+        }
+    }
+    w.flush();
+    w.put(u64::from(x - l), r);
+    Ok((w.finish(), bits))
+}
+
+fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    if !tans_fits(table) {
+        return Err(Error::LimitExceeded {
+            what: "order-k tans table slots",
+            got: (table.contexts().len() as u64) << tans_log(table),
+            max: TANS_MAX_SLOTS,
+        });
+    }
+    let r = tans_log(table);
+    let tables = tans_tables(table)?;
+    let mask = table.context_mask();
+    let mut rd = BackwardBitReader::new(stream)?;
+    let mut u = rd.read(r) as usize;
+    let mut ctx = 0u32;
+    for o in out.iter_mut() {
+        let ci = table.find(ctx).ok_or(Error::Corrupt {
+            what: "context without a table",
+        })?;
+        let s = tables[ci].decode_step(&mut u, &mut rd);
+        if rd.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k tans bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+        *o = s;
+        ctx = (ctx << 8 | u32::from(s)) & mask;
+    }
+    if u != 0 {
+        return Err(Error::Corrupt {
+            what: "order-k tans final state differs from the initial state",
+        });
+    }
+    rd.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ModelKind;
+    use crate::model::order_k::payload_order;
+    use proptest::prelude::*;
+
+    const CODERS: [CoderKind; 4] = [
+        CoderKind::Arithmetic,
+        CoderKind::Rans,
+        CoderKind::Huffman,
+        CoderKind::Tans,
+    ];
+
+    fn options(k: u32, coder: CoderKind) -> Options {
+        Options::new(ModelKind::Static, k, coder).unwrap()
+    }
+
+    /// Encodes one block, decodes it, checks it; returns the payload.
+    fn block_round_trip(data: &[u8], o: &Options) -> Vec<u8> {
+        let (payload, _) = encode(data, o).unwrap();
+        let mut out = vec![0u8; data.len()];
+        decode(&o.header(), &payload, &mut out).unwrap();
+        assert!(out == data, "{:?} order {}", o.coder(), o.order());
+        payload
+    }
+
+    fn corpus_files() -> Vec<std::path::PathBuf> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        let mut files = Vec::new();
+        for dir in ["canterbury", "calgary"] {
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// Every corpus file, orders 1..=3; files above 200 KB with one coder per order
+    /// (rotating), the rest with all four.
+    #[test]
+    fn every_corpus_file_round_trips() {
+        let files = corpus_files();
+        assert!(files.len() >= 29);
+        for (fi, f) in files.iter().enumerate() {
+            let data = std::fs::read(f).unwrap();
+            for k in 1..=3u32 {
+                let coders: Vec<CoderKind> = if data.len() > 200_000 {
+                    vec![CODERS[(fi + k as usize) % 4]]
+                } else {
+                    CODERS.to_vec()
+                };
+                for c in coders {
+                    let o = options(k, c).with_block_size(1 << 20).unwrap();
+                    for block in data.chunks(1 << 20) {
+                        if block.iter().all(|&b| b == block[0]) {
+                            continue;
+                        }
+                        block_round_trip(block, &o);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Text has strong order-2 structure: the encoder must keep the order asked for.
+    #[test]
+    fn text_keeps_its_order_and_beats_order_0() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        let data = std::fs::read(root.join("canterbury/alice29.txt")).unwrap();
+        for c in CODERS {
+            let (p0, _) = encode_static_order0(&data, &options(0, c)).unwrap();
+            for k in 1..=2 {
+                let p = block_round_trip(&data, &options(k, c));
+                assert_eq!(payload_order(&p, k).unwrap(), k, "{c:?}");
+                assert!(p.len() < p0.len(), "{c:?} order {k}");
+            }
+        }
+    }
+
+    /// A short block of distinct bytes pays for its byte list and a table per context
+    /// but gains nothing from them: the encoder falls back to order 0.
+    #[test]
+    fn short_blocks_fall_back_to_order_0() {
+        let data: Vec<u8> = (0..60u32).map(|i| (i * 97 + 13) as u8).collect();
+        for c in CODERS {
+            let p = block_round_trip(&data, &options(3, c));
+            assert_eq!(payload_order(&p, 3).unwrap(), 0, "{c:?}");
+        }
+    }
+
+    fn skewed() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            proptest::collection::vec(prop_oneof![9 => 0u8..4, 1 => any::<u8>()], 0..3000),
+            Just((0..=255u8).collect::<Vec<u8>>()),
+            Just(vec![42u8]),
+            Just(vec![7u8; 100]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn arbitrary_bytes_round_trip(data in skewed(), k in 1u32..=3) {
+            for c in CODERS {
+                crate::round_trip(&data, &options(k, c)).unwrap();
+                if !data.is_empty() {
+                    block_round_trip(&data, &options(k, c));
+                }
+            }
+        }
+
+        #[test]
+        fn random_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..400), k in 1u8..=4, n in 1usize..3000, coder in 0usize..4) {
+            let mut header = options(k.into(), CODERS[coder]).header();
+            header.order = k;
+            let mut out = vec![0u8; n];
+            let _ = decode(&header, &payload, &mut out);
+            // With a plausible head: some order, a table length within the payload.
+            let mut p = vec![k, (payload.len() / 2).min(127) as u8];
+            p.extend_from_slice(&payload);
+            let _ = decode(&header, &p, &mut out);
+        }
+
+        #[test]
+        fn damaged_payloads_never_panic(data in proptest::collection::vec(0u8..8, 200..1500), k in 1u32..=3, coder in 0usize..4, flips in proptest::collection::vec(any::<u32>(), 1..4), cut in any::<u16>()) {
+            let o = options(k, CODERS[coder]);
+            let (payload, _) = encode(&data, &o).unwrap();
+            let mut out = vec![0u8; data.len()];
+            let cut = usize::from(cut) % payload.len();
+            prop_assert!(decode(&o.header(), &payload[..cut], &mut out).is_err() || cut == payload.len());
+            let mut bad = payload.clone();
+            for f in flips {
+                // Mostly in the head and table, where the checks are.
+                let span = (8 * bad.len()).min(8 * 64);
+                let bit = f as usize % span;
+                bad[bit / 8] ^= 1 << (bit % 8);
+            }
+            let _ = decode(&o.header(), &bad, &mut out);
+        }
+    }
+}

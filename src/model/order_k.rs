@@ -1,0 +1,1083 @@
+//! Static (two-pass) order-k context models: one small frequency table per context seen
+//! in the block, serialised compactly into the block.
+//!
+//! # Design note (read me first)
+//!
+//! 1. **Contexts.** The context of position `i` is the `k` bytes before it,
+//!    `c = b[i-1] | b[i-2] << 8 | ... | b[i-k] << 8(k-1)` (the most recent byte in the low
+//!    byte), with bytes before the start of the block (or of its *lane*, item 6) read as
+//!    zero. Only contexts that occur get a table. With one lane this is the convention of
+//!    `crate::analysis`, so a model built from exact counts codes the block in exactly
+//!    `n * H_k` bits (test `exact_counts_give_n_times_h_k`).
+//! 2. **Ranks.** The block's distinct bytes are listed once, most frequent first (order-0
+//!    rank). Everything else in the table names a byte by its rank, so frequent bytes get
+//!    small numbers and small gamma codes. A context is stored as its *key*: the rank
+//!    digits of its bytes in base `m + 1` (`m` distinct bytes), most recent byte most
+//!    significant, digit `rank + 1` for a listed byte and digit `0` for a zero byte that
+//!    is not listed (only the padding before the block start can be such a byte).
+//! 3. **Per-context precision.** Context `c` stores frequencies summing to `2^s_c` with
+//!    its own `s_c <= S` (`S`, the block scale, is at most [`MAX_CONTEXT_SCALE`]). The
+//!    encoder tries every `s_c` and keeps the one with the fewest table bits plus coded
+//!    bits (for Huffman: the Huffman code length of the context's symbols). A context
+//!    with one symbol can take `s_c = 0` and then costs the coder nothing at all. The
+//!    coders see every context at scale `S`: `f = f_c << (S - s_c)`, which leaves each
+//!    probability as stored.
+//! 4. **Bit-packed table.** Gaps, counts, ranks and frequencies are Elias-gamma codes
+//!    (`v >= 1`: `bitlen(v) - 1` zeros, a one, then the low `bitlen(v) - 1` bits of `v`,
+//!    low bit first), written forward, low bit of each byte first (layout in
+//!    `docs/FORMAT.md`, "Static order k"). Tables are not a hot path: a plain forward
+//!    bit reader with a bounds check per bit is enough.
+//! 5. **Hostile tables.** [`OrderKTable::read`] checks every field before it allocates:
+//!    byte lists distinct, `S <= min(12, header scale)`, context count `<= raw_len` and
+//!    `<=` the table's bits, keys strictly increasing and `< (m + 1)^k`, ranks `< m` and
+//!    strictly increasing, `s_c <= S`, `nsym <= min(m, 2^s_c)`, frequencies summing to
+//!    exactly `2^s_c` with each `>= 1`. Every context and every symbol entry costs at
+//!    least one bit of the table, so the memory a table takes is bounded by a constant
+//!    times its length: at most `8 * table_len` entries of 16 bytes and `4 * table_len`
+//!    contexts of 24 bytes (plus their hashed index, 16 bytes a context), or a dense
+//!    index of `256^k` u32 when `k <= 2`. The coders add per-context codes (Huffman:
+//!    about 80 bytes a context and 5 an entry; tANS: 6 bytes a slot, at most `2^23`
+//!    slots).
+//! 6. **Lanes.** rANS codes a block as four interleaved *lanes* (quarters) so that its
+//!    four states have independent context chains; each lane starts from a zero
+//!    context. [`Lanes`] says which; the table layout does not depend on it.
+//!
+//! # Call order
+//!
+//! Encoder: [`OrderKTable::build`] (counts, picks `s_c`), [`OrderKTable::write`], then
+//! code with [`StaticOrderK`] (a [`Model`]) or by looking contexts up with
+//! [`OrderKTable::find`]. Decoder: [`OrderKTable::read`], then the same.
+
+use crate::error::{Error, Result};
+use crate::model::{Counts, Distribution, Interval, Model, normalize};
+
+/// Largest static context order.
+pub const MAX_STATIC_ORDER: u32 = 4;
+/// Largest per-context and block scale `S` of a static order-k table.
+pub const MAX_CONTEXT_SCALE: u32 = 12;
+
+/// How the positions of a block are split into independent context chains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lanes {
+    /// One chain: contexts read zeros only before the block start.
+    One,
+    /// Four chains (rANS): with `q = floor(n / 4)`, lane `j < 3` is `[j q, (j+1) q)` and
+    /// lane 3 is `[3 q, n)`; each starts from a zero context.
+    Four,
+}
+
+impl Lanes {
+    /// Start positions of the lanes of an `n`-byte block (duplicates allowed).
+    pub fn starts(self, n: usize) -> [usize; 4] {
+        match self {
+            Lanes::One => [0; 4],
+            Lanes::Four => {
+                let q = n / 4;
+                [0, q, 2 * q, 3 * q]
+            }
+        }
+    }
+
+    /// `(start, end)` of every lane, in order.
+    fn ranges(self, n: usize) -> Vec<(usize, usize)> {
+        match self {
+            Lanes::One => vec![(0, n)],
+            Lanes::Four => {
+                let q = n / 4;
+                vec![(0, q), (q, 2 * q), (2 * q, 3 * q), (3 * q, n)]
+            }
+        }
+    }
+}
+
+/// How the encoder prices a context's symbols when it picks `s_c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostKind {
+    /// `sum n_s * log2(2^s / f_s)`: arithmetic, rANS and tANS.
+    Ideal,
+    /// `sum n_s * l_s` with the Huffman lengths of the stored frequencies (a context with
+    /// one symbol costs 0).
+    Huffman,
+}
+
+/// One symbol of a context: its byte, its stored frequency and its interval at scale `S`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The byte.
+    pub symbol: u8,
+    /// Rank of the byte in the block's list (order-0 rank).
+    pub rank: u8,
+    /// Frequency at the context's precision: `sum = 2^s_c`, each `>= 1`.
+    pub freq_c: u32,
+    /// Start of the interval at the block scale: sum of `freq` of the entries before.
+    pub start: u32,
+    /// `freq_c << (S - s_c)`.
+    pub freq: u32,
+}
+
+/// The table of one context: a [`Distribution`] at the block scale `S`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextTable {
+    /// The context bytes, most recent in the low byte.
+    pub context: u32,
+    /// The context's precision `s_c <= S`.
+    pub scale_c: u8,
+    /// The block scale `S`.
+    scale: u8,
+    /// The symbols in increasing rank; intervals are consecutive in this order and
+    /// cover `[0, 2^S)` (empty only for the placeholder of an unknown context).
+    entries: Box<[Entry]>,
+}
+
+impl ContextTable {
+    /// The symbols of this context, in increasing rank.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Index in [`ContextTable::entries`] of `symbol`.
+    #[inline]
+    pub fn index_of(&self, symbol: u8) -> Option<usize> {
+        self.entries.iter().position(|e| e.symbol == symbol)
+    }
+}
+
+impl Distribution for ContextTable {
+    fn scale_bits(&self) -> u32 {
+        u32::from(self.scale)
+    }
+
+    #[inline]
+    fn interval(&self, symbol: u8) -> Result<Interval> {
+        match self.entries.iter().find(|e| e.symbol == symbol) {
+            Some(e) => Ok(Interval {
+                start: e.start,
+                freq: e.freq,
+            }),
+            None => Err(Error::ZeroFrequency { symbol }),
+        }
+    }
+
+    #[inline]
+    fn symbol_at(&self, target: u32) -> Result<(u8, Interval)> {
+        // Entries are in rank order, which is roughly decreasing probability: a linear
+        // scan usually stops early.
+        for e in self.entries.iter() {
+            if target < e.start + e.freq {
+                if target < e.start {
+                    break;
+                }
+                return Ok((
+                    e.symbol,
+                    Interval {
+                        start: e.start,
+                        freq: e.freq,
+                    },
+                ));
+            }
+        }
+        Err(Error::Corrupt {
+            what: "decoder target outside the context's distribution",
+        })
+    }
+}
+
+/// Maps context bytes to the index of their table.
+#[derive(Clone, Debug)]
+enum ContextIndex {
+    /// `k <= 2`: one u32 per possible context, `u32::MAX` if absent.
+    Dense(Vec<u32>),
+    /// `k >= 3`: open addressing, linear probing, load at most 1/2. Slots hold
+    /// `(context, index)`; `index == u32::MAX` marks an empty slot.
+    Hashed { slots: Vec<(u32, u32)>, log: u32 },
+}
+
+impl ContextIndex {
+    fn new(order: u32, contexts: &[ContextTable]) -> ContextIndex {
+        if order <= 2 {
+            let mut dense = vec![u32::MAX; 1 << (8 * order)];
+            for (i, c) in contexts.iter().enumerate() {
+                dense[c.context as usize] = i as u32;
+            }
+            return ContextIndex::Dense(dense);
+        }
+        let log = (2 * contexts.len()).max(2).next_power_of_two().ilog2();
+        let mut slots = vec![(0u32, u32::MAX); 1 << log];
+        for (i, c) in contexts.iter().enumerate() {
+            let mut h = hash(c.context, log);
+            while slots[h].1 != u32::MAX {
+                h = (h + 1) & ((1 << log) - 1);
+            }
+            slots[h] = (c.context, i as u32);
+        }
+        ContextIndex::Hashed { slots, log }
+    }
+
+    #[inline]
+    fn get(&self, context: u32) -> Option<usize> {
+        match self {
+            ContextIndex::Dense(d) => match d.get(context as usize) {
+                Some(&i) if i != u32::MAX => Some(i as usize),
+                _ => None,
+            },
+            ContextIndex::Hashed { slots, log } => {
+                let mask = (1usize << log) - 1;
+                let mut h = hash(context, *log);
+                // Terminates: at least half the slots are empty.
+                loop {
+                    let (c, i) = slots[h];
+                    if i == u32::MAX {
+                        return None;
+                    }
+                    if c == context {
+                        return Some(i as usize);
+                    }
+                    h = (h + 1) & mask;
+                }
+            }
+        }
+    }
+}
+
+/// Multiplicative (Fibonacci) hash of a context to `log` bits.
+#[inline]
+fn hash(context: u32, log: u32) -> usize {
+    (context.wrapping_mul(0x9E37_79B1) >> (32 - log)) as usize
+}
+
+/// A static order-k model of one block: the contexts seen, each with its table.
+#[derive(Clone, Debug)]
+pub struct OrderKTable {
+    /// The order `k`, `1..=MAX_STATIC_ORDER`.
+    order: u32,
+    /// The block scale `S`: every `s_c <= S <= MAX_CONTEXT_SCALE`.
+    scale: u32,
+    /// The block's distinct bytes, rank 0 first; `1..=256` distinct values.
+    alphabet: Vec<u8>,
+    /// The contexts in increasing key order (design note, item 2).
+    contexts: Vec<ContextTable>,
+    index: ContextIndex,
+    /// Placeholder handed out for a context that has no table: every lookup fails.
+    missing: ContextTable,
+}
+
+/// The estimated size of a block coded with a built table.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BuildCost {
+    /// Bits of the serialised table, without the byte padding.
+    pub table_bits: u64,
+    /// Bits the coder needs for the symbols, as priced by the [`CostKind`].
+    pub coded_bits: f64,
+}
+
+/// Bits of the Elias-gamma code of `v >= 1`.
+#[inline]
+fn gamma_len(v: u64) -> u64 {
+    2 * u64::from(64 - v.leading_zeros()) - 1
+}
+
+/// Per-context counts of a block: `(key, counts by rank)` in increasing key order, with
+/// the alphabet in rank order. Used by [`OrderKTable::build`] and by the tests.
+struct Histograms {
+    alphabet: Vec<u8>,
+    /// `(key, [(rank, count)] in increasing rank)` per context, increasing keys.
+    contexts: Vec<(u64, Vec<(u8, u64)>)>,
+}
+
+/// The digit of byte `b` in a context key: `rank + 1` if listed, else 0.
+#[inline]
+fn digit(rank: &[u8; 256], listed: &[bool; 256], b: u8) -> u64 {
+    if listed[b as usize] {
+        u64::from(rank[b as usize]) + 1
+    } else {
+        0
+    }
+}
+
+fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
+    let counts = Counts::of(data);
+    let mut alphabet: Vec<u8> = (0..=255u8).filter(|&s| counts.0[s as usize] > 0).collect();
+    // Most frequent first; ties in byte order.
+    alphabet.sort_by_key(|&s| (std::cmp::Reverse(counts.0[s as usize]), s));
+    let mut rank = [0u8; 256];
+    let mut listed = [false; 256];
+    for (r, &s) in alphabet.iter().enumerate() {
+        rank[s as usize] = r as u8;
+        listed[s as usize] = true;
+    }
+    let base = alphabet.len() as u64 + 1;
+    let mut keys: Vec<u64> = Vec::with_capacity(data.len());
+    for (start, end) in lanes.ranges(data.len()) {
+        for i in start..end {
+            // key = sum_j digit(b[i-j]) * base^(k-j), most recent byte most significant.
+            let mut key = 0u64;
+            for j in 1..=order as usize {
+                let b = if i >= start + j { data[i - j] } else { 0 };
+                key = key * base + digit(&rank, &listed, b);
+            }
+            keys.push(key << 8 | u64::from(rank[data[i] as usize]));
+        }
+    }
+    keys.sort_unstable();
+    let mut contexts: Vec<(u64, Vec<(u8, u64)>)> = Vec::new();
+    let mut i = 0;
+    while i < keys.len() {
+        let key = keys[i] >> 8;
+        let mut syms = Vec::new();
+        while i < keys.len() && keys[i] >> 8 == key {
+            let k = keys[i];
+            let mut j = i;
+            while j < keys.len() && keys[j] == k {
+                j += 1;
+            }
+            syms.push(((k & 0xff) as u8, (j - i) as u64));
+            i = j;
+        }
+        contexts.push((key, syms));
+    }
+    Histograms { alphabet, contexts }
+}
+
+/// Context bytes of a key (design note, item 2); `None` if a digit is out of range or
+/// is the padding digit 0 while byte 0 is listed.
+fn key_to_context(mut key: u64, order: u32, alphabet: &[u8], zero_listed: bool) -> Option<u32> {
+    let base = alphabet.len() as u64 + 1;
+    let mut digits = [0u64; MAX_STATIC_ORDER as usize];
+    for d in digits[..order as usize].iter_mut().rev() {
+        *d = key % base;
+        key /= base;
+    }
+    if key != 0 {
+        return None;
+    }
+    let mut context = 0u32;
+    // digits[0] is the most recent byte.
+    for (j, &d) in digits[..order as usize].iter().enumerate() {
+        let b = if d == 0 {
+            if zero_listed {
+                return None;
+            }
+            0
+        } else {
+            alphabet[(d - 1) as usize]
+        };
+        context |= u32::from(b) << (8 * j);
+    }
+    Some(context)
+}
+
+/// The table bits of one context apart from its key gap, at precision `s` with
+/// frequencies `freqs` (one per symbol, in rank order).
+fn context_bits(s: u32, ranks: &[u8], freqs: &[u32]) -> u64 {
+    let mut bits = gamma_len(u64::from(s) + 1);
+    if s == 0 {
+        return bits + gamma_len(u64::from(ranks[0]) + 1);
+    }
+    bits += gamma_len(ranks.len() as u64);
+    let mut prev = None;
+    for &r in ranks {
+        bits += gamma_len(match prev {
+            None => u64::from(r) + 1,
+            Some(p) => u64::from(r - p),
+        });
+        prev = Some(r);
+    }
+    for &f in &freqs[..freqs.len() - 1] {
+        bits += gamma_len(u64::from(f));
+    }
+    bits
+}
+
+/// Coded bits of counts `c` under frequencies `f` of total `2^s`.
+fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
+    match kind {
+        CostKind::Ideal => counts
+            .iter()
+            .zip(freqs)
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - f64::from(f).log2()))
+            .sum(),
+        CostKind::Huffman => {
+            if counts.len() == 1 {
+                return 0.0;
+            }
+            let lengths = crate::coder::huffman::context_code_lengths(freqs)
+                .expect("at least one positive weight");
+            counts
+                .iter()
+                .zip(&lengths)
+                .map(|(&c, &l)| c as f64 * f64::from(l))
+                .sum()
+        }
+    }
+}
+
+/// Chooses `s_c` and the frequencies for one context (design note, item 3); returns
+/// `(s_c, freqs, table bits without the gap, coded bits)`.
+fn best_precision(
+    kind: CostKind,
+    max_scale: u32,
+    ranks: &[u8],
+    counts: &[u64],
+) -> Result<(u32, Vec<u32>, u64, f64)> {
+    let nsym = counts.len();
+    let total: u64 = counts.iter().sum();
+    let min_s = if nsym == 1 {
+        0
+    } else {
+        usize::BITS - (nsym - 1).leading_zeros()
+    };
+    // Precision beyond the counts' own resolution cannot pay for its table bits.
+    let max_s = max_scale.min(64 - total.leading_zeros() + 1).max(min_s);
+    let mut hist = Counts::default();
+    hist.0[..nsym].copy_from_slice(counts);
+    let mut best: Option<(u32, Vec<u32>, u64, f64)> = None;
+    for s in min_s..=max_s {
+        let freqs: Vec<u32> = if s == 0 {
+            vec![1]
+        } else {
+            normalize(&hist, s)?[..nsym].to_vec()
+        };
+        let tb = context_bits(s, ranks, &freqs);
+        let cb = coded_bits(kind, s, counts, &freqs);
+        if best
+            .as_ref()
+            .is_none_or(|b| tb as f64 + cb < b.2 as f64 + b.3 - 1e-9)
+        {
+            best = Some((s, freqs, tb, cb));
+        }
+    }
+    best.ok_or(Error::InvalidOptions("no usable context precision".into()))
+}
+
+impl OrderKTable {
+    /// Counts `data` (non-empty) at `order` in the given lanes and picks every context's
+    /// precision up to `max_scale` (clamped to [`MAX_CONTEXT_SCALE`]) by `kind`.
+    pub fn build(
+        data: &[u8],
+        order: u32,
+        lanes: Lanes,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
+        check_order(order)?;
+        if data.is_empty() {
+            return Err(Error::InvalidOptions(
+                "cannot build a model of an empty block".into(),
+            ));
+        }
+        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
+        let h = histograms(data, order, lanes);
+        let m = h.alphabet.len();
+        let mut table_bits = 8 + 8 * m as u64 + 4 + gamma_len(h.contexts.len() as u64);
+        let mut coded = 0.0;
+        let mut chosen = Vec::with_capacity(h.contexts.len());
+        let mut prev_key: Option<u64> = None;
+        let mut scale = 0;
+        for (key, syms) in &h.contexts {
+            table_bits += gamma_len(match prev_key {
+                None => key + 1,
+                Some(p) => key - p,
+            });
+            prev_key = Some(*key);
+            let ranks: Vec<u8> = syms.iter().map(|&(r, _)| r).collect();
+            let counts: Vec<u64> = syms.iter().map(|&(_, c)| c).collect();
+            let (s, freqs, tb, cb) = best_precision(kind, max_scale, &ranks, &counts)?;
+            table_bits += tb;
+            coded += cb;
+            scale = scale.max(s);
+            chosen.push((*key, s, ranks, freqs));
+        }
+        let zero_listed = h.alphabet.contains(&0);
+        let mut contexts = Vec::with_capacity(chosen.len());
+        for (key, s, ranks, freqs) in chosen {
+            let context = key_to_context(key, order, &h.alphabet, zero_listed)
+                .expect("keys built from the alphabet decode");
+            contexts.push(context_table(
+                context,
+                s,
+                scale,
+                &h.alphabet,
+                &ranks,
+                &freqs,
+            ));
+        }
+        let table = OrderKTable::assemble(order, scale, h.alphabet, contexts);
+        Ok((
+            table,
+            BuildCost {
+                table_bits,
+                coded_bits: coded,
+            },
+        ))
+    }
+
+    fn assemble(
+        order: u32,
+        scale: u32,
+        alphabet: Vec<u8>,
+        contexts: Vec<ContextTable>,
+    ) -> OrderKTable {
+        let index = ContextIndex::new(order, &contexts);
+        OrderKTable {
+            order,
+            scale,
+            alphabet,
+            contexts,
+            index,
+            missing: ContextTable {
+                context: 0,
+                scale_c: 0,
+                scale: scale as u8,
+                entries: Box::new([]),
+            },
+        }
+    }
+
+    /// The order `k`.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// The block scale `S`.
+    pub fn scale_bits(&self) -> u32 {
+        self.scale
+    }
+
+    /// The block's distinct bytes, most frequent first.
+    pub fn alphabet(&self) -> &[u8] {
+        &self.alphabet
+    }
+
+    /// All contexts, in increasing key order.
+    pub fn contexts(&self) -> &[ContextTable] {
+        &self.contexts
+    }
+
+    /// Index in [`OrderKTable::contexts`] of the table for these context bytes.
+    #[inline]
+    pub fn find(&self, context: u32) -> Option<usize> {
+        self.index.get(context)
+    }
+
+    /// The table of a context, or a placeholder whose every lookup is an error.
+    #[inline]
+    pub fn dist(&self, context: u32) -> &ContextTable {
+        match self.index.get(context) {
+            Some(i) => &self.contexts[i],
+            None => &self.missing,
+        }
+    }
+
+    /// The mask of the context bytes: `2^(8k) - 1`.
+    pub fn context_mask(&self) -> u32 {
+        context_mask(self.order)
+    }
+
+    /// Appends the bit-packed table (`docs/FORMAT.md`, "Static order k"), padded with
+    /// zero bits to a whole byte.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut w = TableWriter::new(out);
+        let m = self.alphabet.len();
+        w.bits(m as u64 - 1, 8);
+        for &s in &self.alphabet {
+            w.bits(u64::from(s), 8);
+        }
+        w.bits(u64::from(self.scale), 4);
+        w.gamma(self.contexts.len() as u64);
+        let mut rank = [0u8; 256];
+        for (r, &s) in self.alphabet.iter().enumerate() {
+            rank[s as usize] = r as u8;
+        }
+        let mut listed = [false; 256];
+        for &s in &self.alphabet {
+            listed[s as usize] = true;
+        }
+        let base = m as u64 + 1;
+        let mut prev: Option<u64> = None;
+        for c in &self.contexts {
+            let mut key = 0u64;
+            for j in 0..self.order {
+                key = key * base + digit(&rank, &listed, (c.context >> (8 * j)) as u8);
+            }
+            w.gamma(match prev {
+                None => key + 1,
+                Some(p) => key - p,
+            });
+            prev = Some(key);
+            w.gamma(u64::from(c.scale_c) + 1);
+            if c.scale_c == 0 {
+                w.gamma(u64::from(c.entries[0].rank) + 1);
+                continue;
+            }
+            w.gamma(c.entries.len() as u64);
+            let mut prev_rank: Option<u8> = None;
+            for e in c.entries.iter() {
+                w.gamma(match prev_rank {
+                    None => u64::from(e.rank) + 1,
+                    Some(p) => u64::from(e.rank - p),
+                });
+                prev_rank = Some(e.rank);
+            }
+            for e in &c.entries[..c.entries.len() - 1] {
+                w.gamma(u64::from(e.freq_c));
+            }
+        }
+        w.finish();
+    }
+
+    /// Reads a table written by [`OrderKTable::write`] from the whole of `input` (every
+    /// byte must belong to the table, padding bits zero), for a block of `raw_len` bytes
+    /// and block scales up to `max_scale`. Checks every field (design note, item 5).
+    pub fn read(input: &[u8], order: u32, max_scale: u32, raw_len: usize) -> Result<OrderKTable> {
+        check_order(order)?;
+        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
+        let mut r = TableReader::new(input);
+        let m = r.bits(8)? as usize + 1;
+        let mut alphabet = Vec::with_capacity(m);
+        let mut listed = [false; 256];
+        for _ in 0..m {
+            let s = r.bits(8)? as u8;
+            if listed[s as usize] {
+                return Err(corrupt("byte listed twice in an order-k table"));
+            }
+            listed[s as usize] = true;
+            alphabet.push(s);
+        }
+        let scale = r.bits(4)? as u32;
+        if scale > max_scale {
+            return Err(Error::LimitExceeded {
+                what: "order-k table scale",
+                got: scale.into(),
+                max: max_scale.into(),
+            });
+        }
+        let nctx = r.gamma()?;
+        // Every context takes at least 2 bits (gap and precision).
+        let bound = (raw_len as u64).min(r.bits_left() / 2);
+        if nctx > bound {
+            return Err(Error::LimitExceeded {
+                what: "contexts in an order-k table",
+                got: nctx,
+                max: bound,
+            });
+        }
+        let key_end = (m as u64 + 1).pow(order);
+        let zero_listed = listed[0];
+        let mut contexts = Vec::with_capacity(nctx as usize);
+        let mut key: Option<u64> = None;
+        let mut ranks: Vec<u8> = Vec::with_capacity(256);
+        let mut freqs: Vec<u32> = Vec::with_capacity(256);
+        for _ in 0..nctx {
+            let gap = r.gamma()?;
+            let k = match key {
+                None => gap - 1,
+                Some(p) => p.checked_add(gap).ok_or(corrupt("context key overflows"))?,
+            };
+            if k >= key_end {
+                return Err(corrupt("context key out of range"));
+            }
+            key = Some(k);
+            let context = key_to_context(k, order, &alphabet, zero_listed)
+                .ok_or(corrupt("context key names an unlisted byte"))?;
+            let s = r.gamma()? - 1;
+            if s > u64::from(scale) {
+                return Err(Error::LimitExceeded {
+                    what: "context precision",
+                    got: s,
+                    max: scale.into(),
+                });
+            }
+            let s = s as u32;
+            ranks.clear();
+            freqs.clear();
+            if s == 0 {
+                let rank = r.gamma()? - 1;
+                if rank >= m as u64 {
+                    return Err(corrupt("symbol rank out of range"));
+                }
+                ranks.push(rank as u8);
+                freqs.push(1);
+            } else {
+                let nsym = r.gamma()?;
+                let most = (m as u64).min(1 << s);
+                if nsym > most {
+                    return Err(Error::LimitExceeded {
+                        what: "symbols in a context",
+                        got: nsym,
+                        max: most,
+                    });
+                }
+                let mut next_min = 0u64; // the smallest rank still allowed
+                for i in 0..nsym {
+                    let g = r.gamma()?;
+                    let rank = if i == 0 { g - 1 } else { next_min - 1 + g };
+                    if rank >= m as u64 {
+                        return Err(corrupt("symbol rank out of range"));
+                    }
+                    ranks.push(rank as u8);
+                    next_min = rank + 1;
+                }
+                let total = 1u64 << s;
+                let mut sum = 0u64;
+                for i in 0..nsym as usize - 1 {
+                    let f = r.gamma()?;
+                    sum += f;
+                    // Every symbol still to come needs at least 1.
+                    if sum + (nsym - 1 - i as u64) > total {
+                        return Err(corrupt("context frequencies exceed their total"));
+                    }
+                    freqs.push(f as u32);
+                }
+                freqs.push((total - sum) as u32);
+            }
+            contexts.push(context_table(context, s, scale, &alphabet, &ranks, &freqs));
+        }
+        r.finish()?;
+        Ok(OrderKTable::assemble(order, scale, alphabet, contexts))
+    }
+}
+
+/// Builds one context's table from ranks (increasing) and frequencies at precision `s`.
+fn context_table(
+    context: u32,
+    s: u32,
+    scale: u32,
+    alphabet: &[u8],
+    ranks: &[u8],
+    freqs: &[u32],
+) -> ContextTable {
+    let mut start = 0;
+    let entries: Box<[Entry]> = ranks
+        .iter()
+        .zip(freqs)
+        .map(|(&r, &f)| {
+            let freq = f << (scale - s);
+            let e = Entry {
+                symbol: alphabet[r as usize],
+                rank: r,
+                freq_c: f,
+                start,
+                freq,
+            };
+            start += freq;
+            e
+        })
+        .collect();
+    debug_assert_eq!(start, 1 << scale);
+    ContextTable {
+        context,
+        scale_c: s as u8,
+        scale: scale as u8,
+        entries,
+    }
+}
+
+fn corrupt(what: &'static str) -> Error {
+    Error::Corrupt { what }
+}
+
+/// Checks `1 <= order <= MAX_STATIC_ORDER`.
+pub fn check_order(order: u32) -> Result<()> {
+    if !(1..=MAX_STATIC_ORDER).contains(&order) {
+        return Err(Error::LimitExceeded {
+            what: "static context order",
+            got: order.into(),
+            max: MAX_STATIC_ORDER.into(),
+        });
+    }
+    Ok(())
+}
+
+/// `2^(8k) - 1` as a u32 (all ones for `k = 4`).
+pub fn context_mask(order: u32) -> u32 {
+    if order >= 4 {
+        u32::MAX
+    } else {
+        (1u32 << (8 * order)) - 1
+    }
+}
+
+/// The order a static order-k payload was coded with: its first byte, checked against
+/// the header's order (the encoder may fall back to a lower order, or to 0).
+pub fn payload_order(payload: &[u8], header_order: u32) -> Result<u32> {
+    let &used = payload.first().ok_or(Error::Truncated {
+        what: "static order-k payload",
+        needed: 1,
+        available: 0,
+    })?;
+    if u32::from(used) > header_order {
+        return Err(Error::LimitExceeded {
+            what: "order used by a block",
+            got: used.into(),
+            max: header_order.into(),
+        });
+    }
+    Ok(used.into())
+}
+
+/// Ideal code length in bits of `data` under the order-k model built from exact
+/// (unquantised) counts in the given lanes: `sum_c sum_s n(c,s) log2(n(c) / n(c,s))`.
+pub fn exact_code_length(data: &[u8], order: u32, lanes: Lanes) -> f64 {
+    if data.is_empty() {
+        return 0.0;
+    }
+    let h = histograms(data, order, lanes);
+    h.contexts
+        .iter()
+        .map(|(_, syms)| {
+            let nc: u64 = syms.iter().map(|&(_, c)| c).sum();
+            syms.iter()
+                .map(|&(_, c)| c as f64 * (nc as f64 / c as f64).log2())
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+/// The [`Model`] of an [`OrderKTable`] in data order with one lane.
+#[derive(Clone, Debug)]
+pub struct StaticOrderK<'a> {
+    table: &'a OrderKTable,
+    /// The last `k` bytes, most recent in the low byte.
+    context: u32,
+    mask: u32,
+}
+
+impl<'a> StaticOrderK<'a> {
+    /// The model at the start of a block (zero context).
+    pub fn new(table: &'a OrderKTable) -> StaticOrderK<'a> {
+        StaticOrderK {
+            table,
+            context: 0,
+            mask: table.context_mask(),
+        }
+    }
+}
+
+impl Model for StaticOrderK<'_> {
+    type Dist = ContextTable;
+
+    #[inline]
+    fn predict(&mut self) -> &ContextTable {
+        self.table.dist(self.context)
+    }
+
+    #[inline]
+    fn update(&mut self, symbol: u8) {
+        self.context = (self.context << 8 | u32::from(symbol)) & self.mask;
+    }
+}
+
+/// Forward bit writer for tables: low bit of each byte first.
+struct TableWriter<'a> {
+    out: &'a mut Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl<'a> TableWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> TableWriter<'a> {
+        TableWriter { out, acc: 0, n: 0 }
+    }
+
+    /// Writes the low `n <= 48` bits of `v`.
+    fn bits(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 48 && (n == 0 || v >> n == 0));
+        self.acc |= v << self.n;
+        self.n += n;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// Elias gamma of `v >= 1` (design note, item 4).
+    fn gamma(&mut self, v: u64) {
+        debug_assert!(v >= 1);
+        let len = 64 - v.leading_zeros();
+        self.bits(0, len - 1);
+        self.bits(1, 1);
+        // Low bits in pieces of at most 32.
+        let low = v & !(1u64 << (len - 1));
+        let mut rest = len - 1;
+        let mut val = low;
+        while rest > 0 {
+            let take = rest.min(32);
+            self.bits(val & ((1u64 << take) - 1), take);
+            val >>= take;
+            rest -= take;
+        }
+    }
+
+    fn finish(mut self) {
+        if self.n > 0 {
+            let pad = 8 - self.n;
+            self.bits(0, pad);
+        }
+    }
+}
+
+/// Forward bit reader for tables; every read is bounds-checked.
+struct TableReader<'a> {
+    data: &'a [u8],
+    /// Bits read so far.
+    pos: u64,
+}
+
+/// Longest gamma code accepted: values below `2^40`.
+const MAX_GAMMA_BITS: u32 = 40;
+
+impl<'a> TableReader<'a> {
+    fn new(data: &'a [u8]) -> TableReader<'a> {
+        TableReader { data, pos: 0 }
+    }
+
+    fn bits_left(&self) -> u64 {
+        8 * self.data.len() as u64 - self.pos
+    }
+
+    fn bit(&mut self) -> Result<u64> {
+        let byte = self
+            .data
+            .get((self.pos >> 3) as usize)
+            .ok_or(Error::Truncated {
+                what: "order-k table",
+                needed: (self.pos >> 3) + 1,
+                available: self.data.len() as u64,
+            })?;
+        let b = (byte >> (self.pos & 7)) & 1;
+        self.pos += 1;
+        Ok(u64::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> Result<u64> {
+        let mut v = 0;
+        for i in 0..n {
+            v |= self.bit()? << i;
+        }
+        Ok(v)
+    }
+
+    /// Elias gamma: a value `>= 1` below `2^MAX_GAMMA_BITS`.
+    fn gamma(&mut self) -> Result<u64> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros >= MAX_GAMMA_BITS {
+                return Err(corrupt("gamma code too long in an order-k table"));
+            }
+        }
+        Ok(1 << zeros | self.bits(zeros)?)
+    }
+
+    /// Checks that only zero padding (fewer than 8 bits) is left.
+    fn finish(mut self) -> Result<()> {
+        if self.bits_left() >= 8 {
+            return Err(corrupt("bytes left over after an order-k table"));
+        }
+        while self.bits_left() > 0 {
+            if self.bit()? != 0 {
+                return Err(corrupt("order-k table padding is not zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::conditional_entropy;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<u8> {
+        b"the quick brown fox jumps over the lazy dog; the dog sleeps, the fox runs. \
+          abracadabra abracadabra \x00\x00\x01 the end"
+            .to_vec()
+    }
+
+    #[test]
+    fn exact_counts_give_n_times_h_k() {
+        for data in [sample(), vec![0, 0, 0, 1], b"aaaaaaab".to_vec()] {
+            for k in 1..=3 {
+                let bits = exact_code_length(&data, k, Lanes::One);
+                let h = conditional_entropy(&data, k).bits_per_byte * data.len() as f64;
+                assert!((bits - h).abs() < 1e-6 * h.max(1.0), "k={k}: {bits} vs {h}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantised_model_codes_near_the_exact_one() {
+        let data = sample();
+        for k in 1..=3 {
+            let (t, cost) = OrderKTable::build(&data, k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            // Walk the model and sum -log2 p.
+            let mut m = StaticOrderK::new(&t);
+            let mut bits = 0.0;
+            for &b in &data {
+                let d = m.predict();
+                let iv = d.interval(b).unwrap();
+                bits += f64::from(d.scale_bits()) - f64::from(iv.freq).log2();
+                m.update(b);
+            }
+            assert!((bits - cost.coded_bits).abs() < 1e-6 * bits.max(1.0));
+            assert!(bits >= exact_code_length(&data, k, Lanes::One) - 1e-6);
+        }
+    }
+
+    fn round_trip(data: &[u8], k: u32, lanes: Lanes, kind: CostKind) -> Vec<u8> {
+        let (t, cost) = OrderKTable::build(data, k, lanes, 12, kind).unwrap();
+        let mut buf = Vec::new();
+        t.write(&mut buf);
+        assert_eq!(buf.len() as u64, cost.table_bits.div_ceil(8));
+        let u = OrderKTable::read(&buf, k, 12, data.len()).unwrap();
+        assert_eq!(t.alphabet, u.alphabet);
+        assert_eq!(t.contexts, u.contexts);
+        assert_eq!(t.scale, u.scale);
+        buf
+    }
+
+    #[test]
+    fn all_bytes_and_padding_contexts() {
+        let all: Vec<u8> = (0..=255).chain((0..=255).rev()).collect();
+        for k in 1..=MAX_STATIC_ORDER {
+            round_trip(&all, k, Lanes::One, CostKind::Ideal);
+            round_trip(&[7], k, Lanes::Four, CostKind::Huffman);
+            round_trip(&[7, 0, 7, 7, 0, 1], k, Lanes::Four, CostKind::Ideal);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tables_round_trip(data in proptest::collection::vec(0u8..6, 1..400), k in 1u32..=4, four in any::<bool>()) {
+            let lanes = if four { Lanes::Four } else { Lanes::One };
+            let buf = round_trip(&data, k, lanes, CostKind::Ideal);
+            for cut in 0..buf.len() {
+                prop_assert!(OrderKTable::read(&buf[..cut], k, 12, data.len()).is_err());
+            }
+        }
+
+        #[test]
+        fn damaged_tables_never_panic(data in proptest::collection::vec(any::<u8>(), 1..300), k in 1u32..=3, flips in proptest::collection::vec(any::<u32>(), 1..4)) {
+            let (t, _) = OrderKTable::build(&data, k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            let mut buf = Vec::new();
+            t.write(&mut buf);
+            for f in flips {
+                let bit = f as usize % (8 * buf.len());
+                buf[bit / 8] ^= 1 << (bit % 8);
+            }
+            if let Ok(u) = OrderKTable::read(&buf, k, 12, data.len()) {
+                for c in u.contexts() {
+                    let sum: u32 = c.entries().iter().map(|e| e.freq).sum();
+                    prop_assert_eq!(sum, 1 << u.scale_bits());
+                }
+            }
+        }
+
+        #[test]
+        fn random_tables_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), k in 1u32..=4, raw_len in 1usize..5000) {
+            let _ = OrderKTable::read(&bytes, k, 12, raw_len);
+        }
+    }
+}
