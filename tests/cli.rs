@@ -289,3 +289,26 @@ fn info_codes_shows_huffman_beside_ideal_lengths() {
         .code(1)
         .stderr(predicate::str::contains("block 7 does not exist"));
 }
+
+#[test]
+fn info_says_which_order_static_blocks_used() {
+    let dir = TempDir::new().unwrap();
+    // 3000 bytes cannot pay for order-3 tables: the encoder falls back to a lower order.
+    let small = dir.path().join("small");
+    let text = fs::read(corpus("canterbury/alice29.txt")).unwrap();
+    fs::write(&small, &text[..3000]).unwrap();
+    shannon()
+        .args(["compress", "--model", "static", "--order", "3"])
+        .arg(&small)
+        .assert()
+        .success();
+    let out = shannon().arg("info").arg(shc(&small)).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("orders used"))
+        .expect("orders line");
+    assert!(!line.contains("order 3"), "{line}");
+    assert!(line.contains("in 1 block"), "{line}");
+}

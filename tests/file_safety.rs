@@ -20,7 +20,9 @@ fn shannon() -> Command {
 }
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpora")
+        .join(name)
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -39,8 +41,17 @@ fn permissions_and_modification_time_are_kept() {
     fs::copy(corpus("calgary/paper3"), &file).unwrap();
     fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
     let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
-    shannon().args(["compress", "--rm"]).arg(&file).assert().success();
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    shannon()
+        .args(["compress", "--rm"])
+        .arg(&file)
+        .assert()
+        .success();
     let packed = dir.path().join("paper3.shc");
     let meta = fs::metadata(&packed).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
@@ -111,7 +122,11 @@ fn full_disk_fails_cleanly_and_leaves_nothing() {
         .code(1)
         .stderr(predicate::str::starts_with("shannon: "))
         .stderr(predicate::str::contains("space"));
-    assert!(entries(disk.path()).is_empty(), "{:?}", entries(disk.path()));
+    assert!(
+        entries(disk.path()).is_empty(),
+        "{:?}",
+        entries(disk.path())
+    );
 }
 
 #[test]
@@ -150,7 +165,13 @@ fn interrupt_removes_the_temporary_file() {
     }
     assert_eq!(entries(dir.path()).len(), 1, "temporary file not created");
     let pid = child.id().to_string();
-    assert!(Proc::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Proc::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     drop(stdin);
     assert_eq!(status.code(), Some(130));

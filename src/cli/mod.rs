@@ -589,6 +589,17 @@ fn info_one(input: Option<&Path>, ui: Ui) -> Result<(), Failure> {
             count(BlockKind::Stored),
             count(BlockKind::Run)
         ));
+        if h.model == ModelKind::Static && h.order > 0 {
+            let used = orders_used(src.bytes(), i).map_err(|e| Failure::new(&name, e))?;
+            let list: Vec<String> = used
+                .iter()
+                .map(|(k, n)| format!("order {k} in {n} block{}", if *n == 1 { "" } else { "s" }))
+                .collect();
+            out.push_str(&format!(
+                "  orders used: {} (the encoder falls back to a lower order where tables cost more than they save)\n",
+                if list.is_empty() { "none (no entropy-coded block)".to_string() } else { list.join(", ") }
+            ));
+        }
         if ui.verbose {
             for (j, b) in f.blocks.iter().enumerate() {
                 out.push_str(&format!(
@@ -620,6 +631,30 @@ fn info_one(input: Option<&Path>, ui: Ui) -> Result<(), Failure> {
     out.push_str("  checksums:   ok (every block and the content verified)\n");
     print!("{out}");
     Ok(())
+}
+
+/// For static order-k frame `frame` of `file`: how many entropy-coded blocks used each
+/// order (the encoder may fall back per block), from the payloads' first bytes.
+fn orders_used(file: &[u8], frame: usize) -> Result<Vec<(u32, usize)>, Error> {
+    use crate::format::{Item, Reader};
+    let mut reader = Reader::new(file);
+    let mut header = reader
+        .header()?
+        .ok_or(Error::Corrupt { what: "no header" })?;
+    for _ in 0..frame {
+        while let Item::Block(_) = reader.item(&header)? {}
+        header = reader.next_frame()?.ok_or(Error::Corrupt {
+            what: "missing frame",
+        })?;
+    }
+    let mut used = std::collections::BTreeMap::new();
+    while let Item::Block(b) = reader.item(&header)? {
+        if b.kind == BlockKind::Entropy {
+            let k = crate::model::order_k::payload_order(&b.body, header.order.into())?;
+            *used.entry(k).or_insert(0usize) += 1;
+        }
+    }
+    Ok(used.into_iter().rev().collect())
 }
 
 /// `info --codes`: the Huffman code of one block's histogram beside the ideal lengths,
