@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(data.len() as u64));
         g.bench_function("memcpy", |b| b.iter(|| black_box(data.clone())));
         for o in shannon::available_codecs() {
-            let coder = o.coder().name();
+            let coder = format!("{}{}-{}", o.model().name(), o.order(), o.coder().name());
             let packed = shannon::compress(&data, &o);
             g.bench_function(format!("{coder}/compress"), |b| {
                 b.iter(|| shannon::compress(black_box(&data), &o))

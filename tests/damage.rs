@@ -2,7 +2,11 @@
 //!
 //! For a compressed corpus file and every codec: truncation at every byte offset, and
 //! every single-bit flip in the first 4 KiB, must each give an error (a check or
-//! checksum error where the flip lands in content the decoder accepts).
+//! checksum error where the flip lands in content the decoder accepts), or, where the
+//! flipped bit is redundant, the original content: never wrong content without an
+//! error. (Redundant bits exist: a static order-k Huffman table stores frequencies, and
+//! a flip that changes a frequency but not the code lengths built from it changes
+//! nothing.)
 
 use shannon::{Error, available_codecs, compress, decompress};
 
@@ -71,11 +75,11 @@ fn every_bit_flip_in_the_first_4k_is_an_error() {
             let mut damaged = packed.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
             match decompress(&damaged) {
+                Ok(out) if out == data => *kinds.entry("harmless".to_string()).or_default() += 1,
                 Ok(out) => panic!(
-                    "{}: flip of bit {bit} accepted ({} bytes out, equal: {})",
+                    "{}: flip of bit {bit} gave wrong content ({} bytes) without an error",
                     label(&o),
-                    out.len(),
-                    out == data
+                    out.len()
                 ),
                 Err(e) => {
                     let kind = match e {
@@ -88,7 +92,11 @@ fn every_bit_flip_in_the_first_4k_is_an_error() {
                 }
             }
         }
-        // The file has entropy-coded blocks, so the flips must reach the decoders too.
+        // The file has entropy-coded blocks, so the flips must reach the decoders too;
+        // and redundant bits are rare.
         assert!(kinds.len() >= 2, "{}: {kinds:?}", label(&o));
+        let harmless = kinds.get("harmless").copied().unwrap_or(0);
+        assert!(harmless * 100 <= span * 8, "{}: {kinds:?}", label(&o));
+        eprintln!("{}: {kinds:?}", label(&o));
     }
 }

@@ -43,6 +43,8 @@ fn every_natural_pair_is_available() {
         "static order-0 rans",
         "static order-0 huffman",
         "static order-0 tans",
+        "static order-2 huffman",
+        "static order-2 tans",
         "adaptive order-2 arithmetic",
         "adaptive order-2 rans",
     ] {
