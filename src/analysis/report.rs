@@ -213,6 +213,9 @@ pub struct Run {
     pub block_entropy_bits: Option<f64>,
     /// Blocks of each kind.
     pub blocks: BlockTally,
+    /// Static models: the distinct orders the blocks were coded with, largest first (an
+    /// order-k encoder falls back per block where tables cost more than they save).
+    pub orders_used: Vec<u32>,
     /// Where `model_bits` came from.
     pub source: CostSource,
 }
@@ -353,6 +356,29 @@ fn split_block(rb: &ReadBlock, cost: &BlockCost) -> Result<(u64, u64, f64)> {
     Ok((table, body - table, bits))
 }
 
+/// The order each block of a static frame was coded with: the payload says so for
+/// entropy-coded order-k blocks; other blocks count at the header's order.
+fn used_orders(blocks: &[ReadBlock], order: u32) -> Result<Vec<u32>> {
+    blocks
+        .iter()
+        .map(|b| {
+            if order > 0 && b.block.kind == BlockKind::Entropy {
+                crate::model::order_k::payload_order(&b.block.body, order)
+            } else {
+                Ok(order)
+            }
+        })
+        .collect()
+}
+
+/// The distinct values of `orders`, largest first.
+fn distinct_desc(orders: &[u32]) -> Vec<u32> {
+    let mut v = orders.to_vec();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v.dedup();
+    v
+}
+
 fn tally(blocks: &[ReadBlock]) -> BlockTally {
     let mut t = BlockTally::default();
     for b in blocks {
@@ -413,10 +439,25 @@ pub fn run(
             what: "analyse: framing, tables and stream do not add up to the output",
         });
     }
+    let used = match options.model() {
+        ModelKind::Static => used_orders(&frame.blocks, options.order())?,
+        ModelKind::Adaptive => Vec::new(),
+    };
     let entropy_bits = match options.model() {
-        ModelKind::Static => *block_entropy.entry(options.order()).or_insert_with(|| {
-            block_entropy_bits(data.chunks(options.block_size() as usize), options.order())
-        }),
+        ModelKind::Static => {
+            // A static order-k encoder may fall back to a lower order per block; the
+            // entropy it can reach is then that order's.
+            if used.iter().all(|&k| k == options.order()) {
+                *block_entropy.entry(options.order()).or_insert_with(|| {
+                    block_entropy_bits(data.chunks(options.block_size() as usize), options.order())
+                })
+            } else {
+                data.chunks(options.block_size() as usize)
+                    .zip(&used)
+                    .map(|(b, &k)| block_entropy_bits(std::iter::once(b), k))
+                    .sum::<Option<f64>>()
+            }
+        }
         ModelKind::Adaptive => None,
     };
     Ok(Run {
@@ -433,6 +474,7 @@ pub fn run(
         model_bits: Some(bits),
         block_entropy_bits: entropy_bits,
         blocks: tally(&frame.blocks),
+        orders_used: distinct_desc(&used),
         source: CostSource::Encoder,
     })
 }
@@ -569,6 +611,10 @@ pub fn analyse_compressed(path: &str, packed: &[u8], max_order: u32) -> Result<F
             });
         }
         let h = &frame.header;
+        let used = match h.model {
+            ModelKind::Static => used_orders(&frame.blocks, h.order.into())?,
+            ModelKind::Adaptive => Vec::new(),
+        };
         runs.push(Run {
             model: h.model,
             order: h.order.into(),
@@ -582,10 +628,15 @@ pub fn analyse_compressed(path: &str, packed: &[u8], max_order: u32) -> Result<F
             stream_bytes: known.then_some(stream),
             model_bits: known.then_some(bits),
             block_entropy_bits: match h.model {
-                ModelKind::Static => block_entropy_bits(contents.into_iter(), h.order.into()),
+                ModelKind::Static => contents
+                    .iter()
+                    .zip(&used)
+                    .map(|(&b, &k)| block_entropy_bits(std::iter::once(b), k))
+                    .sum::<Option<f64>>(),
                 ModelKind::Adaptive => None,
             },
             blocks: tally(&frame.blocks),
+            orders_used: distinct_desc(&used),
             source,
         });
     }
@@ -679,7 +730,7 @@ pub fn render_text(report: &FileReport) -> String {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "  {:<8} {:>2} {:<10} {:>10} {:>8} = {:>8} + {:>8} + {:>8}  {:>8} {:>8}  {:>8}",
+            "  {:<8} {:>4} {:<10} {:>10} {:>8} = {:>8} + {:>8} + {:>8}  {:>8} {:>8}  {:>8}",
             "model",
             "k",
             "coder",
@@ -694,11 +745,18 @@ pub fn render_text(report: &FileReport) -> String {
         );
         for r in &report.runs {
             let blocks = format!("{}/{}/{}", r.blocks.entropy, r.blocks.stored, r.blocks.run);
+            // "3>2": asked for order 3, the blocks used order 2.
+            let k = if r.orders_used.iter().any(|&u| u != r.order) {
+                let used: Vec<String> = r.orders_used.iter().map(u32::to_string).collect();
+                format!("{}>{}", r.order, used.join(","))
+            } else {
+                r.order.to_string()
+            };
             let _ = writeln!(
                 s,
-                "  {:<8} {:>2} {:<10} {:>10} {} = {} + {} + {}  {} {}  {:>8}",
+                "  {:<8} {:>4} {:<10} {:>10} {} = {} + {} + {}  {} {}  {:>8}",
                 r.model.name(),
-                r.order,
+                k,
                 r.coder.name(),
                 r.compressed_bytes,
                 fmt_opt(r.achieved(), 8),
@@ -714,7 +772,8 @@ pub fn render_text(report: &FileReport) -> String {
             s,
             "  (bits per byte; blocks = entropy/stored/run; a stored block counts 8 bits/byte \
              as model cost,\n   a run block's byte as table; H_k(blk) = the per-block H_k \
-             a static model can reach; KL = cross-H - H_k(blk))"
+             a static model can reach at the order each block used\n   (k \"3>2\": asked for \
+             order 3, blocks used order 2); KL = cross-H - H_k(blk))"
         );
         for r in report.runs.iter().filter(|r| r.frame.is_some()) {
             let source = match r.source {
@@ -762,6 +821,8 @@ struct RunJson<'a> {
     coder: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     frame: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    orders_used: Vec<u32>,
     block_size: u32,
     blocks: BlockTally,
     compressed_bytes: u64,
@@ -826,6 +887,7 @@ pub fn render_json(files: &[FileReport]) -> String {
                         order: r.order,
                         coder: r.coder.name(),
                         frame: r.frame,
+                        orders_used: r.orders_used.clone(),
                         block_size: r.block_size,
                         blocks: r.blocks,
                         compressed_bytes: r.compressed_bytes,
