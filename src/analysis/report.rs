@@ -999,9 +999,12 @@ mod tests {
             seen.entropy > 0 && seen.stored > 0 && seen.run > 0,
             "{seen:?}"
         );
-        // Per-block H_k is at most the file's H_k.
+        // Per-block H_k is at most the file's H_k, at the lowest order a block used
+        // (blocks that fell back to a lower order can reach only that order's entropy).
         for r in report.runs.iter().filter(|r| r.model == ModelKind::Static) {
-            let file_h = report.entropy[r.order as usize].bits_per_byte;
+            let lowest = r.orders_used.last().copied().unwrap_or(r.order);
+            assert!(lowest <= r.order);
+            let file_h = report.entropy[lowest as usize].bits_per_byte;
             assert!(r.block_entropy().unwrap() <= file_h + 1e-9);
         }
     }
