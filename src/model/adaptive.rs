@@ -166,14 +166,122 @@ fn see_index(k: usize, n: u32, w: u32, first: bool) -> usize {
 
 /// Bytes in one block of the hashed table (one context).
 pub const BLOCK_BYTES: usize = 64;
-type Block = [u8; BLOCK_BYTES];
-// Byte layout of a block.
-const B_CHECK: usize = 0; // u16 LE: check bits of the context hash
-const B_N: usize = 2; // u8: number of symbols, 0 = empty block
-const B_TOTAL: usize = 4; // u16 LE: sum of the counts
-const B_SYMS: usize = 8; // CAP symbols
-const B_COUNTS: usize = B_SYMS + CAP; // CAP counts, each 1..=255
-const _: () = assert!(B_COUNTS + CAP == BLOCK_BYTES);
+
+/// One context of order 2 or more: one cache line.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Block {
+    /// Check bits of the context hash (unused in the direct order-2 region).
+    check: u16,
+    /// Number of symbols in `syms[..n]`, `<= CAP`; 0 = empty block.
+    n: u8,
+    _pad: u8,
+    /// Sum of `counts[..n]`, at most [`LIMIT`].
+    total: u16,
+    _pad2: u16,
+    /// Distinct symbols, in list order.
+    syms: [u8; CAP],
+    /// `counts[i] >= 1` is the count of `syms[i]`, for `i < n`.
+    counts: [u8; CAP],
+}
+const _: () = assert!(std::mem::size_of::<Block>() == BLOCK_BYTES);
+
+impl Block {
+    const EMPTY: Block = Block {
+        check: 0,
+        n: 0,
+        _pad: 0,
+        total: 0,
+        _pad2: 0,
+        syms: [0; CAP],
+        counts: [0; CAP],
+    };
+}
+
+/// A table of blocks, zeroed by the allocator (`calloc`) and aligned to cache lines.
+///
+/// Why not `vec![Block::EMPTY; n]`: that writes every byte up front (128 MiB per model
+/// at the default budget, more time than coding a 1 MiB block). Memory from `calloc` is
+/// mapped lazily by the OS, so a large budget costs only the pages a block of data
+/// touches. `alloc_zeroed` with the 64-byte alignment of [`Block`] would fall back to
+/// an aligned allocation plus a memset, so we ask for 16-byte alignment (which `calloc`
+/// serves) and 64 bytes more, and start the table at the first cache-line boundary.
+struct BlockTable {
+    /// Start of the allocation, as returned by the allocator.
+    alloc: std::ptr::NonNull<u8>,
+    /// Layout of the allocation (size `len * BLOCK_BYTES + BLOCK_BYTES`, align 16).
+    layout: std::alloc::Layout,
+    /// Offset of the first block from `alloc`: `< BLOCK_BYTES`, and `alloc + offset` is
+    /// a multiple of `BLOCK_BYTES`.
+    offset: usize,
+    /// Number of blocks.
+    len: usize,
+}
+
+impl BlockTable {
+    /// `len` empty blocks (aborts like `Vec` if the allocation fails).
+    fn zeroed(len: usize) -> BlockTable {
+        let size = len
+            .checked_mul(BLOCK_BYTES)
+            .and_then(|b| b.checked_add(BLOCK_BYTES))
+            .expect("block table size overflows");
+        let layout = std::alloc::Layout::from_size_align(size, 16).expect("block table layout");
+        // SAFETY: `layout` has a non-zero size (at least BLOCK_BYTES).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(alloc) = std::ptr::NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let offset = ptr.align_offset(BLOCK_BYTES);
+        assert!(offset < BLOCK_BYTES);
+        BlockTable {
+            alloc,
+            layout,
+            offset,
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for BlockTable {
+    type Target = [Block];
+    #[inline]
+    fn deref(&self) -> &[Block] {
+        // SAFETY: `alloc + offset` is aligned for `Block` (offset chosen by
+        // `align_offset`), and `offset + len * BLOCK_BYTES <= layout.size()`, so the
+        // `len` blocks lie inside the allocation, which lives as long as `self`. The
+        // memory was zeroed at allocation and is only written through `Block` values
+        // since; all-zero bytes are a valid `Block` (integers only, no padding).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.alloc.as_ptr().add(self.offset).cast::<Block>(),
+                self.len,
+            )
+        }
+    }
+}
+
+impl std::ops::DerefMut for BlockTable {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [Block] {
+        // SAFETY: as in `deref`; `&mut self` makes the borrow unique.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.alloc.as_ptr().add(self.offset).cast::<Block>(),
+                self.len,
+            )
+        }
+    }
+}
+
+impl Drop for BlockTable {
+    fn drop(&mut self) {
+        // SAFETY: `alloc` came from `alloc_zeroed(self.layout)` and is freed only here.
+        unsafe { std::alloc::dealloc(self.alloc.as_ptr(), self.layout) }
+    }
+}
+
+// SAFETY: a `BlockTable` owns its allocation exclusively (like a `Box<[Block]>`).
+unsafe impl Send for BlockTable {}
 
 /// A context of order 0 or 1: room for every symbol.
 #[derive(Clone)]
@@ -212,6 +320,15 @@ enum Loc {
     Full(usize),
     /// Index of a block in the hashed table.
     Hashed(usize),
+}
+
+/// Where a context of order 2 or more may live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// Its block in the direct order-2 region.
+    Direct(usize),
+    /// The first way of its bucket in the hashed region, and its check bits.
+    Bucket(usize, u16),
 }
 
 /// One context as the flattening sees it.
@@ -314,7 +431,7 @@ pub struct AdaptiveDist {
     /// context after byte `c` (only when `order >= 1`).
     full: Vec<FullNode>,
     /// Contexts of orders `2..=order` (empty when `order < 2`).
-    table: Vec<Block>,
+    table: BlockTable,
     /// Blocks `table[..hash_base]` are the direct order-2 region (`hash_base` is 0 or
     /// [`DIRECT2_BLOCKS`]); `table[hash_base..]` is hashed and has `2^table_bits` blocks.
     table_bits: u32,
@@ -322,6 +439,9 @@ pub struct AdaptiveDist {
     hash_base: usize,
     /// `cur[k]`: where the context of order `k` lives, for `k <= order`.
     cur: [Loc; MAX_ORDER as usize + 1],
+    /// `probes[k]`: where the context of order `k` (`2 <= k <= order`) may live, so that
+    /// `update` need not hash again.
+    probes: [Probe; MAX_ORDER as usize + 1],
     /// SEE: `[p, uses]` per cell, `p` the escape probability in units of `1/SEE_ONE`
     /// (`1..SEE_ONE`), `uses <= SEE_USES`.
     see: Vec<[u16; 2]>,
@@ -360,11 +480,11 @@ impl AdaptiveDist {
             }
             Loc::Hashed(i) => {
                 let b = &self.table[i];
-                let n = usize::from(b[B_N]).min(CAP);
+                let n = usize::from(b.n).min(CAP);
                 (n > 0).then(|| Level {
-                    syms: &b[B_SYMS..B_SYMS + n],
-                    counts: &b[B_COUNTS..B_COUNTS + n],
-                    total: u32::from(u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]])),
+                    syms: &b.syms[..n],
+                    counts: &b.counts[..n],
+                    total: u32::from(b.total),
                     pos: None,
                 })
             }
@@ -386,7 +506,7 @@ impl AdaptiveDist {
     #[inline]
     fn walk<T>(
         &self,
-        mut visit: impl FnMut(usize, &Level<'_>, &SymSet, &Mapping) -> Option<T>,
+        mut visit: impl FnMut(usize, &Level<'_>, &Excluded, &Mapping) -> Option<T>,
     ) -> std::result::Result<T, (u32, u32, SymSet)> {
         let mut base = 0u32;
         let mut r = TOTAL;
@@ -443,7 +563,7 @@ impl AdaptiveDist {
                 last: if u_next == 0 { n - 1 } else { u32::MAX },
                 spare,
             };
-            if let Some(x) = visit(k, &lv, &excl.set, &m) {
+            if let Some(x) = visit(k, &lv, &excl, &m) {
                 return Ok(x);
             }
             let width = if u_next == 0 {
@@ -474,13 +594,20 @@ impl AdaptiveDist {
             }
             let at = at?;
             tr.found = Some((k as u8, at as u8));
-            let (mut i, mut cum) = (0u32, 0u32);
-            for (&s, &c) in lv.syms[..at].iter().zip(lv.counts) {
-                if !excl.has(s) {
-                    i += 1;
-                    cum += weight(c);
+            let (i, cum) = if excl.len == 0 {
+                // Nothing excluded: cum = sum of (2c - 1) over the symbols before.
+                let c: u32 = lv.counts[..at].iter().map(|&c| u32::from(c)).sum();
+                (at as u32, 2 * c - at as u32)
+            } else {
+                let (mut i, mut cum) = (0u32, 0u32);
+                for (&s, &c) in lv.syms[..at].iter().zip(lv.counts) {
+                    if !excl.set.has(s) {
+                        i += 1;
+                        cum += weight(c);
+                    }
                 }
-            }
+                (i, cum)
+            };
             Some(m.interval(i, cum, weight(lv.counts[at])))
         });
         let iv = match found {
@@ -566,26 +693,40 @@ impl Distribution for AdaptiveDist {
                 what: "decoder target outside the distribution",
             });
         }
-        let found = self.walk(|_, lv, excl, m| {
+        let mut tr = Trace {
+            found: None,
+            events: [0; MAX_ORDER as usize + 1],
+            nev: 0,
+        };
+        let found = self.walk(|k, lv, excl, m| {
             // Last fresh symbol i with i + floor(S * cum_i / T) <= t, if t is inside.
             let t = target - m.base;
             let mut best = None;
             let mut i = 0u32;
             let mut cum = 0u32;
-            for (&s, &c) in lv.syms.iter().zip(lv.counts) {
-                if excl.has(s) {
+            for (j, (&s, &c)) in lv.syms.iter().zip(lv.counts).enumerate() {
+                if excl.len != 0 && excl.set.has(s) {
                     continue;
                 }
                 if m.starts_after(i, cum, t) {
                     break;
                 }
-                best = Some((s, i, cum, weight(c)));
+                best = Some((s, j, i, cum, weight(c)));
                 i += 1;
                 cum += weight(c);
             }
-            let (s, i, cum, w) = best?;
-            let iv = m.interval(i, cum, w);
-            (target < iv.start + iv.freq).then_some((s, iv))
+            let hit = best.and_then(|(s, j, i, cum, w)| {
+                let iv = m.interval(i, cum, w);
+                (target < iv.start + iv.freq).then_some((s, j, iv))
+            });
+            if m.cell != usize::MAX {
+                tr.events[usize::from(tr.nev)] =
+                    m.cell as u16 | if hit.is_none() { ESCAPED } else { 0 };
+                tr.nev += 1;
+            }
+            let (s, j, iv) = hit?;
+            tr.found = Some((k as u8, j as u8));
+            Some((s, iv))
         });
         let (s, iv) = match found {
             Ok(x) => x,
@@ -610,6 +751,7 @@ impl Distribution for AdaptiveDist {
                 (s, uniform_interval(base, r, u, k))
             }
         };
+        self.last.set(Some((s, tr)));
         Ok((s, iv))
     }
 }
@@ -723,14 +865,11 @@ impl AdaptiveDist {
             }
             Loc::Hashed(i) => {
                 let b = &mut self.table[i];
-                let n = usize::from(b[B_N]).min(CAP);
-                let total = u32::from(u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]]));
-                let (head, counts) = b.split_at_mut(B_COUNTS);
                 Some(NodeMut {
-                    n,
-                    total,
-                    syms: &mut head[B_SYMS..],
-                    counts,
+                    n: usize::from(b.n).min(CAP),
+                    total: u32::from(b.total),
+                    syms: &mut b.syms,
+                    counts: &mut b.counts,
                     pos: None,
                 })
             }
@@ -747,8 +886,8 @@ impl AdaptiveDist {
             }
             Loc::Hashed(i) => {
                 let b = &mut self.table[i];
-                b[B_N] = n as u8;
-                b[B_TOTAL..B_TOTAL + 2].copy_from_slice(&(total as u16).to_le_bytes());
+                b.n = n as u8;
+                b.total = total as u16;
             }
         }
     }
@@ -770,52 +909,61 @@ impl AdaptiveDist {
         (self.hash_base + idx, h as u16)
     }
 
-    /// The block of the order-2 context when order 2 has a direct region.
+    /// Where the context of order `k >= 2` of `hist` may live: its bucket and check
+    /// bits, or its fixed block in the direct order-2 region.
     #[inline]
-    fn direct2(&self, k: u32, hist: u64) -> Option<usize> {
-        (k == 2 && self.hash_base != 0).then_some((hist & 0xffff) as usize)
+    fn probe(&self, k: u32, hist: u64) -> Probe {
+        if k == 2 && self.hash_base != 0 {
+            Probe::Direct((hist & 0xffff) as usize)
+        } else {
+            let (idx, check) = self.bucket(k, hist);
+            Probe::Bucket(idx, check)
+        }
     }
 
-    /// Where the hashed context of order `k` lives, if present.
+    /// Where the hashed context at `probe` lives, if present.
     #[inline]
-    fn find(&self, k: u32, hist: u64) -> Loc {
-        if let Some(i) = self.direct2(k, hist) {
-            return if self.table[i][B_N] != 0 {
-                Loc::Hashed(i)
-            } else {
+    fn find(&self, probe: Probe) -> Loc {
+        match probe {
+            Probe::Direct(i) => {
+                if self.table[i].n != 0 {
+                    Loc::Hashed(i)
+                } else {
+                    Loc::None
+                }
+            }
+            Probe::Bucket(idx, check) => {
+                for way in [idx, idx | 1] {
+                    let b = &self.table[way];
+                    if b.n != 0 && b.check == check {
+                        return Loc::Hashed(way);
+                    }
+                }
                 Loc::None
-            };
-        }
-        let (idx, check) = self.bucket(k, hist);
-        for way in [idx, idx | 1] {
-            let b = &self.table[way];
-            if b[B_N] != 0 && u16::from_le_bytes([b[B_CHECK], b[B_CHECK + 1]]) == check {
-                return Loc::Hashed(way);
             }
         }
-        Loc::None
     }
 
-    /// Finds the hashed context of order `k`, or makes an empty one, evicting the way of
+    /// Finds the hashed context at `probe`, or makes an empty one, evicting the way of
     /// the bucket with the smaller total.
-    fn find_or_create(&mut self, k: u32, hist: u64) -> Loc {
-        if let found @ Loc::Hashed(_) = self.find(k, hist) {
+    fn find_or_create(&mut self, probe: Probe) -> Loc {
+        if let found @ Loc::Hashed(_) = self.find(probe) {
             return found;
         }
-        if let Some(i) = self.direct2(k, hist) {
-            return Loc::Hashed(i);
+        match probe {
+            Probe::Direct(i) => Loc::Hashed(i),
+            Probe::Bucket(idx, check) => {
+                let way = if self.table[idx | 1].total < self.table[idx].total {
+                    idx | 1
+                } else {
+                    idx
+                };
+                let b = &mut self.table[way];
+                *b = Block::EMPTY;
+                b.check = check;
+                Loc::Hashed(way)
+            }
         }
-        let (idx, check) = self.bucket(k, hist);
-        let total = |b: &Block| u16::from_le_bytes([b[B_TOTAL], b[B_TOTAL + 1]]);
-        let way = if total(&self.table[idx | 1]) < total(&self.table[idx]) {
-            idx | 1
-        } else {
-            idx
-        };
-        let b = &mut self.table[way];
-        *b = [0; BLOCK_BYTES];
-        b[B_CHECK..B_CHECK + 2].copy_from_slice(&check.to_le_bytes());
-        Loc::Hashed(way)
     }
 
     /// Looks up the contexts of every order for the history `hist`.
@@ -824,13 +972,14 @@ impl AdaptiveDist {
         if self.order >= 1 {
             self.cur[1] = Loc::Full(1 + (hist & 0xff) as usize);
         }
-        for k in 2..=self.order {
-            self.cur[k as usize] = self.find(k, hist);
+        for k in 2..=self.order as usize {
+            self.probes[k] = self.probe(k as u32, hist);
+            self.cur[k] = self.find(self.probes[k]);
         }
     }
 
     /// Learns `s` after the contexts of `hist` (module notes, update rules).
-    fn learn(&mut self, s: u8, hist: u64) {
+    fn learn(&mut self, s: u8) {
         // 1. The longest context holding s; every level passed escaped, and the SEE cell
         //    of each level learns whether it did.
         let tr = match self.last.take() {
@@ -866,8 +1015,10 @@ impl AdaptiveDist {
         };
         // 2. Longer contexts learn s with the inherited count.
         for k in first_new..=self.order as usize {
+            // A context created for a shorter order may have taken this one's block: look
+            // again (cheap, the bucket is cached and its line is hot).
             let loc = if k >= 2 {
-                self.find_or_create(k as u32, hist)
+                self.find_or_create(self.probes[k])
             } else {
                 self.cur[k]
             };
@@ -926,9 +1077,9 @@ impl AdaptiveModel {
                 0
             };
             let bits = usize::BITS - 1 - (blocks - direct).leading_zeros();
-            (vec![[0u8; BLOCK_BYTES]; direct + (1 << bits)], bits, direct)
+            (BlockTable::zeroed(direct + (1 << bits)), bits, direct)
         } else {
-            (Vec::new(), 0, 0)
+            (BlockTable::zeroed(0), 0, 0)
         };
         let mut dist = AdaptiveDist {
             order,
@@ -937,6 +1088,7 @@ impl AdaptiveModel {
             table_bits,
             hash_base,
             cur: [Loc::None; MAX_ORDER as usize + 1],
+            probes: [Probe::Direct(0); MAX_ORDER as usize + 1],
             see: see_prior(),
             last: Cell::new(None),
         };
@@ -973,7 +1125,7 @@ impl Model for AdaptiveModel {
     }
 
     fn update(&mut self, symbol: u8) {
-        self.dist.learn(symbol, self.hist);
+        self.dist.learn(symbol);
         self.hist = (self.hist << 8) | u64::from(symbol);
         self.dist.locate(self.hist);
     }
