@@ -167,7 +167,7 @@ fn test_and_info_describe_a_good_file() {
         .arg(&packed)
         .assert()
         .success()
-        .stdout(predicate::str::contains("static order-0 rans"))
+        .stdout(predicate::str::contains("adaptive order-4 arithmetic"))
         .stdout(predicate::str::contains("raw:         53161 bytes"))
         .stdout(predicate::str::contains("bits/byte"))
         .stdout(predicate::str::contains("checksums:   ok"));

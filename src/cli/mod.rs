@@ -103,15 +103,16 @@ enum CoderArg {
 struct CompressArgs {
     #[command(flatten)]
     io: IoArgs,
-    /// Probability model.
-    #[arg(long, value_enum, default_value = "static")]
-    model: ModelArg,
-    /// Context order: how many previous bytes condition each prediction.
-    #[arg(long, default_value_t = 0)]
-    order: u32,
-    /// Entropy coder.
-    #[arg(long, value_enum, default_value = "rans")]
-    coder: CoderArg,
+    /// Probability model [default: adaptive; static when --coder is huffman or tans].
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+    /// Context order: how many previous bytes condition each prediction [default: 4 for
+    /// adaptive models, 0 for static ones].
+    #[arg(long)]
+    order: Option<u32>,
+    /// Entropy coder [default: arithmetic for adaptive models, rans for static ones].
+    #[arg(long, value_enum)]
+    coder: Option<CoderArg>,
     /// Block size, e.g. 64K, 1M (256 bytes to 64M).
     #[arg(short = 'B', long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
     block_size: u64,
@@ -338,18 +339,39 @@ fn refuse_terminal(force: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
-    let model = match a.model {
-        ModelArg::Static => ModelKind::Static,
-        ModelArg::Adaptive => ModelKind::Adaptive,
-    };
-    let coder = match a.coder {
+/// Fills in what the command line left out: table coders imply a static model; a
+/// static model defaults to order 0 and rANS; otherwise [`codec::DEFAULT_CODEC`].
+fn resolve_codec(
+    model: Option<ModelArg>,
+    order: Option<u32>,
+    coder: Option<CoderArg>,
+) -> (ModelKind, u32, CoderKind) {
+    let coder = coder.map(|c| match c {
         CoderArg::Huffman => CoderKind::Huffman,
         CoderArg::Arithmetic => CoderKind::Arithmetic,
         CoderArg::Rans => CoderKind::Rans,
         CoderArg::Tans => CoderKind::Tans,
+    });
+    let (default_model, default_order, default_coder) = codec::DEFAULT_CODEC;
+    let model = match (model, coder) {
+        (Some(ModelArg::Static), _) => ModelKind::Static,
+        (Some(ModelArg::Adaptive), _) => ModelKind::Adaptive,
+        (None, Some(CoderKind::Huffman | CoderKind::Tans)) => ModelKind::Static,
+        (None, _) => default_model,
     };
-    let options = Options::new(model, a.order, coder)
+    let static_model = model == ModelKind::Static;
+    let order = order.unwrap_or(if static_model { 0 } else { default_order });
+    let coder = coder.unwrap_or(if static_model {
+        CoderKind::Rans
+    } else {
+        default_coder
+    });
+    (model, order, coder)
+}
+
+fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
+    let (model, order, coder) = resolve_codec(a.model, a.order, a.coder);
+    let options = Options::new(model, order, coder)
         .and_then(|o| o.with_block_size(a.block_size))
         .and_then(|o| o.with_scale_bits(a.scale))
         .and_then(|o| match a.memory {
@@ -727,6 +749,30 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("K").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn codec_defaults_follow_what_was_given() {
+        use CoderArg as C;
+        use ModelArg as M;
+        let d = codec::DEFAULT_CODEC;
+        assert_eq!(resolve_codec(None, None, None), d);
+        assert_eq!(
+            resolve_codec(None, None, Some(C::Huffman)),
+            (ModelKind::Static, 0, CoderKind::Huffman)
+        );
+        assert_eq!(
+            resolve_codec(Some(M::Static), Some(2), None),
+            (ModelKind::Static, 2, CoderKind::Rans)
+        );
+        assert_eq!(
+            resolve_codec(None, Some(6), Some(C::Rans)),
+            (ModelKind::Adaptive, 6, CoderKind::Rans)
+        );
+        assert_eq!(
+            resolve_codec(Some(M::Adaptive), None, Some(C::Tans)),
+            (ModelKind::Adaptive, d.1, CoderKind::Tans)
+        );
     }
 
     #[test]

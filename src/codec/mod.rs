@@ -10,7 +10,7 @@ mod options;
 mod static_k;
 mod stream;
 
-pub use options::{DEFAULT_BLOCK_SIZE, DEFAULT_SCALE_BITS, Options};
+pub use options::{DEFAULT_BLOCK_SIZE, DEFAULT_CODEC, DEFAULT_SCALE_BITS, Options};
 pub use stream::{
     BlockInfo, Compressor, FrameInfo, Summary, compress_bound, decompress_stream, inspect,
 };
