@@ -16,7 +16,7 @@ use super::output::AtomicOutput;
 use super::{Input, Ui, usage_error};
 use crate::analysis::conditional_entropy;
 use crate::model::Counts;
-use crate::sources::{Bernoulli, Iid, Markov, Rng, Source, Zipf, pack_bits};
+use crate::sources::{Bernoulli, Iid, MAX_MARKOV_ORDER, Markov, Rng, Source, Zipf, pack_bits};
 
 /// Most symbols one run draws (they are held in memory).
 const MAX_LENGTH: u64 = 1 << 31;
@@ -90,7 +90,8 @@ enum SourceArg {
     Markov {
         /// Context order K, 0..=8 (K = 0, 1, 2 are Shannon's first-, second- and
         /// third-order approximations).
-        #[arg(short = 'k', long, value_name = "K")]
+        #[arg(short = 'k', long, value_name = "K",
+              value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_MARKOV_ORDER)))]
         order: u32,
         /// The training file.
         #[arg(long, value_name = "FILE")]
@@ -197,7 +198,14 @@ pub(super) fn generate_cmd(a: GenerateArgs, ui: Ui) -> Result<(), ExitCode> {
         }
         Some(target) => AtomicOutput::create(target, common.force).and_then(|mut out| {
             out.writer().write_all(&bytes)?;
-            out.commit(common.force, None)
+            out.commit(common.force, None)?;
+            // The temporary file was created private (0600); a generated file is not.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o644))?;
+            }
+            Ok(())
         }),
     };
     let shown = common
@@ -232,7 +240,10 @@ pub(super) fn generate_cmd(a: GenerateArgs, ui: Ui) -> Result<(), ExitCode> {
             report.entropy_rate, report.entropy_rate_kind
         );
         if let Some(h) = report.sample_entropy {
-            let what = if name == "markov" { "H_k" } else { "H_0" };
+            let what = match &a.source {
+                SourceArg::Markov { order, .. } => format!("H_{order}"),
+                _ => "H_0".into(),
+            };
             eprintln!("  this sample's {what}: {h:.6} bits per {unit}");
         }
         if let Some(b) = report.backoffs {
