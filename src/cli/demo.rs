@@ -397,11 +397,7 @@ fn orders_text(r: &OrdersReport) -> String {
          H_k, the price of learning p(.|c) on the fly; gain = H_(k-1) - H_k; d.learn = its \
          change"
     );
-    let last = r
-        .rows
-        .iter()
-        .filter(|row| row.adaptive_achieved.is_some())
-        .last();
+    let last = r.rows.iter().rfind(|row| row.adaptive_achieved.is_some());
     match (r.best_adaptive_order, last) {
         (Some(best), Some(last)) if best < last.k => {
             let _ = writeln!(

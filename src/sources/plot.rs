@@ -644,7 +644,9 @@ pub fn orders_svg(r: &OrdersReport) -> Result<String> {
                 &format!("best adaptive order k = {best}"),
             )?;
         }
-        let lines: [(RGBColor, bool, &str, Vec<(f64, f64)>); 5] = [
+        // (colour, dashed, label, points)
+        type Line<'s> = (RGBColor, bool, &'s str, Vec<(f64, f64)>);
+        let lines: [Line<'_>; 5] = [
             (
                 COLOURS[0],
                 false,
