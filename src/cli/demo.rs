@@ -398,22 +398,25 @@ fn orders_text(r: &OrdersReport) -> String {
          change"
     );
     let last = r.rows.iter().rfind(|row| row.adaptive_achieved.is_some());
-    match (r.best_adaptive_order, last) {
-        (Some(best), Some(last)) if best < last.k => {
-            let _ = writeln!(
-                s,
-                "  the adaptive rate is lowest at k = {best}; past it the learning cost grows \
-                 faster than H_k falls"
-            );
-        }
-        (Some(best), _) => {
-            let _ = writeln!(
-                s,
-                "  the adaptive rate is lowest at k = {best}, the largest order run: H_k still \
-                 falls faster than the learning cost grows"
-            );
-        }
-        _ => {}
+    let best = r
+        .best_adaptive_order
+        .and_then(|k| r.rows.iter().find(|row| row.k == k));
+    if let (Some(best), Some(last)) = (best, last) {
+        let (k, rate) = (best.k, best.adaptive_achieved.unwrap_or(0.0));
+        let line = if k == last.k {
+            format!(
+                "the adaptive rate is lowest at k = {k}, the largest order run: H_k still falls \
+                 faster than the learning cost grows"
+            )
+        } else if last.adaptive_achieved.is_some_and(|x| x > rate) {
+            format!(
+                "the adaptive rate is lowest at k = {k} ({rate:.4}); past it the learning cost \
+                 grows faster than H_k falls"
+            )
+        } else {
+            format!("the adaptive rate is lowest at k = {k} ({rate:.4}) and does not fall after it")
+        };
+        let _ = writeln!(s, "  {line}");
     }
     s
 }
