@@ -20,6 +20,7 @@ pub mod coder;
 pub mod error;
 pub mod format;
 pub mod model;
+pub mod sources;
 
 pub use codec::{Compressor, Options, Summary, compress_bound, decompress_stream, inspect};
 pub use error::{Error, Result};

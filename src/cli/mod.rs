@@ -8,6 +8,8 @@
 //! usage error, 130 after Ctrl-C.
 
 mod analyse;
+mod demo;
+mod generate;
 mod output;
 
 use std::fs::{self, File};
@@ -64,6 +66,10 @@ enum Command {
     /// Entropy H_k against achieved rates: where every bit goes, per model and coder.
     #[command(visible_alias = "analyze")]
     Analyse(analyse::AnalyseArgs),
+    /// Bytes from a source of known entropy (bernoulli, iid, zipf, markov), seeded.
+    Generate(generate::GenerateArgs),
+    /// The source-coding theorem, run: coin, typical, orders.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +228,8 @@ pub fn main() -> ExitCode {
         }),
         Command::Test(a) => each_file(&a.files, |p| test_one(p, ui)),
         Command::Analyse(a) => analyse::analyse_cmd(a, ui),
+        Command::Generate(a) => generate::generate_cmd(a, ui),
+        Command::Demo(a) => demo::demo_cmd(a, ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
