@@ -66,9 +66,12 @@ impl AtomicOutput {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // Created with mode 0666 less the umask, like any new file; `commit` then copies
+        // the input's permissions when there is an input file.
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)?;
         register(temp.path());
         let writer = BufWriter::with_capacity(1 << 20, temp.reopen()?);
