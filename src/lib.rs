@@ -6,8 +6,9 @@
 //! the achieved rate beside the empirical entropy and the model's cross entropy.
 //!
 //! Layers, top to bottom: [`cli`] (front end), [`codec`] (pairs a model with a coder per
-//! block), [`format`] (the `.shc` container), [`model`] and [`coder`] (the two sides of
-//! the seam), [`analysis`] (entropies and rate decomposition).
+//! block), [`format`](mod@format) (the `.shc` container), [`model`] and [`coder`] (the
+//! two sides of the seam), [`analysis`] (entropies and rate decomposition); beside them,
+//! [`sources`] (synthetic sources of known entropy and the source-coding demos).
 
 #![warn(missing_docs)]
 // Tables indexed by symbol are clearest as `for s in 0..256`; iterator chains hide that.

@@ -177,3 +177,19 @@ fn interrupt_removes_the_temporary_file() {
     assert_eq!(status.code(), Some(130));
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
 }
+
+#[test]
+fn output_without_an_input_file_gets_ordinary_permissions() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("from-stdin.shc");
+    shannon()
+        .args(["compress", "-o"])
+        .arg(&out)
+        .write_stdin(fs::read(corpus("canterbury/xargs.1")).unwrap())
+        .assert()
+        .success();
+    // 0666 less the umask: at least readable by the group and others under the usual
+    // umasks (022, 002), never the temporary file's private 0600.
+    let mode = fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+}

@@ -198,14 +198,7 @@ pub(super) fn generate_cmd(a: GenerateArgs, ui: Ui) -> Result<(), ExitCode> {
         }
         Some(target) => AtomicOutput::create(target, common.force).and_then(|mut out| {
             out.writer().write_all(&bytes)?;
-            out.commit(common.force, None)?;
-            // The temporary file was created private (0600); a generated file is not.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o644))?;
-            }
-            Ok(())
+            out.commit(common.force, None)
         }),
     };
     let shown = common
