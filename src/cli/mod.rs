@@ -8,6 +8,7 @@
 //! usage error, 130 after Ctrl-C.
 
 mod analyse;
+mod bench;
 mod output;
 
 use std::fs::{self, File};
@@ -64,6 +65,8 @@ enum Command {
     /// Entropy H_k against achieved rates: where every bit goes, per model and coder.
     #[command(visible_alias = "analyze")]
     Analyse(analyse::AnalyseArgs),
+    /// Size and speed of every model/coder pair on your files (median of N runs).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +233,7 @@ pub fn main() -> ExitCode {
         Command::Info(a) => each_file(&a.files, |p| info_one(p, ui)),
         Command::Test(a) => each_file(&a.files, |p| test_one(p, a.threads.get(), ui)),
         Command::Analyse(a) => analyse::analyse_cmd(a, ui),
+        Command::Bench(a) => bench::bench_cmd(a, ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
