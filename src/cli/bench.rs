@@ -347,16 +347,21 @@ pub(super) fn bench_cmd(a: BenchArgs, ui: Ui) -> std::result::Result<(), ExitCod
             return Err(ExitCode::from(1));
         }
     } else if !ui.quiet && !plan.skipped.is_empty() {
-        let names: Vec<String> = plan
-            .skipped
-            .iter()
-            .map(|s| format!("{} order-{} {}", s.model, s.order, s.coder))
-            .collect();
-        eprintln!(
-            "shannon: skipped {} pairs this build refuses: {}",
-            names.len(),
-            names.join(", ")
+        let mut line = format!(
+            "shannon: skipped {} pairs this build refuses",
+            plan.skipped.len()
         );
+        if ui.verbose {
+            let names: Vec<String> = plan
+                .skipped
+                .iter()
+                .map(|s| format!("{} order-{} {}", s.model, s.order, s.coder))
+                .collect();
+            line.push_str(&format!(": {}", names.join(", ")));
+        } else {
+            line.push_str(" (-v lists them, --json gives the reasons)");
+        }
+        eprintln!("{line}");
     }
     if failed {
         Err(ExitCode::from(1))
