@@ -91,7 +91,8 @@ struct IoArgs {
 
 #[derive(Args, Debug)]
 struct ThreadsArg {
-    /// Blocks coded in parallel (default: one per core); the output is the same.
+    /// Blocks coded in parallel (default: one per core); the output is the same. Each
+    /// holds its own adaptive model (see --memory).
     #[arg(short = 'T', long = "threads", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=codec::MAX_THREADS as i64))]
     threads: Option<u32>,

@@ -7,8 +7,10 @@
 //!   byte-identical to one thread: blocks are cut at the same offsets whatever the
 //!   thread count or the sizes of the pieces pushed.
 //! - Memory stays bounded: at most `t` blocks of content (and their coded forms) are in
-//!   flight, never the whole input. Parallelism is at most `min(t, rayon pool size)`;
-//!   the pool has one worker per core unless `RAYON_NUM_THREADS` says otherwise.
+//!   flight, never the whole input; each block being coded with an adaptive model also
+//!   holds its own model, so the peak is about `t * (2 * block size + model memory)`.
+//!   Parallelism is at most `min(t, rayon pool size)`; the pool has one worker per core
+//!   unless `RAYON_NUM_THREADS` says otherwise.
 //! - Decoding reads a batch of up to `t` blocks, decodes them in parallel, then checks
 //!   and emits them in order, so a damaged stream yields the same prefix and the same
 //!   error as with one thread (the first failure in stream order wins, and a read error
