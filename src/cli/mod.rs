@@ -8,6 +8,7 @@
 //! usage error, 130 after Ctrl-C.
 
 mod analyse;
+mod bench;
 mod demo;
 mod generate;
 mod output;
@@ -70,6 +71,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// The source-coding theorem, run: coin, typical, orders.
     Demo(demo::DemoArgs),
+    /// Size and speed of every model/coder pair on your files (median of N runs).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +91,27 @@ struct IoArgs {
     /// Remove each input file once its output is complete and synced.
     #[arg(long, conflicts_with = "stdout")]
     rm: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
+}
+
+#[derive(Args, Debug)]
+struct ThreadsArg {
+    /// Blocks coded in parallel (default: one per core); the output is the same. Each
+    /// holds its own adaptive model (see --memory).
+    #[arg(short = 'T', long = "threads", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=codec::MAX_THREADS as i64))]
+    threads: Option<u32>,
+}
+
+impl ThreadsArg {
+    /// The requested count, or the number of cores.
+    fn get(&self) -> usize {
+        self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        )
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,6 +179,8 @@ struct InfoArgs {
 struct TestArgs {
     /// Compressed files; none or `-` reads standard input.
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// Parses sizes like `65536`, `64K`, `64KiB`, `1M`, `1MB` (all binary multiples).
@@ -226,10 +252,11 @@ pub fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::Test(a) => each_file(&a.files, |p| test_one(p, ui)),
+        Command::Test(a) => each_file(&a.files, |p| test_one(p, a.threads.get(), ui)),
         Command::Analyse(a) => analyse::analyse_cmd(a, ui),
         Command::Generate(a) => generate::generate_cmd(a, ui),
         Command::Demo(a) => demo::demo_cmd(a, ui),
+        Command::Bench(a) => bench::bench_cmd(a, ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -388,6 +415,7 @@ fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
         })
         .map_err(|e| usage_error(&e.to_string()))?;
     check_output_args(&a.io)?;
+    let threads = a.io.threads.get();
     each_file(&a.io.files, |input| {
         let name = display(input);
         let sink = match (input, &a.io.output) {
@@ -415,12 +443,13 @@ fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
         let (raw, packed) = match &sink {
             Sink::Stdout => {
                 let out = io::stdout().lock();
-                compress_into(&src, out, &options, ui).map_err(|e| Failure::new(&name, e))?
+                compress_into(&src, out, &options, threads, ui)
+                    .map_err(|e| Failure::new(&name, e))?
             }
             Sink::File(target) => {
                 let mut out = AtomicOutput::create(target, a.io.force)
                     .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                let sizes = compress_into(&src, out.writer(), &options, ui)
+                let sizes = compress_into(&src, out.writer(), &options, threads, ui)
                     .map_err(|e| Failure::new(&name, e))?;
                 out.commit(a.io.force, src.meta())
                     .map_err(|e| Failure::new(&target.display().to_string(), e))?;
@@ -469,23 +498,29 @@ fn report(ui: Ui, name: &str, raw: u64, packed: u64, start: Instant, verb: &str)
     );
 }
 
-/// Compresses `src` into `out`; returns (raw, compressed) byte counts.
+/// Compresses `src` into `out` with up to `threads` blocks at once; returns (raw,
+/// compressed) byte counts.
 fn compress_into<W: Write>(
     src: &Input,
     out: W,
     options: &Options,
+    threads: usize,
     ui: Ui,
 ) -> Result<(u64, u64), Error> {
     match src {
         Input::Stdin => {
-            let s = crate::compress_stream(io::stdin().lock(), out, options)?;
+            let mut c = Compressor::new(out, *options)?.with_threads(threads);
+            io::copy(&mut io::stdin().lock(), &mut c)?;
+            let (_, s, _) = c.finish()?;
             Ok((s.raw_bytes, s.compressed_bytes))
         }
         Input::File { .. } => {
             let data = src.bytes();
             let bar = progress_bar(data.len() as u64, ui);
-            let mut c = Compressor::new(out, *options)?;
-            for chunk in data.chunks(options.block_size() as usize) {
+            let mut c = Compressor::new(out, *options)?.with_threads(threads);
+            // A batch of blocks per push, so that they can be coded in parallel.
+            let piece = options.block_size() as usize * c.threads();
+            for chunk in data.chunks(piece) {
                 c.push(chunk)?;
                 if let Some(b) = &bar {
                     b.inc(chunk.len() as u64);
@@ -516,6 +551,7 @@ fn compressed_reader<'a>(src: &'a Input, ui: Ui) -> (Box<dyn Read + 'a>, Option<
 
 fn decompress_cmd(a: DecompressArgs, ui: Ui) -> Result<(), ExitCode> {
     check_output_args(&a.io)?;
+    let threads = a.io.threads.get();
     each_file(&a.io.files, |input| {
         let name = display(input);
         let sink = match (input, &a.io.output) {
@@ -538,12 +574,13 @@ fn decompress_cmd(a: DecompressArgs, ui: Ui) -> Result<(), ExitCode> {
         let summary = match &sink {
             Sink::Stdout => {
                 let out = io::stdout().lock();
-                crate::decompress_stream(reader, out).map_err(|e| Failure::new(&name, e))?
+                codec::decompress_stream_threads(reader, out, threads)
+                    .map_err(|e| Failure::new(&name, e))?
             }
             Sink::File(target) => {
                 let mut out = AtomicOutput::create(target, a.io.force)
                     .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                let s = crate::decompress_stream(reader, out.writer())
+                let s = codec::decompress_stream_threads(reader, out.writer(), threads)
                     .map_err(|e| Failure::new(&name, e))?;
                 out.commit(a.io.force, src.meta())
                     .map_err(|e| Failure::new(&target.display().to_string(), e))?;
@@ -565,12 +602,13 @@ fn decompress_cmd(a: DecompressArgs, ui: Ui) -> Result<(), ExitCode> {
     })
 }
 
-fn test_one(input: Option<&Path>, ui: Ui) -> Result<(), Failure> {
+fn test_one(input: Option<&Path>, threads: usize, ui: Ui) -> Result<(), Failure> {
     let name = display(input);
     let src = Input::open(input).map_err(|e| Failure::new(&name, e))?;
     let start = Instant::now();
     let (reader, bar) = compressed_reader(&src, ui);
-    let (_, summary) = codec::inspect(reader).map_err(|e| Failure::new(&name, e))?;
+    let (_, summary) =
+        codec::inspect_threads(reader, threads).map_err(|e| Failure::new(&name, e))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

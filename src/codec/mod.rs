@@ -12,7 +12,8 @@ mod stream;
 
 pub use options::{DEFAULT_BLOCK_SIZE, DEFAULT_CODEC, DEFAULT_SCALE_BITS, Options};
 pub use stream::{
-    BlockInfo, Compressor, FrameInfo, Summary, compress_bound, decompress_stream, inspect,
+    BlockInfo, Compressor, FrameInfo, MAX_THREADS, Summary, compress_bound, decompress_stream,
+    decompress_stream_threads, inspect, inspect_threads,
 };
 
 use crate::coder::range::{RangeDecoder, RangeEncoder};
