@@ -5,19 +5,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+mod common;
+
+use common::{corpus, entries, shannon};
 use predicates::prelude::*;
 use tempfile::TempDir;
-
-fn shannon() -> Command {
-    Command::cargo_bin("shannon").unwrap()
-}
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpora")
-        .join(name)
-}
 
 /// A temporary directory holding a copy of a corpus file.
 fn setup(name: &str) -> (TempDir, PathBuf) {
@@ -26,15 +18,6 @@ fn setup(name: &str) -> (TempDir, PathBuf) {
     let dst = dir.path().join(src.file_name().unwrap());
     fs::copy(&src, &dst).unwrap();
     (dir, dst)
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn shc(p: &Path) -> PathBuf {

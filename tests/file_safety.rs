@@ -7,32 +7,15 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as Proc, Stdio};
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
+mod common;
+
+use common::{corpus, entries, shannon};
 use predicates::prelude::*;
 use tempfile::TempDir;
-
-fn shannon() -> Command {
-    Command::cargo_bin("shannon").unwrap()
-}
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpora")
-        .join(name)
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn permissions_and_modification_time_are_kept() {

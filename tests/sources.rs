@@ -230,9 +230,13 @@ fn orders_demo_lines_up_entropy_and_rates() {
     for w in r.rows.windows(2) {
         assert!(w[1].entropy <= w[0].entropy + 1e-12);
     }
-    // Static order 0 runs (cross entropy >= H_0); higher static orders are n/a here.
-    assert!(r.rows[0].static_cross.unwrap() >= r.rows[0].entropy - 1e-9);
-    assert!(r.rows[1..].iter().all(|row| row.static_achieved.is_none()));
+    // Static orders 0..=4 run, each with cross entropy >= H_k (a block that falls back
+    // to a lower order j pays at least H_j >= H_k); order 5 is above the largest static
+    // order and shows as n/a.
+    for row in &r.rows[..5] {
+        assert!(row.static_cross.unwrap() >= row.entropy - 1e-9, "{row:?}");
+    }
+    assert!(r.rows[5].static_achieved.is_none());
     // Every adaptive order runs; the learning cost grows with k on a small file, so
     // the best order is inside the range, not at its end.
     assert!(r.rows.iter().all(|row| row.adaptive_achieved.is_some()));

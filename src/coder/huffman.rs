@@ -82,7 +82,7 @@ use bitvec::vec::BitVec;
 
 use crate::coder::bitio::{BITS_PER_FLUSH, BackwardBitReader, BitWriter};
 use crate::error::{Error, Result};
-use crate::model::Counts;
+use crate::model::{Counts, read_symbol_set, write_symbol_set};
 
 /// Longest code word allowed (read me first, item 3).
 pub const MAX_CODE_LEN: u32 = 11;
@@ -268,16 +268,7 @@ impl HuffmanCode {
         let present: Vec<u8> = (0..=255u8)
             .filter(|&s| self.lengths[s as usize] > 0)
             .collect();
-        out.push((present.len() - 1) as u8);
-        if present.len() < 32 {
-            out.extend_from_slice(&present);
-        } else {
-            let mut bitmap = [0u8; 32];
-            for &s in &present {
-                bitmap[(s >> 3) as usize] |= 1 << (s & 7);
-            }
-            out.extend_from_slice(&bitmap);
-        }
+        write_symbol_set(out, &present);
         if present.len() >= 2 {
             for pair in present.chunks(2) {
                 let lo = self.lengths[pair[0] as usize];
@@ -295,37 +286,8 @@ impl HuffmanCode {
             needed: needed as u64,
             available: available as u64,
         };
-        let nsym = usize::from(*input.first().ok_or(truncated("huffman table", 1, 0))?) + 1;
-        let mut pos = 1;
-        let mut present = Vec::with_capacity(nsym);
-        if nsym < 32 {
-            let list = input.get(pos..pos + nsym).ok_or(truncated(
-                "huffman table symbols",
-                nsym,
-                input.len() - pos,
-            ))?;
-            if list.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(Error::Corrupt {
-                    what: "huffman table symbols not increasing",
-                });
-            }
-            present.extend_from_slice(list);
-            pos += nsym;
-        } else {
-            let bitmap = input.get(pos..pos + 32).ok_or(truncated(
-                "huffman table bitmap",
-                32,
-                input.len() - pos,
-            ))?;
-            present
-                .extend((0..=255u8).filter(|&s| bitmap[(s >> 3) as usize] & (1 << (s & 7)) != 0));
-            if present.len() != nsym {
-                return Err(Error::Corrupt {
-                    what: "huffman table bitmap disagrees with symbol count",
-                });
-            }
-            pos += 32;
-        }
+        let (present, mut pos) = read_symbol_set(input, "huffman table symbols")?;
+        let nsym = present.len();
         let mut lengths = [0u8; 256];
         if nsym == 1 {
             lengths[present[0] as usize] = 1;

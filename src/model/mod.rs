@@ -27,7 +27,7 @@ pub use counts::Counts;
 pub use normalize::{normalize, quantisation_cost_bits};
 pub use order_k::{OrderKTable, StaticOrderK};
 pub use order0::StaticOrder0;
-pub use table::FreqTable;
+pub use table::{FreqTable, read_symbol_set, write_symbol_set};
 
 use crate::error::{Error, Result};
 

@@ -90,17 +90,7 @@ impl FreqTable {
     /// Appends the serialised table (module notes) to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
         let present: Vec<u8> = (0..=255u8).filter(|&s| self.freq[s as usize] > 0).collect();
-        debug_assert!(!present.is_empty());
-        out.push((present.len() - 1) as u8);
-        if present.len() < 32 {
-            out.extend_from_slice(&present);
-        } else {
-            let mut bitmap = [0u8; 32];
-            for &s in &present {
-                bitmap[(s >> 3) as usize] |= 1 << (s & 7);
-            }
-            out.extend_from_slice(&bitmap);
-        }
+        write_symbol_set(out, &present);
         for &s in &present[..present.len() - 1] {
             write_varint(out, u64::from(self.freq[s as usize] - 1));
         }
@@ -111,53 +101,14 @@ impl FreqTable {
     pub fn read(input: &[u8], scale_bits: u32) -> Result<(FreqTable, usize)> {
         check_scale(scale_bits)?;
         let total: u64 = 1 << scale_bits;
-        let mut pos = 0;
-        let nsym = usize::from(*input.first().ok_or(Error::Truncated {
-            what: "frequency table",
-            needed: 1,
-            available: 0,
-        })?) + 1;
-        pos += 1;
+        let (present, mut pos) = read_symbol_set(input, "frequency table")?;
+        let nsym = present.len();
         if nsym as u64 > total {
             return Err(Error::LimitExceeded {
                 what: "distinct symbols for this scale",
                 got: nsym as u64,
                 max: total,
             });
-        }
-        let mut present = Vec::with_capacity(nsym);
-        if nsym < 32 {
-            let list = input.get(pos..pos + nsym).ok_or(Error::Truncated {
-                what: "frequency table symbols",
-                needed: nsym as u64,
-                available: (input.len() - pos) as u64,
-            })?;
-            for w in list.windows(2) {
-                if w[0] >= w[1] {
-                    return Err(Error::Corrupt {
-                        what: "frequency table symbols not increasing",
-                    });
-                }
-            }
-            present.extend_from_slice(list);
-            pos += nsym;
-        } else {
-            let bitmap = input.get(pos..pos + 32).ok_or(Error::Truncated {
-                what: "frequency table bitmap",
-                needed: 32,
-                available: (input.len() - pos) as u64,
-            })?;
-            for s in 0..=255u8 {
-                if bitmap[(s >> 3) as usize] & (1 << (s & 7)) != 0 {
-                    present.push(s);
-                }
-            }
-            if present.len() != nsym {
-                return Err(Error::Corrupt {
-                    what: "frequency table bitmap disagrees with symbol count",
-                });
-            }
-            pos += 32;
         }
         let mut freq = [0u32; 256];
         let mut sum: u64 = 0;
@@ -183,6 +134,64 @@ impl FreqTable {
     /// Code length in bits of data with histogram `counts` under this table.
     pub fn cost_bits(&self, counts: &Counts) -> f64 {
         crate::model::quantisation_cost_bits(counts, &self.freq, self.scale_bits)
+    }
+}
+
+/// Appends a set of symbols (strictly increasing, 1 to 256 of them): `nsym - 1` as a
+/// byte, then the symbols as a list when `nsym < 32`, else as a 32-byte bitmap (bit
+/// `s & 7` of byte `s >> 3`). Shared by the order-0 frequency table and the Huffman
+/// length table.
+pub fn write_symbol_set(out: &mut Vec<u8>, present: &[u8]) {
+    debug_assert!(!present.is_empty() && present.windows(2).all(|w| w[0] < w[1]));
+    out.push((present.len() - 1) as u8);
+    if present.len() < 32 {
+        out.extend_from_slice(present);
+    } else {
+        let mut bitmap = [0u8; 32];
+        for &s in present {
+            bitmap[(s >> 3) as usize] |= 1 << (s & 7);
+        }
+        out.extend_from_slice(&bitmap);
+    }
+}
+
+/// Reads a set written by [`write_symbol_set`]; returns the symbols, increasing, and
+/// the bytes it took. `what` names the table in errors. Checks that a list is strictly
+/// increasing and that a bitmap holds exactly the announced number of symbols.
+pub fn read_symbol_set(input: &[u8], what: &'static str) -> Result<(Vec<u8>, usize)> {
+    let nsym = usize::from(*input.first().ok_or(Error::Truncated {
+        what,
+        needed: 1,
+        available: 0,
+    })?) + 1;
+    let rest = &input[1..];
+    if nsym < 32 {
+        let list = rest.get(..nsym).ok_or(Error::Truncated {
+            what,
+            needed: nsym as u64,
+            available: rest.len() as u64,
+        })?;
+        if list.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Corrupt {
+                what: "table symbols not increasing",
+            });
+        }
+        Ok((list.to_vec(), 1 + nsym))
+    } else {
+        let bitmap = rest.get(..32).ok_or(Error::Truncated {
+            what,
+            needed: 32,
+            available: rest.len() as u64,
+        })?;
+        let present: Vec<u8> = (0..=255u8)
+            .filter(|&s| bitmap[(s >> 3) as usize] & (1 << (s & 7)) != 0)
+            .collect();
+        if present.len() != nsym {
+            return Err(Error::Corrupt {
+                what: "table bitmap disagrees with its symbol count",
+            });
+        }
+        Ok((present, 33))
     }
 }
 
