@@ -87,25 +87,28 @@ pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
 }
 
 /// Picks the table scale that minimises table bytes plus coded bits for `counts`,
-/// among the scales that can hold every present symbol, up to `max_scale`.
+/// among the scales that can hold every present symbol, up to `max_scale`; ties go to
+/// the smaller scale. Scales are tried from `max_scale` down, stopping at the first
+/// that costs more than the best so far: the total falls as the table shrinks until
+/// quantisation starts to cost more than it saves, and rises after, so one or two
+/// normalisations usually settle it.
 fn best_table(counts: &Counts, max_scale: u32) -> Result<(FreqTable, Vec<u8>, f64)> {
     let distinct = counts.distinct().max(1) as u32;
     let min_scale = (32 - (distinct - 1).leading_zeros()).max(MIN_SCALE_BITS);
-    let mut best: Option<(FreqTable, Vec<u8>, f64)> = None;
-    for scale in min_scale.min(max_scale)..=max_scale {
+    let mut best: Option<(FreqTable, Vec<u8>, f64, f64)> = None;
+    for scale in (min_scale.min(max_scale)..=max_scale).rev() {
         let table = FreqTable::from_counts(counts, scale)?;
         let mut bytes = vec![scale as u8];
         table.write(&mut bytes);
         let bits = table.cost_bits(counts);
         let total = bits + 8.0 * bytes.len() as f64;
-        if best
-            .as_ref()
-            .is_none_or(|(_, b, c)| total < *c + 8.0 * b.len() as f64 - 1e-9)
-        {
-            best = Some((table, bytes, bits));
+        match &best {
+            Some((.., best_total)) if total > *best_total + 1e-9 => break,
+            _ => best = Some((table, bytes, bits, total)),
         }
     }
-    best.ok_or_else(|| Error::InvalidOptions("no usable table scale".into()))
+    best.map(|(t, b, bits, _)| (t, b, bits))
+        .ok_or_else(|| Error::InvalidOptions("no usable table scale".into()))
 }
 
 fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {

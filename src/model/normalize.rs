@@ -17,6 +17,9 @@
 //! holds. Proportional rounding alone can cost noticeably more on skewed data where
 //! many rare symbols are clamped to 1.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
 use crate::error::{Error, Result};
 use crate::model::{Counts, check_scale};
 
@@ -32,6 +35,61 @@ fn loss(c: u64, f: u32) -> f64 {
     } else {
         c as f64 * (f64::from(f) / f64::from(f - 1)).log2()
     }
+}
+
+/// A float ordered by `total_cmp`, for the heaps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Key(f64);
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The valid entry with the largest gain (discarding stale ones); not removed.
+fn top_up(ups: &mut BinaryHeap<(Key, usize, u32)>, freq: &[u32; 256]) -> Option<(f64, usize)> {
+    while let Some(&(k, s, f)) = ups.peek() {
+        if freq[s] == f {
+            return Some((k.0, s));
+        }
+        ups.pop();
+    }
+    None
+}
+
+/// The valid entry with the smallest loss whose symbol is not `except` (discarding
+/// stale ones); not removed.
+fn top_down(
+    downs: &mut BinaryHeap<Reverse<(Key, usize, u32)>>,
+    freq: &[u32; 256],
+    except: usize,
+) -> Option<(f64, usize)> {
+    let mut held = None;
+    let found = loop {
+        let Some(&Reverse((k, s, f))) = downs.peek() else {
+            break None;
+        };
+        if freq[s] != f {
+            downs.pop();
+        } else if s == except {
+            held = downs.pop();
+        } else {
+            break Some((k.0, s));
+        }
+    };
+    if let Some(h) = held {
+        downs.push(h);
+    }
+    found
 }
 
 /// Normalises `counts` to frequencies summing to `1 << scale_bits`, minimising the
@@ -63,48 +121,61 @@ pub fn normalize(counts: &Counts, scale_bits: u32) -> Result<[u32; 256]> {
         sum += u64::from(freq[s]);
     }
     let target = u64::from(total_slots);
-    // Fill or drain by best marginal cost. At most one pass per present symbol is needed
-    // for the rounding deficit, and the clamp to 1 adds at most one unit per symbol.
+    let c = &counts.0;
+    // Two heaps of candidate moves, invalidated lazily: an entry remembers the frequency
+    // its key was computed at and is discarded when the symbol has moved since. Each
+    // move pushes at most four entries, so the work is O(moves * log nsym) rather than
+    // a scan of every symbol per move (which cost milliseconds on blocks with many rare
+    // symbols, more than coding them).
+    let mut ups: BinaryHeap<(Key, usize, u32)> = present
+        .iter()
+        .map(|&s| (Key(gain(c[s], freq[s])), s, freq[s]))
+        .collect();
+    let mut downs: BinaryHeap<Reverse<(Key, usize, u32)>> = present
+        .iter()
+        .filter(|&&s| freq[s] > 1)
+        .map(|&s| Reverse((Key(loss(c[s], freq[s])), s, freq[s])))
+        .collect();
+    let push = |ups: &mut BinaryHeap<(Key, usize, u32)>,
+                downs: &mut BinaryHeap<Reverse<(Key, usize, u32)>>,
+                s: usize,
+                f: u32| {
+        ups.push((Key(gain(c[s], f)), s, f));
+        if f > 1 {
+            downs.push(Reverse((Key(loss(c[s], f)), s, f)));
+        }
+    };
+    // Fill or drain by best marginal cost: the rounding deficit is below one unit per
+    // symbol, and the clamp to 1 adds at most one unit per symbol.
     while sum < target {
-        let best = present
-            .iter()
-            .copied()
-            .max_by(|&a, &b| gain(counts.0[a], freq[a]).total_cmp(&gain(counts.0[b], freq[b])))
-            .expect("present is not empty");
-        freq[best] += 1;
+        let (_, s) = top_up(&mut ups, &freq).expect("every present symbol has an entry");
+        freq[s] += 1;
         sum += 1;
+        push(&mut ups, &mut downs, s, freq[s]);
     }
     while sum > target {
-        let best = present
-            .iter()
-            .copied()
-            .filter(|&s| freq[s] > 1)
-            .min_by(|&a, &b| loss(counts.0[a], freq[a]).total_cmp(&loss(counts.0[b], freq[b])))
+        let (_, s) = top_down(&mut downs, &freq, usize::MAX)
             .expect("sum > target implies a frequency above 1");
-        freq[best] -= 1;
+        freq[s] -= 1;
         sum -= 1;
+        push(&mut ups, &mut downs, s, freq[s]);
     }
     // Exchange single units while that shortens the code. Each exchange strictly lowers
     // L, so this terminates; the bound only guards against float ties.
     for _ in 0..4 * total_slots {
-        let up = present
-            .iter()
-            .copied()
-            .max_by(|&a, &b| gain(counts.0[a], freq[a]).total_cmp(&gain(counts.0[b], freq[b])))
-            .expect("present is not empty");
-        let down = present
-            .iter()
-            .copied()
-            .filter(|&s| s != up && freq[s] > 1)
-            .min_by(|&a, &b| loss(counts.0[a], freq[a]).total_cmp(&loss(counts.0[b], freq[b])));
-        let Some(down) = down else { break };
-        let g = gain(counts.0[up], freq[up]);
-        let l = loss(counts.0[down], freq[down]);
+        let Some((g, up)) = top_up(&mut ups, &freq) else {
+            break;
+        };
+        let Some((l, down)) = top_down(&mut downs, &freq, up) else {
+            break;
+        };
         if g <= l * (1.0 + 1e-12) {
             break;
         }
         freq[up] += 1;
         freq[down] -= 1;
+        push(&mut ups, &mut downs, up, freq[up]);
+        push(&mut ups, &mut downs, down, freq[down]);
     }
     Ok(freq)
 }
