@@ -29,7 +29,7 @@ use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order
 use crate::coder::bitio::{BackwardBitReader, BitWriter};
 use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
 use crate::coder::range::{RangeDecoder, RangeEncoder};
-use crate::coder::rans::{RansDecoder, RansEncoder};
+use crate::coder::rans::{self, RansDecoder, RansEncoder};
 use crate::coder::tans::{self, ContextTans};
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -85,7 +85,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             best = Some((k, table, cost.coded_bits));
         }
     }
-    let Some((k, table, _)) = best else {
+    let Some((k, table, coded_bits)) = best else {
         let mut payload = Vec::with_capacity(p0.len() + 1);
         payload.push(0);
         payload.extend_from_slice(&p0);
@@ -110,6 +110,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             RangeEncoder::new(),
             Direction::Fifo,
         )?,
+        CoderKind::Rans if table.order() <= 2 => (rans::encode_order_k(data, &table)?, coded_bits),
         CoderKind::Rans => encode_rans(data, &table)?,
         CoderKind::Huffman => encode_huffman(data, &table)?,
         CoderKind::Tans => encode_tans(data, &table)?,
@@ -148,7 +149,10 @@ pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<
             &mut StaticOrderK::new(&table),
             RangeDecoder::new(stream)?,
         ),
-        CoderKind::Rans => decode_rans(stream, &table, out),
+        CoderKind::Rans => match rans::ContextSlots::new(&table) {
+            Some(slots) => rans::decode_order_k(stream, &slots, out),
+            None => decode_rans(stream, &table, out),
+        },
         CoderKind::Huffman => decode_huffman(stream, &table, out),
         CoderKind::Tans => decode_tans(stream, &table, out),
     }
