@@ -846,66 +846,111 @@ fn decode_order_k_with<const K: usize>(
     check_end(&x, pos / WORD_BYTES, words)
 }
 
+/// What the order-k encoder needs about one symbol of one context, 16 bytes: the
+/// reciprocal of [`EncSymbol`] with the small fields packed (`S <= 12`).
+#[derive(Clone, Copy, Debug)]
+struct CtxEncSymbol {
+    /// The reciprocal `m` of `f` (see [`EncSymbol`]); 0 for an absent symbol.
+    rcp: u64,
+    /// `start` at scale `S`; 0 for an absent symbol.
+    start: u16,
+    /// `2^S - f`; 0 for an absent symbol, which thus leaves the state unchanged.
+    cmpl: u16,
+    /// `f`; `u16::MAX` for an absent symbol, so that it never renormalises (the test
+    /// `x >> (63 - S) >= f` compares with a value below `2^S <= 2^12`).
+    freq: u16,
+    /// `l = ceil(log2 f)`.
+    shift: u8,
+    /// 1 for an absent symbol, else 0.
+    zero: u8,
+}
+
+impl CtxEncSymbol {
+    const ABSENT: CtxEncSymbol = CtxEncSymbol {
+        rcp: 0,
+        start: 0,
+        cmpl: 0,
+        freq: u16::MAX,
+        shift: 0,
+        zero: 1,
+    };
+
+    /// The entry of a symbol with interval `[start, start + freq)` out of `2^scale`,
+    /// `1 <= freq`, `scale <= 12`.
+    fn of(start: u32, freq: u32, scale: u32) -> CtxEncSymbol {
+        let e = EncSymbol::of(start, freq, scale);
+        CtxEncSymbol {
+            rcp: e.rcp,
+            start: start as u16,
+            cmpl: e.cmpl as u16,
+            freq: freq as u16,
+            shift: e.shift as u8,
+            zero: 0,
+        }
+    }
+
+    /// `x >= x_max(f) = f * 2^(63 - S)`, as `floor(x / 2^(63 - S)) >= f`.
+    #[inline(always)]
+    fn needs_word(&self, x: u64, scale: u32) -> bool {
+        x >> (63 - scale) >= u64::from(self.freq)
+    }
+
+    /// `x' = C(s, x)` for an `x` already renormalised.
+    #[inline(always)]
+    fn encode(&self, x: u64) -> u64 {
+        let q = ((u128::from(x << 1) * u128::from(self.rcp)) >> 64) as u64 >> self.shift;
+        // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
+        x + u64::from(self.start) + q * u64::from(self.cmpl)
+    }
+}
+
 /// Encoder tables of a static order-1 or order-2 model (notes above).
 struct ContextEnc {
-    /// For context bytes `c`: its row in `map` (row 0: contexts without a table).
-    row: Box<[u32; 1 << 16]>,
-    /// Per row, the index in `syms` of the row's entry 0.
-    first: Vec<u32>,
-    /// 256 bytes per row: the entry of each symbol (an entry of frequency 0 if absent).
+    /// For context bytes `c`: `256 r | first << 32`, where `r` is the context's row in
+    /// `map` (row 0: contexts without a table) and `first` the index in `syms` of the
+    /// row's entry 0.
+    row: Box<[u64; 1 << 16]>,
+    /// 256 bytes per row: the entry of each symbol (an absent entry if it has none).
     map: Vec<u8>,
-    /// The entries; `syms[0]` has frequency 0.
-    syms: Vec<EncSymbol>,
+    /// The entries; `syms[0]` is absent.
+    syms: Vec<CtxEncSymbol>,
 }
 
 impl ContextEnc {
     fn new(table: &OrderKTable) -> ContextEnc {
         let scale = table.scale_bits();
-        let absent = EncSymbol {
-            x_max: u64::MAX,
-            zero: 1,
-            ..EncSymbol::default()
-        };
-        let mut row: Box<[u32; 1 << 16]> = vec![0u32; 1 << 16]
+        let mut row: Box<[u64; 1 << 16]> = vec![0u64; 1 << 16]
             .into_boxed_slice()
             .try_into()
             .expect("2^16 entries");
         let nctx = table.contexts().len();
-        let mut first = Vec::with_capacity(nctx + 1);
         let mut map = Vec::with_capacity(256 * (nctx + 1));
         let mut syms = Vec::new();
         // Row 0: every symbol absent.
-        first.push(0);
         map.extend_from_slice(&[0u8; 256]);
-        syms.push(absent);
+        syms.push(CtxEncSymbol::ABSENT);
         for c in table.contexts() {
-            row[c.context as usize & 0xffff] = first.len() as u32;
-            first.push(syms.len() as u32);
+            row[c.context as usize & 0xffff] = map.len() as u64 | (syms.len() as u64) << 32;
             let entries = c.entries();
             // Absent symbols take entry `nsym` (only if nsym < 256, so it fits a byte).
             let mut m = [entries.len().min(255) as u8; 256];
             for (i, e) in entries.iter().enumerate() {
                 m[usize::from(e.symbol)] = i as u8;
-                syms.push(EncSymbol::of(e.start, e.freq, scale));
+                syms.push(CtxEncSymbol::of(e.start, e.freq, scale));
             }
             if entries.len() < 256 {
-                syms.push(absent);
+                syms.push(CtxEncSymbol::ABSENT);
             }
             map.extend_from_slice(&m);
         }
-        ContextEnc {
-            row,
-            first,
-            map,
-            syms,
-        }
+        ContextEnc { row, map, syms }
     }
 
     /// The entry of symbol `s` in context bytes `c`.
     #[inline(always)]
-    fn get(&self, c: u32, s: u8) -> &EncSymbol {
-        let r = self.row[usize::from(c as u16)] as usize;
-        let i = self.first[r] as usize + usize::from(self.map[256 * r + usize::from(s)]);
+    fn get(&self, c: u32, s: u8) -> &CtxEncSymbol {
+        let r = self.row[usize::from(c as u16)];
+        let i = (r >> 32) as usize + usize::from(self.map[(r as u32) as usize + usize::from(s)]);
         &self.syms[i]
     }
 }
@@ -956,8 +1001,8 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
     for i in (STATES * q..n).rev() {
         let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
         let xj = &mut x[i % STATES];
-        zero |= e.zero;
-        if *xj >= e.x_max {
+        zero |= u32::from(e.zero);
+        if e.needs_word(*xj, scale) {
             buf[p - WORD_BYTES..p].copy_from_slice(&(*xj as u32).to_le_bytes());
             p -= WORD_BYTES;
             *xj >>= 32;
@@ -976,8 +1021,8 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
                 lane_context::<K>(data, at, j * q)
             };
             let e = enc.get(c, data[at]);
-            zero |= e.zero;
-            let emit = x[j] >= e.x_max;
+            zero |= u32::from(e.zero);
+            let emit = e.needs_word(x[j], scale);
             let w = 12 - 4 * (k & 3);
             win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());
             k += usize::from(emit);
@@ -991,7 +1036,11 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
         let starts = [0, q, 2 * q, 3 * q];
         for (at, &b) in data.iter().enumerate() {
             let lane = if at < 4 * q { at / q.max(1) } else { 3 };
-            if enc.get(lane_context::<K>(data, at, starts[lane.min(3)]), b).zero != 0 {
+            if enc
+                .get(lane_context::<K>(data, at, starts[lane.min(3)]), b)
+                .zero
+                != 0
+            {
                 return Err(Error::ZeroFrequency { symbol: b });
             }
         }

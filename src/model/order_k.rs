@@ -378,6 +378,53 @@ fn histograms_sorted(
     }
 }
 
+/// Calls `f(i, key)` for every position `i` (lane by lane) of an order-1 or order-2
+/// model, with the digits `dig` of the bytes and `pad` of the padding before a lane.
+#[inline(always)]
+fn for_each_key(
+    data: &[u8],
+    order: u32,
+    lanes: Lanes,
+    dig: &[u32; 256],
+    pad: u32,
+    base: u32,
+    mut f: impl FnMut(usize, u32),
+) {
+    for (start, end) in lanes.ranges(data.len()) {
+        if start == end {
+            continue;
+        }
+        // The first `order` positions of a lane see padding.
+        let head = (start + order as usize).min(end);
+        for i in start..head {
+            let d1 = if i > start {
+                dig[data[i - 1] as usize]
+            } else {
+                pad
+            };
+            let d2 = if i > start + 1 {
+                dig[data[i - 2] as usize]
+            } else {
+                pad
+            };
+            f(i, if order == 1 { d1 } else { d1 * base + d2 });
+        }
+        // key = d(b[i-1]) (order 1), d(b[i-1]) * base + d(b[i-2]) (order 2).
+        if head == end {
+            continue;
+        }
+        if order == 1 {
+            for (i, &b) in (head..end).zip(&data[head - 1..end - 1]) {
+                f(i, dig[b as usize]);
+            }
+        } else {
+            for (i, w) in (head..end).zip(data[head - 2..end].windows(2)) {
+                f(i, dig[w[1] as usize] * base + dig[w[0] as usize]);
+            }
+        }
+    }
+}
+
 /// [`histograms`] for `k <= 2` without sorting: keys are below `(m + 1)^2 <= 257^2`, so
 /// a counting sort by key (one count pass, one scatter of the ranks into per-key
 /// buckets) leaves each context's symbols together, and one pass over a bucket counts
@@ -397,39 +444,17 @@ fn histograms_dense(
         dig[b as usize] = digit(rank, listed, b) as u32;
     }
     let pad = dig[0];
-    let base32 = base as u32;
-    // Calls `f(i, key)` for every position, lane by lane.
-    let for_each_key = |f: &mut dyn FnMut(usize, u32)| {
-        for (start, end) in lanes.ranges(data.len()) {
-            for i in start..end {
-                // key = d(b[i-1]) (order 1), d(b[i-1]) * base + d(b[i-2]) (order 2).
-                let d1 = if i > start {
-                    dig[data[i - 1] as usize]
-                } else {
-                    pad
-                };
-                let key = if order == 1 {
-                    d1
-                } else {
-                    let d2 = if i > start + 1 {
-                        dig[data[i - 2] as usize]
-                    } else {
-                        pad
-                    };
-                    d1 * base32 + d2
-                };
-                f(i, key);
-            }
-        }
-    };
+    let base = base as u32;
     // bucket[key] becomes the end of the key's bucket after the scatter.
     let mut bucket = vec![0u32; nkeys + 1];
-    for_each_key(&mut |_, key| bucket[key as usize + 1] += 1);
+    for_each_key(data, order, lanes, &dig, pad, base, |_, key| {
+        bucket[key as usize + 1] += 1
+    });
     for k in 1..=nkeys {
         bucket[k] += bucket[k - 1];
     }
     let mut ranks = vec![0u8; data.len()];
-    for_each_key(&mut |i, key| {
+    for_each_key(data, order, lanes, &dig, pad, base, |i, key| {
         let at = &mut bucket[key as usize];
         ranks[*at as usize] = rank[data[i] as usize];
         *at += 1;
@@ -523,7 +548,7 @@ fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
         CostKind::Ideal => counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - f64::from(f).log2()))
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(f)))
             .sum(),
         CostKind::Huffman => {
             if counts.len() == 1 {
@@ -595,21 +620,68 @@ struct Normalizer {
     loss: Vec<f64>,
 }
 
+/// Logarithms of the frequencies of one context (`f <= 2^MAX_CONTEXT_SCALE`), each
+/// computed once with the very expression the table replaces, so that a lookup gives
+/// the same bits as the computation.
+struct LogTables {
+    /// `log2(f)`.
+    log2: Vec<f64>,
+    /// `log2((f + 1) / f)`, the factor of [`unit_gain`].
+    up: Vec<f64>,
+    /// `log2(f / (f - 1))` for `f >= 2`, the factor of [`unit_loss`].
+    down: Vec<f64>,
+}
+
+/// Frequencies covered by [`LogTables`]: `0..=2^MAX_CONTEXT_SCALE`.
+const LOG_TABLE_LEN: usize = (1 << MAX_CONTEXT_SCALE) + 1;
+
+fn log_tables() -> &'static LogTables {
+    static TABLES: std::sync::OnceLock<LogTables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let f = |i: usize| f64::from(i as u32);
+        LogTables {
+            log2: (0..LOG_TABLE_LEN).map(|i| f(i).log2()).collect(),
+            up: (0..LOG_TABLE_LEN)
+                .map(|i| (f(i + 1) / f(i)).log2())
+                .collect(),
+            down: (0..LOG_TABLE_LEN)
+                .map(|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() })
+                .collect(),
+        }
+    })
+}
+
+/// `log2(f)`.
+#[inline]
+fn log2_of(f: u32) -> f64 {
+    match log_tables().log2.get(f as usize) {
+        Some(&v) => v,
+        None => f64::from(f).log2(),
+    }
+}
+
 /// Code length of one more unit for a symbol with count `c` at frequency `f` (the
 /// expression of `normalize`).
 #[inline]
 fn unit_gain(c: u64, f: u32) -> f64 {
-    c as f64 * (f64::from(f + 1) / f64::from(f)).log2()
+    let up = match log_tables().up.get(f as usize) {
+        Some(&v) => v,
+        None => (f64::from(f + 1) / f64::from(f)).log2(),
+    };
+    c as f64 * up
 }
 
 /// Code length lost by taking one unit from a symbol with count `c` at frequency `f`.
 #[inline]
 fn unit_loss(c: u64, f: u32) -> f64 {
     if f <= 1 {
-        f64::INFINITY
-    } else {
-        c as f64 * (f64::from(f) / f64::from(f - 1)).log2()
+        return f64::INFINITY;
     }
+    let down = match log_tables().down.get(f as usize) {
+        Some(&v) => v,
+        None => (f64::from(f) / f64::from(f - 1)).log2(),
+    };
+    c as f64 * down
 }
 
 impl Normalizer {
@@ -626,7 +698,12 @@ impl Normalizer {
         self.freq.clear();
         let mut sum: u64 = 0;
         for &c in counts {
-            let f = ((u128::from(c) * u128::from(total_slots) / n) as u32).max(1);
+            // floor(c * 2^s / n), in u64 when c * 2^s fits (the same integer).
+            let f = match (c.checked_shl(s), u64::try_from(n)) {
+                (Some(cs), Ok(n64)) if cs >> s == c => (cs / n64) as u32,
+                _ => (u128::from(c) * u128::from(total_slots) / n) as u32,
+            }
+            .max(1);
             self.freq.push(f);
             sum += u64::from(f);
         }
