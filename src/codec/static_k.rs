@@ -471,6 +471,66 @@ mod tests {
         }
     }
 
+    /// The rANS fast paths against the generic coder for one block: the same stream,
+    /// and the fast decoder gives the block back. Returns the table and the stream.
+    fn rans_fast_equals_generic(data: &[u8], k: u32) -> (OrderKTable, Vec<u8>) {
+        let (table, _) = OrderKTable::build(data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+        let fast = rans::encode_order_k(data, &table).unwrap();
+        let (generic, _) = encode_rans(data, &table).unwrap();
+        assert!(fast == generic, "order {k}: fast and generic streams differ");
+        let slots = rans::ContextSlots::new(&table).expect("small tables");
+        let mut out = vec![0u8; data.len()];
+        rans::decode_order_k(&fast, &slots, &mut out).unwrap();
+        assert!(out == data, "order {k}: fast decoder");
+        (table, fast)
+    }
+
+    #[test]
+    fn rans_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                rans_fast_equals_generic(&data, k);
+            }
+        }
+    }
+
+    #[test]
+    fn rans_fast_decoder_rejects_every_truncation_and_follows_the_generic_one_on_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; four lanes, four contexts".repeat(12);
+        for k in 1..=2 {
+            let (table, s) = rans_fast_equals_generic(&data, k);
+            let slots = rans::ContextSlots::new(&table).unwrap();
+            let mut out = vec![0u8; data.len()];
+            for cut in 0..s.len() {
+                assert!(rans::decode_order_k(&s[..cut], &slots, &mut out).is_err());
+            }
+            // A wrong length changes the lane layout; symbols that cost nothing (one-symbol
+            // contexts) may still let it pass, but exactly when the generic decoder
+            // passes too.
+            for n in [data.len() - 1, data.len() + 1, data.len() + 9, data.len() / 2] {
+                let mut a = vec![0u8; n];
+                let mut b = vec![0u8; n];
+                let fast = rans::decode_order_k(&s, &slots, &mut a);
+                let generic = decode_rans(&s, &table, &mut b);
+                assert_eq!(fast.is_ok(), generic.is_ok(), "n = {n}");
+                assert!(a == b || fast.is_err(), "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn rans_fast_encoder_reports_an_absent_symbol() {
+        let (table, _) =
+            OrderKTable::build(b"abcabcabcabc", 2, Lanes::Four, 12, CostKind::Ideal).unwrap();
+        for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
+            assert!(matches!(
+                rans::encode_order_k(data, &table),
+                Err(Error::ZeroFrequency { .. })
+            ));
+        }
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -491,6 +551,35 @@ mod tests {
                 if !data.is_empty() {
                     block_round_trip(&data, &options(k, c));
                 }
+            }
+        }
+
+        #[test]
+        fn rans_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2) {
+            if !data.is_empty() {
+                rans_fast_equals_generic(&data, k);
+            }
+        }
+
+        /// On any stream (mostly with valid states), the fast decoder fails exactly when
+        /// the generic one does, and otherwise decodes the same bytes.
+        #[test]
+        fn rans_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..6, 1..300), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..400), n in 0usize..500) {
+            let (table, _) = OrderKTable::build(&model, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            let slots = rans::ContextSlots::new(&table).unwrap();
+            let mut stream = stream;
+            if stream.len() >= 32 {
+                for j in 0..4 {
+                    stream[8 * j + 7] = 0x40 | (stream[8 * j + 7] & 0x3f);
+                }
+            }
+            let mut a = vec![0u8; n];
+            let mut b = vec![0u8; n];
+            let fast = rans::decode_order_k(&stream, &slots, &mut a);
+            let generic = decode_rans(&stream, &table, &mut b);
+            prop_assert_eq!(fast.is_ok(), generic.is_ok());
+            if fast.is_ok() {
+                prop_assert_eq!(a, b);
             }
         }
 
