@@ -112,8 +112,9 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
         )?,
         CoderKind::Rans if table.order() <= 2 => (rans::encode_order_k(data, &table)?, coded_bits),
         CoderKind::Rans => encode_rans(data, &table)?,
-        CoderKind::Huffman => encode_huffman(data, &table)?,
-        CoderKind::Tans => encode_tans(data, &table)?,
+        // The table's build already priced every symbol: the coded bits are those bits.
+        CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
+        CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
     };
     payload.extend_from_slice(&stream);
     Ok((
@@ -233,24 +234,22 @@ fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
 const HUFFMAN_PER_FLUSH: usize = 5;
 const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
 
-fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let codes = huffman_codes(table)?;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
-    let mut bits = 0u64;
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
             .find(context_at(data, p, 0, table.order()))
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         let ei = table.contexts()[ci]
             .index_of(data[p])
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
-        bits += u64::from(codes[ci].length(ei));
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         codes[ci].put(&mut w, ei);
         if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
             w.flush();
         }
     }
-    Ok((w.finish(), bits as f64))
+    Ok(w.finish())
 }
 
 fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
@@ -259,9 +258,13 @@ fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<
     let mut r = BackwardBitReader::new(stream)?;
     let mut ctx = 0u32;
     for o in out.iter_mut() {
-        let ci = table.find(ctx).ok_or(Error::Corrupt {
-            what: "context without a table",
-        })?;
+        // A `let else`, not `ok_or`: building the error on every symbol and dropping it
+        // cost a tenth of the Huffman decoder.
+        let Some(ci) = table.find(ctx) else {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        };
         r.refill();
         let ei = codes[ci].decode(&mut r);
         if r.overrun() {
@@ -293,16 +296,23 @@ fn tans_fits(table: &OrderKTable) -> bool {
 }
 
 /// Per-context tANS tables at the shared log `R`: `f = f_S << (R - S)`.
-fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
+///
+/// A context with one symbol (`f = 2^R`) gets `None`: its table would be the identity
+/// (every state keeps its slot and no bits move, since `x >> 0` already lies in
+/// `[f, 2f) = [L, 2L)`), so the coders skip it instead of building `2^R` slots for it.
+fn tans_tables(table: &OrderKTable) -> Result<Vec<Option<ContextTans>>> {
     let r = tans_log(table);
     let up = r - table.scale_bits();
     table
         .contexts()
         .iter()
         .map(|c| {
+            if c.entries().len() == 1 {
+                return Ok(None);
+            }
             let syms: Vec<u8> = c.entries().iter().map(|e| e.symbol).collect();
             let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
-            ContextTans::new(&syms, &freqs, r)
+            ContextTans::new(&syms, &freqs, r).map(Some)
         })
         .collect()
 }
@@ -311,24 +321,23 @@ fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
 /// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
 /// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
 /// The decoder reads `x - L` first and every state must end at `L`.
-fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
-    let scale = table.scale_bits();
     let l = 1u32 << r;
     let mut x = l;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
-    let mut bits = 0.0;
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
             .find(context_at(data, p, 0, table.order()))
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         let c = &table.contexts()[ci];
         let ei = c
             .index_of(data[p])
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
-        bits += f64::from(scale) - f64::from(c.entries()[ei].freq).log2();
-        tables[ci].encode_step(&mut x, ei, &mut w);
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
+        if let Some(t) = &tables[ci] {
+            t.encode_step(&mut x, ei, &mut w);
+        }
         // At most 4 * 12 bits between flushes.
         if i % 4 == 3 {
             w.flush();
@@ -336,7 +345,7 @@ fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
     }
     w.flush();
     w.put(u64::from(x - l), r);
-    Ok((w.finish(), bits))
+    Ok(w.finish())
 }
 
 fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
@@ -354,10 +363,17 @@ fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
     let mut u = rd.read(r) as usize;
     let mut ctx = 0u32;
     for o in out.iter_mut() {
-        let ci = table.find(ctx).ok_or(Error::Corrupt {
-            what: "context without a table",
-        })?;
-        let s = tables[ci].decode_step(&mut u, &mut rd);
+        // A `let else`, not `ok_or`: building the error on every symbol and dropping it
+        // cost a tenth of the Huffman decoder.
+        let Some(ci) = table.find(ctx) else {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        };
+        let s = match &tables[ci] {
+            Some(t) => t.decode_step(&mut u, &mut rd),
+            None => table.contexts()[ci].entries()[0].symbol,
+        };
         if rd.overrun() {
             return Err(Error::Truncated {
                 what: "order-k tans bit stream",
@@ -477,7 +493,10 @@ mod tests {
         let (table, _) = OrderKTable::build(data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
         let fast = rans::encode_order_k(data, &table).unwrap();
         let (generic, _) = encode_rans(data, &table).unwrap();
-        assert!(fast == generic, "order {k}: fast and generic streams differ");
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
         let slots = rans::ContextSlots::new(&table).expect("small tables");
         let mut out = vec![0u8; data.len()];
         rans::decode_order_k(&fast, &slots, &mut out).unwrap();
@@ -508,7 +527,12 @@ mod tests {
             // A wrong length changes the lane layout; symbols that cost nothing (one-symbol
             // contexts) may still let it pass, but exactly when the generic decoder
             // passes too.
-            for n in [data.len() - 1, data.len() + 1, data.len() + 9, data.len() / 2] {
+            for n in [
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
                 let mut a = vec![0u8; n];
                 let mut b = vec![0u8; n];
                 let fast = rans::decode_order_k(&s, &slots, &mut a);
