@@ -23,6 +23,16 @@
 //! - **Huffman**: one [`BitWriter`] stream of per-context canonical code words, last
 //!   symbol first; a context with one symbol writes nothing.
 //! - **tANS**: one shared state and one [`BitWriter`] stream (see `encode_tans`).
+//!
+//! # Fast paths (same bytes)
+//!
+//! rANS at orders 1 and 2 is coded by [`rans::encode_order_k`] and
+//! [`rans::decode_order_k`] (per-context reciprocals; per-context slot tables, four lanes
+//! in one loop); the generic [`RansEncoder`]/[`RansDecoder`] loops remain for orders 3
+//! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
+//! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
+//! which would be the identity. The coded bits reported are those the table build
+//! priced, not a second sum over the symbols.
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};

@@ -37,10 +37,17 @@
 //!    contexts of 24 bytes (plus their hashed index, 16 bytes a context), or a dense
 //!    index of `256^k` u32 when `k <= 2`. The coders add per-context codes (Huffman:
 //!    about 80 bytes a context and 5 an entry; tANS: 6 bytes a slot, at most `2^23`
-//!    slots).
+//!    slots, none for a one-symbol context; the rANS fast decoder for `k <= 2`: 4 bytes
+//!    a slot of `sum_c 2^s_c`, at most `2^22` slots (else the generic decoder), plus a
+//!    256 KiB index).
 //! 6. **Lanes.** rANS codes a block as four interleaved *lanes* (quarters) so that its
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
+//! 7. **Building fast.** For `k <= 2` the counts come from a counting sort by key (keys
+//!    are below `257^2`), not a sort of one key per position; the precision search of
+//!    every context uses a normaliser that gives `normalize`'s frequencies bit for bit
+//!    with cached marginal gains and tabulated logarithms. Both are checked against the
+//!    plain versions in the tests, so the tables, and thus the bytes, do not change.
 //!
 //! # Call order
 //!
