@@ -23,13 +23,23 @@
 //! - **Huffman**: one [`BitWriter`] stream of per-context canonical code words, last
 //!   symbol first; a context with one symbol writes nothing.
 //! - **tANS**: one shared state and one [`BitWriter`] stream (see `encode_tans`).
+//!
+//! # Fast paths (same bytes)
+//!
+//! rANS at orders 1 and 2 is coded by [`rans::encode_order_k`] and
+//! [`rans::decode_order_k`] (per-context reciprocals; per-context slot tables, four lanes
+//! in one loop); the generic [`RansEncoder`]/[`RansDecoder`] loops remain for orders 3
+//! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
+//! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
+//! which would be the identity. The coded bits reported are those the table build
+//! priced, not a second sum over the symbols.
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
 use crate::coder::bitio::{BackwardBitReader, BitWriter};
 use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
 use crate::coder::range::{RangeDecoder, RangeEncoder};
-use crate::coder::rans::{RansDecoder, RansEncoder};
+use crate::coder::rans::{self, RansDecoder, RansEncoder};
 use crate::coder::tans::{self, ContextTans};
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -85,7 +95,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             best = Some((k, table, cost.coded_bits));
         }
     }
-    let Some((k, table, _)) = best else {
+    let Some((k, table, coded_bits)) = best else {
         let mut payload = Vec::with_capacity(p0.len() + 1);
         payload.push(0);
         payload.extend_from_slice(&p0);
@@ -110,9 +120,11 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             RangeEncoder::new(),
             Direction::Fifo,
         )?,
+        CoderKind::Rans if table.order() <= 2 => (rans::encode_order_k(data, &table)?, coded_bits),
         CoderKind::Rans => encode_rans(data, &table)?,
-        CoderKind::Huffman => encode_huffman(data, &table)?,
-        CoderKind::Tans => encode_tans(data, &table)?,
+        // The table's build already priced every symbol: the coded bits are those bits.
+        CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
+        CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
     };
     payload.extend_from_slice(&stream);
     Ok((
@@ -148,7 +160,10 @@ pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<
             &mut StaticOrderK::new(&table),
             RangeDecoder::new(stream)?,
         ),
-        CoderKind::Rans => decode_rans(stream, &table, out),
+        CoderKind::Rans => match rans::ContextSlots::new(&table) {
+            Some(slots) => rans::decode_order_k(stream, &slots, out),
+            None => decode_rans(stream, &table, out),
+        },
         CoderKind::Huffman => decode_huffman(stream, &table, out),
         CoderKind::Tans => decode_tans(stream, &table, out),
     }
@@ -229,24 +244,22 @@ fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
 const HUFFMAN_PER_FLUSH: usize = 5;
 const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
 
-fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let codes = huffman_codes(table)?;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
-    let mut bits = 0u64;
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
             .find(context_at(data, p, 0, table.order()))
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         let ei = table.contexts()[ci]
             .index_of(data[p])
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
-        bits += u64::from(codes[ci].length(ei));
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         codes[ci].put(&mut w, ei);
         if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
             w.flush();
         }
     }
-    Ok((w.finish(), bits as f64))
+    Ok(w.finish())
 }
 
 fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
@@ -255,9 +268,13 @@ fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<
     let mut r = BackwardBitReader::new(stream)?;
     let mut ctx = 0u32;
     for o in out.iter_mut() {
-        let ci = table.find(ctx).ok_or(Error::Corrupt {
-            what: "context without a table",
-        })?;
+        // A `let else`, not `ok_or`: building the error on every symbol and dropping it
+        // cost a tenth of the Huffman decoder.
+        let Some(ci) = table.find(ctx) else {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        };
         r.refill();
         let ei = codes[ci].decode(&mut r);
         if r.overrun() {
@@ -289,16 +306,23 @@ fn tans_fits(table: &OrderKTable) -> bool {
 }
 
 /// Per-context tANS tables at the shared log `R`: `f = f_S << (R - S)`.
-fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
+///
+/// A context with one symbol (`f = 2^R`) gets `None`: its table would be the identity
+/// (every state keeps its slot and no bits move, since `x >> 0` already lies in
+/// `[f, 2f) = [L, 2L)`), so the coders skip it instead of building `2^R` slots for it.
+fn tans_tables(table: &OrderKTable) -> Result<Vec<Option<ContextTans>>> {
     let r = tans_log(table);
     let up = r - table.scale_bits();
     table
         .contexts()
         .iter()
         .map(|c| {
+            if c.entries().len() == 1 {
+                return Ok(None);
+            }
             let syms: Vec<u8> = c.entries().iter().map(|e| e.symbol).collect();
             let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
-            ContextTans::new(&syms, &freqs, r)
+            ContextTans::new(&syms, &freqs, r).map(Some)
         })
         .collect()
 }
@@ -307,24 +331,23 @@ fn tans_tables(table: &OrderKTable) -> Result<Vec<ContextTans>> {
 /// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
 /// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
 /// The decoder reads `x - L` first and every state must end at `L`.
-fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
-    let scale = table.scale_bits();
     let l = 1u32 << r;
     let mut x = l;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
-    let mut bits = 0.0;
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
             .find(context_at(data, p, 0, table.order()))
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
         let c = &table.contexts()[ci];
         let ei = c
             .index_of(data[p])
-            .ok_or(Error::ZeroFrequency { symbol: data[p] })?;
-        bits += f64::from(scale) - f64::from(c.entries()[ei].freq).log2();
-        tables[ci].encode_step(&mut x, ei, &mut w);
+            .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
+        if let Some(t) = &tables[ci] {
+            t.encode_step(&mut x, ei, &mut w);
+        }
         // At most 4 * 12 bits between flushes.
         if i % 4 == 3 {
             w.flush();
@@ -332,7 +355,7 @@ fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
     }
     w.flush();
     w.put(u64::from(x - l), r);
-    Ok((w.finish(), bits))
+    Ok(w.finish())
 }
 
 fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
@@ -350,10 +373,17 @@ fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
     let mut u = rd.read(r) as usize;
     let mut ctx = 0u32;
     for o in out.iter_mut() {
-        let ci = table.find(ctx).ok_or(Error::Corrupt {
-            what: "context without a table",
-        })?;
-        let s = tables[ci].decode_step(&mut u, &mut rd);
+        // A `let else`, not `ok_or`: building the error on every symbol and dropping it
+        // cost a tenth of the Huffman decoder.
+        let Some(ci) = table.find(ctx) else {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        };
+        let s = match &tables[ci] {
+            Some(t) => t.decode_step(&mut u, &mut rd),
+            None => table.contexts()[ci].entries()[0].symbol,
+        };
         if rd.overrun() {
             return Err(Error::Truncated {
                 what: "order-k tans bit stream",
@@ -467,6 +497,74 @@ mod tests {
         }
     }
 
+    /// The rANS fast paths against the generic coder for one block: the same stream,
+    /// and the fast decoder gives the block back. Returns the table and the stream.
+    fn rans_fast_equals_generic(data: &[u8], k: u32) -> (OrderKTable, Vec<u8>) {
+        let (table, _) = OrderKTable::build(data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+        let fast = rans::encode_order_k(data, &table).unwrap();
+        let (generic, _) = encode_rans(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        let slots = rans::ContextSlots::new(&table).expect("small tables");
+        let mut out = vec![0u8; data.len()];
+        rans::decode_order_k(&fast, &slots, &mut out).unwrap();
+        assert!(out == data, "order {k}: fast decoder");
+        (table, fast)
+    }
+
+    #[test]
+    fn rans_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                rans_fast_equals_generic(&data, k);
+            }
+        }
+    }
+
+    #[test]
+    fn rans_fast_decoder_rejects_every_truncation_and_follows_the_generic_one_on_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; four lanes, four contexts".repeat(12);
+        for k in 1..=2 {
+            let (table, s) = rans_fast_equals_generic(&data, k);
+            let slots = rans::ContextSlots::new(&table).unwrap();
+            let mut out = vec![0u8; data.len()];
+            for cut in 0..s.len() {
+                assert!(rans::decode_order_k(&s[..cut], &slots, &mut out).is_err());
+            }
+            // A wrong length changes the lane layout; symbols that cost nothing (one-symbol
+            // contexts) may still let it pass, but exactly when the generic decoder
+            // passes too.
+            for n in [
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                let mut a = vec![0u8; n];
+                let mut b = vec![0u8; n];
+                let fast = rans::decode_order_k(&s, &slots, &mut a);
+                let generic = decode_rans(&s, &table, &mut b);
+                assert_eq!(fast.is_ok(), generic.is_ok(), "n = {n}");
+                assert!(a == b || fast.is_err(), "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn rans_fast_encoder_reports_an_absent_symbol() {
+        let (table, _) =
+            OrderKTable::build(b"abcabcabcabc", 2, Lanes::Four, 12, CostKind::Ideal).unwrap();
+        for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
+            assert!(matches!(
+                rans::encode_order_k(data, &table),
+                Err(Error::ZeroFrequency { .. })
+            ));
+        }
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -487,6 +585,35 @@ mod tests {
                 if !data.is_empty() {
                     block_round_trip(&data, &options(k, c));
                 }
+            }
+        }
+
+        #[test]
+        fn rans_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2) {
+            if !data.is_empty() {
+                rans_fast_equals_generic(&data, k);
+            }
+        }
+
+        /// On any stream (mostly with valid states), the fast decoder fails exactly when
+        /// the generic one does, and otherwise decodes the same bytes.
+        #[test]
+        fn rans_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..6, 1..300), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..400), n in 0usize..500) {
+            let (table, _) = OrderKTable::build(&model, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            let slots = rans::ContextSlots::new(&table).unwrap();
+            let mut stream = stream;
+            if stream.len() >= 32 {
+                for j in 0..4 {
+                    stream[8 * j + 7] = 0x40 | (stream[8 * j + 7] & 0x3f);
+                }
+            }
+            let mut a = vec![0u8; n];
+            let mut b = vec![0u8; n];
+            let fast = rans::decode_order_k(&stream, &slots, &mut a);
+            let generic = decode_rans(&stream, &table, &mut b);
+            prop_assert_eq!(fast.is_ok(), generic.is_ok());
+            if fast.is_ok() {
+                prop_assert_eq!(a, b);
             }
         }
 

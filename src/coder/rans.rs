@@ -76,6 +76,7 @@
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
+use crate::model::order_k::{MAX_CONTEXT_SCALE, OrderKTable};
 use crate::model::{Distribution, FreqTable, MAX_SCALE_BITS};
 
 /// Lower end of the state interval `[L, L * 2^32)`.
@@ -590,6 +591,467 @@ pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result
         *xj = xn;
     }
     check_end(&x, pos / WORD_BYTES, words)
+}
+
+// ---------------------------------------------------------------------------------------
+// Order-k fast paths: static order-1 and order-2 models in four lanes
+// ---------------------------------------------------------------------------------------
+//
+// Read me first:
+//
+// 1. **Lanes.** The stream is the one a [`RansEncoder`] writes for the lane layout of
+//    `docs/FORMAT.md` ("Static order k", rANS): with `q = floor(n / 4)`, stream symbol
+//    `4g + j` (`g < q`) is data position `j q + g`, so state `j` codes lane `j`, and
+//    stream symbols `i >= 4q` are positions `i` (state `i % 4`, still lane 3). The
+//    context of a position is the `k` bytes before it *in its lane*, most recent in the
+//    low byte, zeros before the lane start. So in the decoder each state's context is
+//    its own previous output: four independent chains in one loop.
+// 2. **Decoder tables at the context's precision.** Context `c` stores frequencies
+//    `f_c` of total `2^s_c`, and is coded at the block scale `S` as `f = f_c << d`,
+//    `d = S - s_c`. Every interval then starts at a multiple of `2^d`, so the slot `t`
+//    (at scale `S`) lies in the interval of the symbol that owns slot `t >> d` of a table
+//    of only `2^s_c` entries. The tables of all contexts take `sum_c 2^s_c` u32 instead of
+//    `nctx * 2^S` (on book1 at order 2, about 10 times less), which keeps them in cache.
+// 3. **One index load, one slot load per symbol.** `ContextSlots::info[c]` holds the
+//    context's table offset and `d`; the slot holds the symbol, `start` and `f - 1` at
+//    scale `S <= 12` (12 + 12 + 8 bits). A context without a table points at a one-slot
+//    table with `f = 2^S` (the state arithmetic stays in range) and carries a flag that
+//    the decoder ORs into an error word and checks at the end.
+// 4. **Memory.** At most [`MAX_CONTEXT_SLOTS`] slots (16 MiB) plus a 256 KiB index;
+//    [`ContextSlots::new`] returns `None` beyond that (and for `k > 2`), and the caller
+//    uses the generic path, which reads the same stream.
+// 5. **Encoder.** Per context a row of 256 bytes maps a symbol to its entry in the
+//    context's run of [`EncSymbol`]s (reciprocal division, as [`encode_order0`]); a
+//    symbol the context lacks maps to an entry with frequency 0 that leaves the state
+//    alone and raises a flag, reported as [`Error::ZeroFrequency`] after the loop.
+
+/// Most slots of all per-context decoder tables of one block (4 bytes each).
+pub const MAX_CONTEXT_SLOTS: usize = 1 << 22;
+
+/// Bits of a context's table offset in `ContextSlots::info`.
+const INFO_BASE_BITS: u32 = 27;
+/// The offset mask of an info word.
+const INFO_BASE: u32 = (1 << INFO_BASE_BITS) - 1;
+/// The flag of a context without a table.
+const INFO_MISSING: u32 = 1 << 31;
+const _: () = assert!(MAX_CONTEXT_SLOTS < 1 << INFO_BASE_BITS);
+
+/// The context bytes of data position `p` in a lane that starts at `lane_start`.
+#[inline(always)]
+fn lane_context<const K: usize>(data: &[u8], p: usize, lane_start: usize) -> u32 {
+    let mut c = 0u32;
+    for j in 1..=K {
+        if p >= lane_start + j {
+            c |= u32::from(data[p - j]) << (8 * (j - 1));
+        }
+    }
+    c
+}
+
+/// Decoder tables of a static order-1 or order-2 model (notes above).
+#[derive(Clone, Debug)]
+pub struct ContextSlots {
+    /// The order `k`, 1 or 2.
+    order: u32,
+    /// The block scale `S <= 12`.
+    scale: u32,
+    /// For context bytes `c`: `offset | d << 27 | missing << 31`, where `offset + (t >> d)`
+    /// is in bounds of `slots` for every `t < 2^S` (`2^(8k)` used entries).
+    info: Box<[u32; 1 << 16]>,
+    /// Slot entries `f - 1 | start << 12 | symbol << 24` at scale `S`; slot 0 is the
+    /// placeholder of missing contexts (`f = 2^S`, `start = 0`).
+    slots: Vec<u32>,
+}
+
+impl ContextSlots {
+    /// The tables of `table`, or `None` if its order is above 2 or its contexts need
+    /// more than [`MAX_CONTEXT_SLOTS`] slots.
+    pub fn new(table: &OrderKTable) -> Option<ContextSlots> {
+        let order = table.order();
+        let scale = table.scale_bits();
+        if !(1..=2).contains(&order) || scale > MAX_CONTEXT_SCALE {
+            return None;
+        }
+        let total: usize = table
+            .contexts()
+            .iter()
+            .map(|c| 1usize << c.scale_c)
+            .sum::<usize>()
+            + 1;
+        if total > MAX_CONTEXT_SLOTS {
+            return None;
+        }
+        let missing = INFO_MISSING | scale << INFO_BASE_BITS;
+        let mut info: Box<[u32; 1 << 16]> = vec![missing; 1 << 16]
+            .into_boxed_slice()
+            .try_into()
+            .expect("2^16 entries");
+        let mut slots = Vec::with_capacity(total);
+        // The placeholder: f = 2^S, start = 0, symbol 0.
+        slots.push(((1u32 << scale) - 1) & 0xfff);
+        for c in table.contexts() {
+            let d = scale - u32::from(c.scale_c);
+            info[c.context as usize & 0xffff] = slots.len() as u32 | d << INFO_BASE_BITS;
+            for e in c.entries() {
+                let v = (e.freq - 1) | e.start << 12 | u32::from(e.symbol) << 24;
+                slots.extend(std::iter::repeat_n(v, e.freq_c as usize));
+            }
+        }
+        debug_assert_eq!(slots.len(), total);
+        Some(ContextSlots {
+            order,
+            scale,
+            info,
+            slots,
+        })
+    }
+
+    /// Decodes one symbol in context `c` from state `x`: returns `s`, `D(s, x)` (not yet
+    /// renormalised) and the context's info word (its top bit flags a missing context).
+    ///
+    /// With `x` in `[L, L * 2^32)` the result is below `2^63` (see
+    /// [`RansDecoder::consume`]): the slot's interval always holds `t = x mod 2^S`.
+    #[inline(always)]
+    fn decode(&self, x: u64, c: u32, scale: u32) -> (u8, u64, u32) {
+        let info = self.info[usize::from(c as u16)];
+        let t = (x as u32) & ((1 << scale) - 1);
+        let at = (info & INFO_BASE) as usize + (t >> ((info >> INFO_BASE_BITS) & 15)) as usize;
+        let e = self.slots[at];
+        let f = u64::from((e & 0xfff) + 1);
+        let start = (e >> 12) & 0xfff;
+        // x = D(s, x') = f * floor(x' / 2^S) + (x' mod 2^S) - start
+        let xn = f * (x >> scale) + u64::from(t.wrapping_sub(start));
+        ((e >> 24) as u8, xn, info)
+    }
+}
+
+/// The hot loop of [`decode_order_k`]: groups of four symbols (one per lane) while at
+/// least four words remain. `lanes` are the four lanes' outputs, each `q` bytes;
+/// `ctx` the lanes' contexts. Returns the groups decoded, the byte offset of the next
+/// word and the OR of the info words used.
+#[inline]
+fn decode_lane_quads<const K: usize>(
+    x: &mut [u64; STATES],
+    ctx: &mut [u32; STATES],
+    words: &[u8],
+    tab: &ContextSlots,
+    lanes: [&mut [u8]; STATES],
+) -> (usize, usize, u32) {
+    let scale = tab.scale;
+    let cmask: u32 = if K == 1 { 0xff } else { 0xffff };
+    let [l0, l1, l2, l3] = lanes;
+    let q = l0.len().min(l1.len()).min(l2.len()).min(l3.len());
+    let (mut xs, mut cs) = (*x, *ctx);
+    let mut pos = 0usize;
+    let mut flags = 0u32;
+    let mut g = 0usize;
+    while g < q {
+        let Some(win) = words.get(pos..pos + 16) else {
+            break;
+        };
+        let win = u128::from_le_bytes(win.try_into().expect("16 bytes"));
+        let mut d = [0u64; STATES];
+        let mut s = [0u8; STATES];
+        for j in 0..STATES {
+            let (sj, xj, info) = tab.decode(xs[j], cs[j], scale);
+            flags |= info;
+            s[j] = sj;
+            d[j] = xj;
+            cs[j] = (cs[j] << 8 | u32::from(sj)) & cmask;
+        }
+        l0[g] = s[0];
+        l1[g] = s[1];
+        l2[g] = s[2];
+        l3[g] = s[3];
+        // Renormalise as decode_quads does: state j takes word k_j of the window.
+        let mut k = 0u32;
+        for j in 0..STATES {
+            let need = d[j] < L;
+            let word = (win >> (32 * k)) as u32;
+            let shifted = (d[j] << 32) | u64::from(word);
+            xs[j] = if need { shifted } else { d[j] };
+            k += u32::from(need);
+        }
+        pos += WORD_BYTES * k as usize;
+        g += 1;
+    }
+    *x = xs;
+    *ctx = cs;
+    (g, pos, flags)
+}
+
+/// Decodes `out.len()` symbols of a static order-1 or order-2 model in four lanes
+/// (notes above); reads exactly the streams that [`RansDecoder`] reads with the same
+/// contexts' intervals.
+///
+/// Errors as [`decode_order0`], and [`Error::Corrupt`] if a decoded symbol leads to a
+/// context without a table. Allocates nothing beyond `slots`.
+pub fn decode_order_k(stream: &[u8], slots: &ContextSlots, out: &mut [u8]) -> Result<()> {
+    match slots.order {
+        1 => decode_order_k_with::<1>(stream, slots, out),
+        _ => decode_order_k_with::<2>(stream, slots, out),
+    }
+}
+
+fn decode_order_k_with<const K: usize>(
+    stream: &[u8],
+    tab: &ContextSlots,
+    out: &mut [u8],
+) -> Result<()> {
+    let (mut x, words) = parse_header(stream)?;
+    let n = out.len();
+    let q = n / STATES;
+    let cmask: u32 = if K == 1 { 0xff } else { 0xffff };
+    let mut ctx = [0u32; STATES];
+    let (lanes, tail) = out.split_at_mut(STATES * q);
+    let (done, mut pos, mut flags) = {
+        let (l0, r) = lanes.split_at_mut(q);
+        let (l1, r) = r.split_at_mut(q);
+        let (l2, l3) = r.split_at_mut(q);
+        decode_lane_quads::<K>(&mut x, &mut ctx, words, tab, [l0, l1, l2, l3])
+    };
+    // Every read checked from here on: the groups the window did not cover, then the
+    // tail (lane 3 continued, state i % 4).
+    let mut step = |j: usize, c: &mut u32| -> Result<u8> {
+        let (s, mut xn, info) = tab.decode(x[j], *c, tab.scale);
+        flags |= info;
+        if xn < L {
+            let Some(w) = words.get(pos..pos + WORD_BYTES) else {
+                return Err(Error::Truncated {
+                    what: "rans words",
+                    needed: (pos + WORD_BYTES) as u64,
+                    available: words.len() as u64,
+                });
+            };
+            xn = (xn << 32) | u64::from(u32::from_le_bytes(w.try_into().expect("4 bytes")));
+            pos += WORD_BYTES;
+        }
+        x[j] = xn;
+        *c = (*c << 8 | u32::from(s)) & cmask;
+        Ok(s)
+    };
+    for g in done..q {
+        for (j, c) in ctx.iter_mut().enumerate() {
+            lanes[j * q + g] = step(j, c)?;
+        }
+    }
+    for (i, o) in tail.iter_mut().enumerate() {
+        *o = step((STATES * q + i) % STATES, &mut ctx[3])?;
+    }
+    if flags & INFO_MISSING != 0 {
+        return Err(Error::Corrupt {
+            what: "context without a table",
+        });
+    }
+    check_end(&x, pos / WORD_BYTES, words)
+}
+
+/// What the order-k encoder needs about one symbol of one context, 16 bytes: the
+/// reciprocal of [`EncSymbol`] with the small fields packed (`S <= 12`).
+#[derive(Clone, Copy, Debug)]
+struct CtxEncSymbol {
+    /// The reciprocal `m` of `f` (see [`EncSymbol`]); 0 for an absent symbol.
+    rcp: u64,
+    /// `start` at scale `S`; 0 for an absent symbol.
+    start: u16,
+    /// `2^S - f`; 0 for an absent symbol, which thus leaves the state unchanged.
+    cmpl: u16,
+    /// `f`; `u16::MAX` for an absent symbol, so that it never renormalises (the test
+    /// `x >> (63 - S) >= f` compares with a value below `2^S <= 2^12`).
+    freq: u16,
+    /// `l = ceil(log2 f)`.
+    shift: u8,
+    /// 1 for an absent symbol, else 0.
+    zero: u8,
+}
+
+impl CtxEncSymbol {
+    const ABSENT: CtxEncSymbol = CtxEncSymbol {
+        rcp: 0,
+        start: 0,
+        cmpl: 0,
+        freq: u16::MAX,
+        shift: 0,
+        zero: 1,
+    };
+
+    /// The entry of a symbol with interval `[start, start + freq)` out of `2^scale`,
+    /// `1 <= freq`, `scale <= 12`.
+    fn of(start: u32, freq: u32, scale: u32) -> CtxEncSymbol {
+        let e = EncSymbol::of(start, freq, scale);
+        CtxEncSymbol {
+            rcp: e.rcp,
+            start: start as u16,
+            cmpl: e.cmpl as u16,
+            freq: freq as u16,
+            shift: e.shift as u8,
+            zero: 0,
+        }
+    }
+
+    /// `x >= x_max(f) = f * 2^(63 - S)`, as `floor(x / 2^(63 - S)) >= f`.
+    #[inline(always)]
+    fn needs_word(&self, x: u64, scale: u32) -> bool {
+        x >> (63 - scale) >= u64::from(self.freq)
+    }
+
+    /// `x' = C(s, x)` for an `x` already renormalised.
+    #[inline(always)]
+    fn encode(&self, x: u64) -> u64 {
+        let q = ((u128::from(x << 1) * u128::from(self.rcp)) >> 64) as u64 >> self.shift;
+        // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
+        x + u64::from(self.start) + q * u64::from(self.cmpl)
+    }
+}
+
+/// Encoder tables of a static order-1 or order-2 model (notes above).
+struct ContextEnc {
+    /// For context bytes `c`: `256 r | first << 32`, where `r` is the context's row in
+    /// `map` (row 0: contexts without a table) and `first` the index in `syms` of the
+    /// row's entry 0.
+    row: Box<[u64; 1 << 16]>,
+    /// 256 bytes per row: the entry of each symbol (an absent entry if it has none).
+    map: Vec<u8>,
+    /// The entries; `syms[0]` is absent.
+    syms: Vec<CtxEncSymbol>,
+}
+
+impl ContextEnc {
+    fn new(table: &OrderKTable) -> ContextEnc {
+        let scale = table.scale_bits();
+        let mut row: Box<[u64; 1 << 16]> = vec![0u64; 1 << 16]
+            .into_boxed_slice()
+            .try_into()
+            .expect("2^16 entries");
+        let nctx = table.contexts().len();
+        let mut map = Vec::with_capacity(256 * (nctx + 1));
+        let mut syms = Vec::new();
+        // Row 0: every symbol absent.
+        map.extend_from_slice(&[0u8; 256]);
+        syms.push(CtxEncSymbol::ABSENT);
+        for c in table.contexts() {
+            row[c.context as usize & 0xffff] = map.len() as u64 | (syms.len() as u64) << 32;
+            let entries = c.entries();
+            // Absent symbols take entry `nsym` (only if nsym < 256, so it fits a byte).
+            let mut m = [entries.len().min(255) as u8; 256];
+            for (i, e) in entries.iter().enumerate() {
+                m[usize::from(e.symbol)] = i as u8;
+                syms.push(CtxEncSymbol::of(e.start, e.freq, scale));
+            }
+            if entries.len() < 256 {
+                syms.push(CtxEncSymbol::ABSENT);
+            }
+            map.extend_from_slice(&m);
+        }
+        ContextEnc { row, map, syms }
+    }
+
+    /// The entry of symbol `s` in context bytes `c`.
+    #[inline(always)]
+    fn get(&self, c: u32, s: u8) -> &CtxEncSymbol {
+        let r = self.row[usize::from(c as u16)];
+        let i = (r >> 32) as usize + usize::from(self.map[(r as u32) as usize + usize::from(s)]);
+        &self.syms[i]
+    }
+}
+
+impl EncSymbol {
+    /// The entry of a symbol with interval `[start, start + freq)`, `freq >= 1`.
+    fn of(start: u32, freq: u32, scale: u32) -> EncSymbol {
+        let shift = 32 - (freq - 1).leading_zeros();
+        let m = (1u128 << (63 + shift)).div_ceil(u128::from(freq));
+        EncSymbol {
+            x_max: x_max(freq, scale),
+            rcp: u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)"),
+            start,
+            cmpl: (1 << scale) - freq,
+            shift,
+            zero: 0,
+        }
+    }
+}
+
+/// Encodes `data` with a static order-1 or order-2 table in four lanes; the stream
+/// equals that of [`RansEncoder`] fed the lane layout backwards (notes above).
+///
+/// Errors: [`Error::ZeroFrequency`] if a byte is absent from its context's table (or
+/// its context has none); [`Error::InvalidOptions`] for an order other than 1 or 2.
+pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    match table.order() {
+        1 => encode_order_k_with::<1>(data, table),
+        2 => encode_order_k_with::<2>(data, table),
+        _ => Err(Error::InvalidOptions(
+            "the order-k rans fast path takes orders 1 and 2".into(),
+        )),
+    }
+}
+
+fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let scale = table.scale_bits();
+    let enc = ContextEnc::new(table);
+    let n = data.len();
+    let q = n / STATES;
+    let cap = HEADER_BYTES + WORD_BYTES * (max_words(n, scale) + 1);
+    let mut buf = vec![0u8; cap];
+    // Words written so far occupy buf[p..cap]; invariant p >= HEADER_BYTES + 4.
+    let mut p = cap;
+    let mut x = [L; STATES];
+    let mut zero = 0u32;
+    // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
+    for i in (STATES * q..n).rev() {
+        let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
+        let xj = &mut x[i % STATES];
+        zero |= u32::from(e.zero);
+        if e.needs_word(*xj, scale) {
+            buf[p - WORD_BYTES..p].copy_from_slice(&(*xj as u32).to_le_bytes());
+            p -= WORD_BYTES;
+            *xj >>= 32;
+        }
+        *xj = e.encode(*xj);
+    }
+    // Then groups g = q-1 .. 0; within a group lane 3 first.
+    for g in (0..q).rev() {
+        let win: &mut [u8; 16] = (&mut buf[p - 16..p]).try_into().expect("16 bytes");
+        let mut k = 0usize; // words emitted in this group, <= 3 before each store
+        for j in (0..STATES).rev() {
+            let at = j * q + g;
+            let c = if g >= K {
+                lane_context::<K>(data, at, 0)
+            } else {
+                lane_context::<K>(data, at, j * q)
+            };
+            let e = enc.get(c, data[at]);
+            zero |= u32::from(e.zero);
+            let emit = e.needs_word(x[j], scale);
+            let w = 12 - 4 * (k & 3);
+            win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());
+            k += usize::from(emit);
+            let xr = if emit { x[j] >> 32 } else { x[j] };
+            x[j] = e.encode(xr);
+        }
+        p -= WORD_BYTES * k;
+    }
+    if zero != 0 {
+        // Find the first offending symbol (any will do) for the error.
+        let starts = [0, q, 2 * q, 3 * q];
+        for (at, &b) in data.iter().enumerate() {
+            let lane = if at < 4 * q { at / q.max(1) } else { 3 };
+            if enc
+                .get(lane_context::<K>(data, at, starts[lane.min(3)]), b)
+                .zero
+                != 0
+            {
+                return Err(Error::ZeroFrequency { symbol: b });
+            }
+        }
+    }
+    for (j, xj) in x.iter().enumerate() {
+        buf[8 * j..8 * j + 8].copy_from_slice(&xj.to_le_bytes());
+    }
+    let word_bytes = cap - p;
+    buf.copy_within(p..cap, HEADER_BYTES);
+    buf.truncate(HEADER_BYTES + word_bytes);
+    Ok(buf)
 }
 
 /// Decodes `out.len()` symbols with the generic decoder and `dist` (the reference the

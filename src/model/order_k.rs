@@ -37,10 +37,17 @@
 //!    contexts of 24 bytes (plus their hashed index, 16 bytes a context), or a dense
 //!    index of `256^k` u32 when `k <= 2`. The coders add per-context codes (Huffman:
 //!    about 80 bytes a context and 5 an entry; tANS: 6 bytes a slot, at most `2^23`
-//!    slots).
+//!    slots, none for a one-symbol context; the rANS fast decoder for `k <= 2`: 4 bytes
+//!    a slot of `sum_c 2^s_c`, at most `2^22` slots (else the generic decoder), plus a
+//!    256 KiB index).
 //! 6. **Lanes.** rANS codes a block as four interleaved *lanes* (quarters) so that its
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
+//! 7. **Building fast.** For `k <= 2` the counts come from a counting sort by key (keys
+//!    are below `257^2`), not a sort of one key per position; the precision search of
+//!    every context uses a normaliser that gives `normalize`'s frequencies bit for bit
+//!    with cached marginal gains and tabulated logarithms. Both are checked against the
+//!    plain versions in the tests, so the tables, and thus the bytes, do not change.
 //!
 //! # Call order
 //!
@@ -49,7 +56,7 @@
 //! [`OrderKTable::find`]. Decoder: [`OrderKTable::read`], then the same.
 
 use crate::error::{Error, Result};
-use crate::model::{Counts, Distribution, Interval, Model, normalize};
+use crate::model::{Counts, Distribution, Interval, Model};
 
 /// Largest static context order.
 pub const MAX_STATIC_ORDER: u32 = 4;
@@ -276,12 +283,25 @@ fn gamma_len(v: u64) -> u64 {
     2 * u64::from(64 - v.leading_zeros()) - 1
 }
 
-/// Per-context counts of a block: `(key, counts by rank)` in increasing key order, with
-/// the alphabet in rank order. Used by [`OrderKTable::build`] and by the tests.
+/// Per-context counts of a block in increasing key order, with the alphabet in rank
+/// order. Used by [`OrderKTable::build`] and by the tests.
 struct Histograms {
     alphabet: Vec<u8>,
-    /// `(key, [(rank, count)] in increasing rank)` per context, increasing keys.
-    contexts: Vec<(u64, Vec<(u8, u64)>)>,
+    /// `(key, first, len)` per context, increasing keys: its symbols are
+    /// `syms[first..first + len]`.
+    contexts: Vec<(u64, u32, u32)>,
+    /// `(rank, count)` of every context's symbols, each context's in increasing rank;
+    /// every count `>= 1`.
+    syms: Vec<(u8, u64)>,
+}
+
+impl Histograms {
+    /// `(key, [(rank, count)])` of every context, in increasing key order.
+    fn iter(&self) -> impl Iterator<Item = (u64, &[(u8, u64)])> {
+        self.contexts
+            .iter()
+            .map(|&(key, first, len)| (key, &self.syms[first as usize..(first + len) as usize]))
+    }
 }
 
 /// The digit of byte `b` in a context key: `rank + 1` if listed, else 0.
@@ -294,10 +314,11 @@ fn digit(rank: &[u8; 256], listed: &[bool; 256], b: u8) -> u64 {
     }
 }
 
-fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
+/// The block's distinct bytes, most frequent first (ties in byte order), and each
+/// byte's rank and whether it is listed.
+fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
     let counts = Counts::of(data);
     let mut alphabet: Vec<u8> = (0..=255u8).filter(|&s| counts.0[s as usize] > 0).collect();
-    // Most frequent first; ties in byte order.
     alphabet.sort_by_key(|&s| (std::cmp::Reverse(counts.0[s as usize]), s));
     let mut rank = [0u8; 256];
     let mut listed = [false; 256];
@@ -305,6 +326,27 @@ fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
         rank[s as usize] = r as u8;
         listed[s as usize] = true;
     }
+    (alphabet, rank, listed)
+}
+
+fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
+    let (alphabet, rank, listed) = rank_bytes(data);
+    if order <= 2 {
+        histograms_dense(data, order, lanes, alphabet, &rank, &listed)
+    } else {
+        histograms_sorted(data, order, lanes, alphabet, &rank, &listed)
+    }
+}
+
+/// [`histograms`] for any order: one key per position, sorted.
+fn histograms_sorted(
+    data: &[u8],
+    order: u32,
+    lanes: Lanes,
+    alphabet: Vec<u8>,
+    rank: &[u8; 256],
+    listed: &[bool; 256],
+) -> Histograms {
     let base = alphabet.len() as u64 + 1;
     let mut keys: Vec<u64> = Vec::with_capacity(data.len());
     for (start, end) in lanes.ranges(data.len()) {
@@ -313,17 +355,18 @@ fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
             let mut key = 0u64;
             for j in 1..=order as usize {
                 let b = if i >= start + j { data[i - j] } else { 0 };
-                key = key * base + digit(&rank, &listed, b);
+                key = key * base + digit(rank, listed, b);
             }
             keys.push(key << 8 | u64::from(rank[data[i] as usize]));
         }
     }
     keys.sort_unstable();
-    let mut contexts: Vec<(u64, Vec<(u8, u64)>)> = Vec::new();
+    let mut contexts = Vec::new();
+    let mut syms = Vec::new();
     let mut i = 0;
     while i < keys.len() {
         let key = keys[i] >> 8;
-        let mut syms = Vec::new();
+        let first = syms.len() as u32;
         while i < keys.len() && keys[i] >> 8 == key {
             let k = keys[i];
             let mut j = i;
@@ -333,9 +376,127 @@ fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
             syms.push(((k & 0xff) as u8, (j - i) as u64));
             i = j;
         }
-        contexts.push((key, syms));
+        contexts.push((key, first, syms.len() as u32 - first));
     }
-    Histograms { alphabet, contexts }
+    Histograms {
+        alphabet,
+        contexts,
+        syms,
+    }
+}
+
+/// Calls `f(i, key)` for every position `i` (lane by lane) of an order-1 or order-2
+/// model, with the digits `dig` of the bytes and `pad` of the padding before a lane.
+#[inline(always)]
+fn for_each_key(
+    data: &[u8],
+    order: u32,
+    lanes: Lanes,
+    dig: &[u32; 256],
+    pad: u32,
+    base: u32,
+    mut f: impl FnMut(usize, u32),
+) {
+    for (start, end) in lanes.ranges(data.len()) {
+        if start == end {
+            continue;
+        }
+        // The first `order` positions of a lane see padding.
+        let head = (start + order as usize).min(end);
+        for i in start..head {
+            let d1 = if i > start {
+                dig[data[i - 1] as usize]
+            } else {
+                pad
+            };
+            let d2 = if i > start + 1 {
+                dig[data[i - 2] as usize]
+            } else {
+                pad
+            };
+            f(i, if order == 1 { d1 } else { d1 * base + d2 });
+        }
+        // key = d(b[i-1]) (order 1), d(b[i-1]) * base + d(b[i-2]) (order 2).
+        if head == end {
+            continue;
+        }
+        if order == 1 {
+            for (i, &b) in (head..end).zip(&data[head - 1..end - 1]) {
+                f(i, dig[b as usize]);
+            }
+        } else {
+            for (i, w) in (head..end).zip(data[head - 2..end].windows(2)) {
+                f(i, dig[w[1] as usize] * base + dig[w[0] as usize]);
+            }
+        }
+    }
+}
+
+/// [`histograms`] for `k <= 2` without sorting: keys are below `(m + 1)^2 <= 257^2`, so
+/// a counting sort by key (one count pass, one scatter of the ranks into per-key
+/// buckets) leaves each context's symbols together, and one pass over a bucket counts
+/// them. Time `O(n + (m + 1)^k)`, memory `n` bytes plus `4 (m + 1)^k`.
+fn histograms_dense(
+    data: &[u8],
+    order: u32,
+    lanes: Lanes,
+    alphabet: Vec<u8>,
+    rank: &[u8; 256],
+    listed: &[bool; 256],
+) -> Histograms {
+    let base = alphabet.len() + 1;
+    let nkeys = base.pow(order);
+    let mut dig = [0u32; 256];
+    for b in 0..=255u8 {
+        dig[b as usize] = digit(rank, listed, b) as u32;
+    }
+    let pad = dig[0];
+    let base = base as u32;
+    // bucket[key] becomes the end of the key's bucket after the scatter.
+    let mut bucket = vec![0u32; nkeys + 1];
+    for_each_key(data, order, lanes, &dig, pad, base, |_, key| {
+        bucket[key as usize + 1] += 1
+    });
+    for k in 1..=nkeys {
+        bucket[k] += bucket[k - 1];
+    }
+    let mut ranks = vec![0u8; data.len()];
+    for_each_key(data, order, lanes, &dig, pad, base, |i, key| {
+        let at = &mut bucket[key as usize];
+        ranks[*at as usize] = rank[data[i] as usize];
+        *at += 1;
+    });
+    let mut contexts = Vec::new();
+    let mut syms = Vec::new();
+    let mut hist = [0u64; 256];
+    let mut seen: Vec<u8> = Vec::with_capacity(256);
+    let mut begin = 0usize;
+    for (key, &end) in bucket[..nkeys].iter().enumerate() {
+        let end = end as usize;
+        if end == begin {
+            continue;
+        }
+        for &r in &ranks[begin..end] {
+            if hist[r as usize] == 0 {
+                seen.push(r);
+            }
+            hist[r as usize] += 1;
+        }
+        seen.sort_unstable();
+        let first = syms.len() as u32;
+        for &r in &seen {
+            syms.push((r, hist[r as usize]));
+            hist[r as usize] = 0;
+        }
+        contexts.push((key as u64, first, seen.len() as u32));
+        seen.clear();
+        begin = end;
+    }
+    Histograms {
+        alphabet,
+        contexts,
+        syms,
+    }
 }
 
 /// Context bytes of a key (design note, item 2); `None` if a digit is out of range or
@@ -394,7 +555,7 @@ fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
         CostKind::Ideal => counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - f64::from(f).log2()))
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(f)))
             .sum(),
         CostKind::Huffman => {
             if counts.len() == 1 {
@@ -418,6 +579,7 @@ fn best_precision(
     max_scale: u32,
     ranks: &[u8],
     counts: &[u64],
+    work: &mut Normalizer,
 ) -> Result<(u32, Vec<u32>, u64, f64)> {
     let nsym = counts.len();
     let total: u64 = counts.iter().sum();
@@ -428,14 +590,12 @@ fn best_precision(
     };
     // Precision beyond the counts' own resolution cannot pay for its table bits.
     let max_s = max_scale.min(64 - total.leading_zeros() + 1).max(min_s);
-    let mut hist = Counts::default();
-    hist.0[..nsym].copy_from_slice(counts);
     let mut best: Option<(u32, Vec<u32>, u64, f64)> = None;
     for s in min_s..=max_s {
         let freqs: Vec<u32> = if s == 0 {
             vec![1]
         } else {
-            normalize(&hist, s)?[..nsym].to_vec()
+            work.run(counts, s)?.to_vec()
         };
         let tb = context_bits(s, ranks, &freqs);
         let cb = coded_bits(kind, s, counts, &freqs);
@@ -447,6 +607,175 @@ fn best_precision(
         }
     }
     best.ok_or(Error::InvalidOptions("no usable context precision".into()))
+}
+
+/// [`crate::model::normalize`] for one context's counts (all `>= 1`, in rank order), with the same
+/// result bit for bit and much less work: it looks at the context's symbols only, not
+/// at 256 counters, and keeps each symbol's marginal gain and loss instead of
+/// recomputing two logarithms per symbol per unit moved.
+///
+/// The steps are `normalize`'s, in the same order, with the same tie rules (the largest
+/// gain picks the *last* of equals, as `Iterator::max_by` does; the smallest loss the
+/// *first*, as `min_by` does) and the same float expressions, so every comparison sees
+/// the same values (test `fast_normalizer_equals_normalize`).
+#[derive(Default)]
+struct Normalizer {
+    freq: Vec<u32>,
+    /// `gain(c_i, f_i)`: code length saved by one more unit for symbol `i`.
+    gain: Vec<f64>,
+    /// `loss(c_i, f_i)`: code length lost by one unit less; infinite at `f_i = 1`.
+    loss: Vec<f64>,
+}
+
+/// Logarithms of the frequencies of one context (`f <= 2^MAX_CONTEXT_SCALE`), each
+/// computed once with the very expression the table replaces, so that a lookup gives
+/// the same bits as the computation.
+struct LogTables {
+    /// `log2(f)`.
+    log2: Vec<f64>,
+    /// `log2((f + 1) / f)`, the factor of [`unit_gain`].
+    up: Vec<f64>,
+    /// `log2(f / (f - 1))` for `f >= 2`, the factor of [`unit_loss`].
+    down: Vec<f64>,
+}
+
+/// Frequencies covered by [`LogTables`]: `0..=2^MAX_CONTEXT_SCALE`.
+const LOG_TABLE_LEN: usize = (1 << MAX_CONTEXT_SCALE) + 1;
+
+fn log_tables() -> &'static LogTables {
+    static TABLES: std::sync::OnceLock<LogTables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let f = |i: usize| f64::from(i as u32);
+        LogTables {
+            log2: (0..LOG_TABLE_LEN).map(|i| f(i).log2()).collect(),
+            up: (0..LOG_TABLE_LEN)
+                .map(|i| (f(i + 1) / f(i)).log2())
+                .collect(),
+            down: (0..LOG_TABLE_LEN)
+                .map(|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() })
+                .collect(),
+        }
+    })
+}
+
+/// `log2(f)`.
+#[inline]
+fn log2_of(f: u32) -> f64 {
+    match log_tables().log2.get(f as usize) {
+        Some(&v) => v,
+        None => f64::from(f).log2(),
+    }
+}
+
+/// Code length of one more unit for a symbol with count `c` at frequency `f` (the
+/// expression of `normalize`).
+#[inline]
+fn unit_gain(c: u64, f: u32) -> f64 {
+    let up = match log_tables().up.get(f as usize) {
+        Some(&v) => v,
+        None => (f64::from(f + 1) / f64::from(f)).log2(),
+    };
+    c as f64 * up
+}
+
+/// Code length lost by taking one unit from a symbol with count `c` at frequency `f`.
+#[inline]
+fn unit_loss(c: u64, f: u32) -> f64 {
+    if f <= 1 {
+        return f64::INFINITY;
+    }
+    let down = match log_tables().down.get(f as usize) {
+        Some(&v) => v,
+        None => (f64::from(f) / f64::from(f - 1)).log2(),
+    };
+    c as f64 * down
+}
+
+impl Normalizer {
+    /// Frequencies for `counts` (non-empty, each `>= 1`, `len <= 2^s`) summing to `2^s`.
+    fn run(&mut self, counts: &[u64], s: u32) -> Result<&[u32]> {
+        crate::model::check_scale(s)?;
+        let total_slots: u32 = 1 << s;
+        if counts.is_empty() || counts.len() as u64 > u64::from(total_slots) {
+            return Err(Error::InvalidOptions(
+                "context counts do not fit the precision".into(),
+            ));
+        }
+        let n: u128 = counts.iter().map(|&c| u128::from(c)).sum();
+        self.freq.clear();
+        let mut sum: u64 = 0;
+        for &c in counts {
+            // floor(c * 2^s / n), in u64 when c * 2^s fits (the same integer).
+            let f = match (c.checked_shl(s), u64::try_from(n)) {
+                (Some(cs), Ok(n64)) if cs >> s == c => (cs / n64) as u32,
+                _ => (u128::from(c) * u128::from(total_slots) / n) as u32,
+            }
+            .max(1);
+            self.freq.push(f);
+            sum += u64::from(f);
+        }
+        let (freq, gain, loss) = (&mut self.freq, &mut self.gain, &mut self.loss);
+        gain.clear();
+        loss.clear();
+        for (&c, &f) in counts.iter().zip(freq.iter()) {
+            gain.push(unit_gain(c, f));
+            loss.push(unit_loss(c, f));
+        }
+        let set =
+            |i: usize, f: u32, freq: &mut Vec<u32>, gain: &mut Vec<f64>, loss: &mut Vec<f64>| {
+                freq[i] = f;
+                gain[i] = unit_gain(counts[i], f);
+                loss[i] = unit_loss(counts[i], f);
+            };
+        // Index of the largest gain, the last of equals.
+        let arg_max_gain = |gain: &[f64]| {
+            let mut best = 0;
+            for i in 1..gain.len() {
+                if gain[i].total_cmp(&gain[best]).is_ge() {
+                    best = i;
+                }
+            }
+            best
+        };
+        // Index of the smallest loss among symbols with `f > 1` other than `skip`, the
+        // first of equals.
+        let arg_min_loss = |loss: &[f64], freq: &[u32], skip: usize| {
+            let mut best: Option<usize> = None;
+            for i in 0..loss.len() {
+                if i == skip || freq[i] <= 1 {
+                    continue;
+                }
+                if best.is_none_or(|b| loss[i].total_cmp(&loss[b]).is_lt()) {
+                    best = Some(i);
+                }
+            }
+            best
+        };
+        let target = u64::from(total_slots);
+        while sum < target {
+            let i = arg_max_gain(gain);
+            set(i, freq[i] + 1, freq, gain, loss);
+            sum += 1;
+        }
+        while sum > target {
+            let i = arg_min_loss(loss, freq, usize::MAX)
+                .expect("sum > target implies a frequency above 1");
+            set(i, freq[i] - 1, freq, gain, loss);
+            sum -= 1;
+        }
+        for _ in 0..4 * total_slots {
+            let up = arg_max_gain(gain);
+            let Some(down) = arg_min_loss(loss, freq, up) else {
+                break;
+            };
+            if gain[up] <= loss[down] * (1.0 + 1e-12) {
+                break;
+            }
+            set(up, freq[up] + 1, freq, gain, loss);
+            set(down, freq[down] - 1, freq, gain, loss);
+        }
+        Ok(&self.freq)
+    }
 }
 
 impl OrderKTable {
@@ -473,19 +802,20 @@ impl OrderKTable {
         let mut chosen = Vec::with_capacity(h.contexts.len());
         let mut prev_key: Option<u64> = None;
         let mut scale = 0;
-        for (key, syms) in &h.contexts {
+        let mut work = Normalizer::default();
+        for (key, syms) in h.iter() {
             table_bits += gamma_len(match prev_key {
                 None => key + 1,
                 Some(p) => key - p,
             });
-            prev_key = Some(*key);
+            prev_key = Some(key);
             let ranks: Vec<u8> = syms.iter().map(|&(r, _)| r).collect();
             let counts: Vec<u64> = syms.iter().map(|&(_, c)| c).collect();
-            let (s, freqs, tb, cb) = best_precision(kind, max_scale, &ranks, &counts)?;
+            let (s, freqs, tb, cb) = best_precision(kind, max_scale, &ranks, &counts, &mut work)?;
             table_bits += tb;
             coded += cb;
             scale = scale.max(s);
-            chosen.push((*key, s, ranks, freqs));
+            chosen.push((key, s, ranks, freqs));
         }
         let zero_listed = h.alphabet.contains(&0);
         let mut contexts = Vec::with_capacity(chosen.len());
@@ -822,8 +1152,7 @@ pub fn exact_code_length(data: &[u8], order: u32, lanes: Lanes) -> f64 {
         return 0.0;
     }
     let h = histograms(data, order, lanes);
-    h.contexts
-        .iter()
+    h.iter()
         .map(|(_, syms)| {
             let nc: u64 = syms.iter().map(|&(_, c)| c).sum();
             syms.iter()
@@ -1048,7 +1377,49 @@ mod tests {
         }
     }
 
+    fn same_histograms(a: &Histograms, b: &Histograms) -> bool {
+        a.alphabet == b.alphabet && a.iter().eq(b.iter())
+    }
+
+    #[test]
+    fn dense_histograms_equal_sorted_ones_on_corpus_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        for f in ["calgary/book1", "calgary/obj2", "canterbury/kennedy.xls"] {
+            let data = std::fs::read(root.join(f)).unwrap();
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            for k in 1..=2 {
+                for lanes in [Lanes::One, Lanes::Four] {
+                    let d = histograms_dense(&data, k, lanes, alphabet.clone(), &rank, &listed);
+                    let s = histograms_sorted(&data, k, lanes, alphabet.clone(), &rank, &listed);
+                    assert!(same_histograms(&d, &s), "{f} order {k} {lanes:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn dense_histograms_equal_sorted_ones(data in proptest::collection::vec(prop_oneof![4 => 0u8..5, 1 => any::<u8>()], 1..600), k in 1u32..=2, four in any::<bool>()) {
+            let lanes = if four { Lanes::Four } else { Lanes::One };
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            let d = histograms_dense(&data, k, lanes, alphabet.clone(), &rank, &listed);
+            let s = histograms_sorted(&data, k, lanes, alphabet, &rank, &listed);
+            prop_assert!(same_histograms(&d, &s));
+        }
+
+        #[test]
+        fn fast_normalizer_equals_normalize(counts in proptest::collection::vec(prop_oneof![3 => 1u64..20, 2 => 1u64..5000, 1 => 1u64..2_000_000], 1..80), extra in 0u32..=6) {
+            let nsym = counts.len();
+            let min_s = usize::BITS - (nsym.max(2) - 1).leading_zeros();
+            let s = (min_s + extra).min(16);
+            let mut hist = Counts::default();
+            hist.0[..nsym].copy_from_slice(&counts);
+            let want = crate::model::normalize(&hist, s).unwrap();
+            let mut work = Normalizer::default();
+            let got = work.run(&counts, s).unwrap();
+            prop_assert_eq!(got, &want[..nsym]);
+        }
+
         #[test]
         fn tables_round_trip(data in proptest::collection::vec(0u8..6, 1..400), k in 1u32..=4, four in any::<bool>()) {
             let lanes = if four { Lanes::Four } else { Lanes::One };
