@@ -440,25 +440,37 @@ fn compress_cmd(a: CompressArgs, ui: Ui) -> Result<(), ExitCode> {
         }
         let src = Input::open(input).map_err(|e| Failure::new(&name, e))?;
         let start = Instant::now();
-        let (raw, packed) = match &sink {
-            Sink::Stdout => {
-                let out = io::stdout().lock();
-                compress_into(&src, out, &options, threads, ui)
-                    .map_err(|e| Failure::new(&name, e))?
-            }
-            Sink::File(target) => {
-                let mut out = AtomicOutput::create(target, a.io.force)
-                    .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                let sizes = compress_into(&src, out.writer(), &options, threads, ui)
-                    .map_err(|e| Failure::new(&name, e))?;
-                out.commit(a.io.force, src.meta())
-                    .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                sizes
-            }
-        };
+        let (raw, packed) = write_sink(&sink, a.io.force, src.meta(), &name, |out| {
+            compress_into(&src, out, &options, threads, ui)
+        })?;
         report(ui, &name, raw, packed, start, "compressed");
         finish_rm(a.io.rm, input, &sink).map_err(|e| Failure::new(&name, e))
     })
+}
+
+/// Runs `produce` on the sink's writer: standard output as is, or a file written
+/// through [`AtomicOutput`] and committed (with `meta`'s permissions and time) only when
+/// `produce` succeeded. Errors name the input (`name`) or, for file-system errors on the
+/// output, the output's path.
+fn write_sink<T>(
+    sink: &Sink,
+    force: bool,
+    meta: Option<&fs::Metadata>,
+    name: &str,
+    produce: impl FnOnce(&mut dyn Write) -> Result<T, Error>,
+) -> Result<T, Failure> {
+    match sink {
+        Sink::Stdout => produce(&mut io::stdout().lock()).map_err(|e| Failure::new(name, e)),
+        Sink::File(target) => {
+            let shown = target.display().to_string();
+            let mut out =
+                AtomicOutput::create(target, force).map_err(|e| Failure::new(&shown, e))?;
+            let value = produce(out.writer()).map_err(|e| Failure::new(name, e))?;
+            out.commit(force, meta)
+                .map_err(|e| Failure::new(&shown, e))?;
+            Ok(value)
+        }
+    }
 }
 
 fn check_output_args(io: &IoArgs) -> Result<(), ExitCode> {
@@ -571,22 +583,9 @@ fn decompress_cmd(a: DecompressArgs, ui: Ui) -> Result<(), ExitCode> {
         let src = Input::open(input).map_err(|e| Failure::new(&name, e))?;
         let start = Instant::now();
         let (reader, bar) = compressed_reader(&src, ui);
-        let summary = match &sink {
-            Sink::Stdout => {
-                let out = io::stdout().lock();
-                codec::decompress_stream_threads(reader, out, threads)
-                    .map_err(|e| Failure::new(&name, e))?
-            }
-            Sink::File(target) => {
-                let mut out = AtomicOutput::create(target, a.io.force)
-                    .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                let s = codec::decompress_stream_threads(reader, out.writer(), threads)
-                    .map_err(|e| Failure::new(&name, e))?;
-                out.commit(a.io.force, src.meta())
-                    .map_err(|e| Failure::new(&target.display().to_string(), e))?;
-                s
-            }
-        };
+        let summary = write_sink(&sink, a.io.force, src.meta(), &name, |out| {
+            codec::decompress_stream_threads(reader, out, threads)
+        })?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
