@@ -6,7 +6,7 @@
 //! ```
 
 mod entropy;
-mod plot;
+pub(crate) mod plot;
 mod report;
 
 pub use entropy::{EntropyRow, MAX_ENTROPY_ORDER, conditional_entropy, entropies};

@@ -26,7 +26,7 @@ const PANEL_HEIGHT: u32 = 560;
 const LEGEND_WIDTH: u32 = 270;
 
 /// One colour per model/coder pair, in report order (no red: red marks 8 bits/byte).
-const COLOURS: [RGBColor; 8] = [
+pub(crate) const COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -36,10 +36,13 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
     RGBColor(188, 189, 34),
 ];
-const GREY: RGBColor = RGBColor(120, 120, 120);
-const RAW_RED: RGBColor = RGBColor(190, 30, 30);
+/// Reference lines and axes.
+pub(crate) const GREY: RGBColor = RGBColor(120, 120, 120);
+/// The 8 bits/byte (raw) line.
+pub(crate) const RAW_RED: RGBColor = RGBColor(190, 30, 30);
 
-fn draw_err(e: impl std::fmt::Display) -> Error {
+/// A plotters error as the crate's error.
+pub(crate) fn draw_err(e: impl std::fmt::Display) -> Error {
     Error::Io(std::io::Error::other(format!("plot: {e}")))
 }
 

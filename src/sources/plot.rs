@@ -19,30 +19,16 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::demo::{CoinReport, Cost, OrderRow, OrdersReport, TypicalReport};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const WIDTH: u32 = 1000;
 const PANEL_HEIGHT: u32 = 460;
 const LEGEND_WIDTH: u32 = 260;
 
-const COLOURS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(23, 190, 207),
-    RGBColor(188, 189, 34),
-];
-const GREY: RGBColor = RGBColor(120, 120, 120);
-const RED: RGBColor = RGBColor(190, 30, 30);
+// The analyser's palette and helpers, so both kinds of plot look alike.
+use crate::analysis::plot::{COLOURS, GREY, RAW_RED as RED, draw_err};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-
-fn draw_err(e: impl std::fmt::Display) -> Error {
-    Error::Io(std::io::Error::other(format!("plot: {e}")))
-}
 
 /// How a legend row's sample is drawn.
 #[derive(Clone, Copy)]
