@@ -447,18 +447,63 @@ pub struct AdaptiveDist {
     /// The trace of the last symbol looked up by `interval` or `symbol_at` since the
     /// last update: `update` reuses it instead of walking again. It is a pure function
     /// of the state and the symbol, so using it or not changes nothing.
-    last: Cell<Option<(u8, Trace)>>,
+    last: Trace,
 }
 
+/// `Trace::symbol` of a trace that holds nothing (already used, or never made).
+const NO_TRACE: u16 = u16::MAX;
+/// `Trace::found` when no context held the symbol.
+const NOT_FOUND: u16 = u16::MAX;
+
 /// What coding one symbol did: the context that held it, and the SEE events on the way.
-#[derive(Clone, Copy)]
+///
+/// Written in place, field by field, during the walk and read field by field by
+/// `learn`: never copied as a whole. (A trace built on the stack and then copied into
+/// the model made small stores feed wide loads, which defeats store-to-load forwarding;
+/// that cost a third of the time of an order-0 model.)
 struct Trace {
-    /// `(order, index in the list)` of the symbol in the longest context holding it.
-    found: Option<(u8, u8)>,
     /// For each level with an SEE cell: the cell, plus `ESCAPED` if the level escaped.
-    events: [u16; MAX_ORDER as usize + 1],
+    events: [Cell<u16>; MAX_ORDER as usize + 1],
     /// Number of valid `events`.
-    nev: u8,
+    nev: Cell<u8>,
+    /// `order << 8 | index in the list` of the symbol in the longest context holding
+    /// it, or [`NOT_FOUND`].
+    found: Cell<u16>,
+    /// The symbol traced, or [`NO_TRACE`].
+    symbol: Cell<u16>,
+}
+
+impl Trace {
+    fn new() -> Trace {
+        Trace {
+            events: Default::default(),
+            nev: Cell::new(0),
+            found: Cell::new(NOT_FOUND),
+            symbol: Cell::new(NO_TRACE),
+        }
+    }
+
+    /// Starts a new trace (of a symbol not known yet).
+    #[inline]
+    fn start(&self) {
+        self.nev.set(0);
+        self.found.set(NOT_FOUND);
+        self.symbol.set(NO_TRACE);
+    }
+
+    /// Records that the level with SEE cell `cell` escaped or not.
+    #[inline]
+    fn event(&self, cell: usize, escaped: bool) {
+        let n = self.nev.get();
+        self.events[usize::from(n)].set(cell as u16 | if escaped { ESCAPED } else { 0 });
+        self.nev.set(n + 1);
+    }
+
+    /// Records where the symbol was found.
+    #[inline]
+    fn found_at(&self, k: usize, i: usize) {
+        self.found.set((k as u16) << 8 | i as u16);
+    }
 }
 
 impl AdaptiveDist {
@@ -553,45 +598,42 @@ impl AdaptiveDist {
             };
             // The escape takes p of the level, the symbols 1 - p: the spare slots per unit
             // of weight are S (1 - p) / W, as a 32.32 fixed-point multiplier (one division).
-            let m = Mapping {
+            let num = (u64::from(spare) * u64::from(SEE_ONE - p)) << (32 - SCALE_BITS);
+            let mut m = Mapping {
                 base,
-                mul: ((u64::from(spare) * u64::from(SEE_ONE - p)) << (32 - SCALE_BITS))
-                    / u64::from(w),
+                mul: floor_div(num, w),
                 cell,
                 last: if u_next == 0 { n - 1 } else { u32::MAX },
                 spare,
+                width: a,
+                num,
+                w,
+                n,
             };
+            if u_next != 0 {
+                m.width = n + m.scaled(u64::from(w));
+            }
             if let Some(x) = visit(k, &lv, &excl, &m) {
                 return Ok(x);
             }
-            let width = if u_next == 0 {
-                a
-            } else {
-                n + m.scaled(u64::from(w))
-            };
-            base += width;
-            r -= width;
+            base += m.width;
+            r -= m.width;
             excl.add_level(&lv);
         }
         Err((base, r, excl.set))
     }
 
-    /// The interval of `symbol` and the trace of coding it.
-    fn trace(&self, symbol: u8) -> (Interval, Trace) {
-        let mut tr = Trace {
-            found: None,
-            events: [0; MAX_ORDER as usize + 1],
-            nev: 0,
-        };
+    /// The interval of `symbol`; leaves the trace of coding it in `self.last`.
+    fn trace(&self, symbol: u8) -> Interval {
+        let tr = &self.last;
+        tr.start();
         let found = self.walk(|k, lv, excl, m| {
             let at = lv.find(symbol);
             if m.cell != usize::MAX {
-                tr.events[usize::from(tr.nev)] =
-                    m.cell as u16 | if at.is_none() { ESCAPED } else { 0 };
-                tr.nev += 1;
+                tr.event(m.cell, at.is_none());
             }
             let at = at?;
-            tr.found = Some((k as u8, at as u8));
+            tr.found_at(k, at);
             let (i, cum) = if excl.len == 0 {
                 // Nothing excluded: cum = sum of (2c - 1) over the symbols before.
                 let c: u32 = lv.counts[..at].iter().map(|&c| u32::from(c)).sum();
@@ -616,8 +658,24 @@ impl AdaptiveDist {
                 uniform_interval(base, r, u, u32::from(symbol) - excl.rank(symbol))
             }
         };
-        (iv, tr)
+        tr.symbol.set(u16::from(symbol));
+        iv
     }
+}
+
+/// `floor(num / d)` for `num < 2^53`, `d >= 1`, exactly, through a floating-point
+/// division (a 64-bit integer division costs several times as much on the x86 cores we
+/// measure, and there is one per level per byte).
+///
+/// Both operands are exact in `f64` and the quotient is correctly rounded, so it is at
+/// least `floor(num / d)` (an integer below `2^53` is representable, rounding cannot go
+/// under it) and at most one more; one multiplication finds out which.
+#[inline]
+fn floor_div(num: u64, d: u32) -> u64 {
+    debug_assert!(num < 1 << 53 && d >= 1);
+    // Through i64: the conversions to and from u64 need extra steps on x86-64.
+    let q = ((num as i64) as f64 / f64::from(d)) as i64 as u64;
+    if q * u64::from(d) > num { q - 1 } else { q }
 }
 
 /// The map from cumulative weights of one level to slots (module notes).
@@ -633,6 +691,15 @@ struct Mapping {
     last: u32,
     /// `S`.
     spare: u32,
+    /// Slots taken by the level's symbols, `[base, base + width)`; the escape (if any)
+    /// follows.
+    width: u32,
+    /// `N = 2^32 S (1 - p)` (`< 2^48`), of which `mul = floor(N / W)`.
+    num: u64,
+    /// `W`, the weight of the fresh symbols (`< 2^15`).
+    w: u32,
+    /// `n`, the number of fresh symbols.
+    n: u32,
 }
 
 impl Mapping {
@@ -680,9 +747,7 @@ impl Distribution for AdaptiveDist {
     }
 
     fn interval(&self, symbol: u8) -> Result<Interval> {
-        let (iv, tr) = self.trace(symbol);
-        self.last.set(Some((symbol, tr)));
-        Ok(iv)
+        Ok(self.trace(symbol))
     }
 
     fn symbol_at(&self, target: u32) -> Result<(u8, Interval)> {
@@ -691,14 +756,25 @@ impl Distribution for AdaptiveDist {
                 what: "decoder target outside the distribution",
             });
         }
-        let mut tr = Trace {
-            found: None,
-            events: [0; MAX_ORDER as usize + 1],
-            nev: 0,
-        };
+        let tr = &self.last;
+        tr.start();
         let found = self.walk(|k, lv, excl, m| {
-            // Last fresh symbol i with i + floor(S * cum_i / T) <= t, if t is inside.
+            // Last fresh symbol i with i + floor(cum_i M / 2^32) <= t, if t is inside.
+            //
+            // The scan is not allowed to wait for M (a division, the longest latency on
+            // the path): it tests the weaker `cum_i N + i W 2^32 >= (t + 1) W 2^32`
+            // (N = M W + remainder, so the exact test implies it), which needs only N
+            // and W, and asks the exact `starts_after` only where the weaker test passes
+            // (normally once, at the end). Likewise the escape region starts at or below
+            // `n + N / 2^32`, so a target at or past that escapes without a scan.
             let t = target - m.base;
+            if m.cell != usize::MAX && t >= m.n + (m.num >> 32) as u32 {
+                tr.event(m.cell, true);
+                return None;
+            }
+            let w_shift = u64::from(m.w) << 32;
+            let goal = u64::from(t + 1) * w_shift;
+            let mut lhs = 0u64;
             let mut best = None;
             let mut i = 0u32;
             let mut cum = 0u32;
@@ -706,24 +782,23 @@ impl Distribution for AdaptiveDist {
                 if excl.len != 0 && excl.set.has(s) {
                     continue;
                 }
-                if m.starts_after(i, cum, t) {
+                if lhs >= goal && m.starts_after(i, cum, t) {
                     break;
                 }
                 best = Some((s, j, i, cum, weight(c)));
                 i += 1;
                 cum += weight(c);
+                lhs += u64::from(weight(c)) * m.num + w_shift;
             }
             let hit = best.and_then(|(s, j, i, cum, w)| {
                 let iv = m.interval(i, cum, w);
                 (target < iv.start + iv.freq).then_some((s, j, iv))
             });
             if m.cell != usize::MAX {
-                tr.events[usize::from(tr.nev)] =
-                    m.cell as u16 | if hit.is_none() { ESCAPED } else { 0 };
-                tr.nev += 1;
+                tr.event(m.cell, hit.is_none());
             }
             let (s, j, iv) = hit?;
-            tr.found = Some((k as u8, j as u8));
+            tr.found_at(k, j);
             Some((s, iv))
         });
         let (s, iv) = match found {
@@ -749,7 +824,7 @@ impl Distribution for AdaptiveDist {
                 (s, uniform_interval(base, r, u, k))
             }
         };
-        self.last.set(Some((s, tr)));
+        tr.symbol.set(u16::from(s));
         Ok((s, iv))
     }
 }
@@ -957,11 +1032,13 @@ impl AdaptiveDist {
     fn learn(&mut self, s: u8) {
         // 1. The longest context holding s; every level passed escaped, and the SEE cell
         //    of each level learns whether it did.
-        let tr = match self.last.take() {
-            Some((t, tr)) if t == s => tr,
-            _ => self.trace(s).1,
-        };
-        for &ev in &tr.events[..usize::from(tr.nev)] {
+        if self.last.symbol.get() != u16::from(s) {
+            self.trace(s);
+        }
+        self.last.symbol.set(NO_TRACE);
+        let found = self.last.found.get();
+        for i in 0..usize::from(self.last.nev.get()) {
+            let ev = self.last.events[i].get();
             let [p, uses] = &mut self.see[usize::from(ev & !ESCAPED)];
             let target: i32 = if ev & ESCAPED != 0 {
                 SEE_ONE as i32 - 1
@@ -975,9 +1052,9 @@ impl AdaptiveDist {
         }
         let order = self.order as usize;
         let mut init = 1u8;
-        let first_new = match tr.found {
-            Some((k, i)) => {
-                let (k, i) = (usize::from(k), usize::from(i));
+        let first_new = match (found != NOT_FOUND).then_some(found) {
+            Some(f) => {
+                let (k, i) = (usize::from(f >> 8), usize::from(f & 0xff));
                 self.with_node(k, self.cur[k], |node| {
                     if k < order {
                         // Inheritance: c0 = 1 + floor(INHERIT * c / C) from the context
@@ -1070,7 +1147,7 @@ impl AdaptiveModel {
             bucket: [0; MAX_ORDER as usize + 1],
             check: [0; MAX_ORDER as usize + 1],
             see: see_prior(),
-            last: Cell::new(None),
+            last: Trace::new(),
         };
         dist.cur[0] = 0;
         dist.locate(0);
@@ -1173,6 +1250,30 @@ mod tests {
         }
         assert_eq!(next, TOTAL);
         assert!(d.symbol_at(TOTAL).is_err());
+    }
+
+    #[test]
+    fn floor_div_is_exact() {
+        // Near multiples of d, where a rounded quotient would land on the next integer.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = 1 + (x >> 40) as u32 % ((1 << 17) - 1);
+            let q = (x >> 3) % ((1u64 << 48) / u64::from(d));
+            for num in [
+                q * u64::from(d),
+                (q * u64::from(d)).saturating_sub(1),
+                x >> 16,
+            ] {
+                assert_eq!(floor_div(num, d), num / u64::from(d), "{num} / {d}");
+            }
+        }
+        let big = (1u64 << 48) - 1;
+        for d in [1, 2, 3, 65535, 65536, 131071] {
+            assert_eq!(floor_div(big, d), big / u64::from(d));
+        }
     }
 
     #[test]
