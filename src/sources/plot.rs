@@ -168,7 +168,7 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// The coin demo's picture (module docs).
 ///
-/// Errors: plotters failed to draw ([`Error::Io`] with its message).
+/// Errors: plotters failed to draw ([`crate::Error::Io`] with its message).
 pub fn coin_svg(r: &CoinReport) -> Result<String> {
     let h = r.entropy_rate;
     let log_n = |n: u64| (n as f64).log10();
@@ -418,7 +418,7 @@ pub fn coin_svg(r: &CoinReport) -> Result<String> {
 
 /// The typical-set demo's picture (module docs).
 ///
-/// Errors: plotters failed to draw ([`Error::Io`] with its message).
+/// Errors: plotters failed to draw ([`crate::Error::Io`] with its message).
 pub fn typical_svg(r: &TypicalReport) -> Result<String> {
     let (h, eps) = (r.entropy_rate, r.epsilon);
     let log_n = |n: u64| (n as f64).log10();
@@ -572,7 +572,7 @@ pub fn typical_svg(r: &TypicalReport) -> Result<String> {
 
 /// The orders demo's picture (module docs).
 ///
-/// Errors: plotters failed to draw ([`Error::Io`] with its message).
+/// Errors: plotters failed to draw ([`crate::Error::Io`] with its message).
 pub fn orders_svg(r: &OrdersReport) -> Result<String> {
     let max_k = r.rows.iter().map(|row| row.k).max().unwrap_or(0);
     render(1, |_, chart_area, legend_area| {
