@@ -247,12 +247,59 @@ impl BlockCodec for Ours {
 struct Hts {
     order: c_int,
     arith: bool,
+    /// rANS only: the 32-way interleaved variant (`RANS_ORDER_X32`), with whatever SIMD
+    /// the CPU has (`RANS_ORDER_SIMD_AUTO`); the targets are against the scalar 4-way.
+    x32: bool,
+}
+
+/// `RANS_ORDER_X32` of htscodecs' `rANS_static4x16.h`.
+const RANS_ORDER_X32: c_int = 0x04;
+/// `RANS_ORDER_SIMD_AUTO` of htscodecs' `rANS_static4x16.h`.
+const RANS_ORDER_SIMD_AUTO: c_int = 1 << 17;
+
+impl Hts {
+    /// htscodecs' rANS 4x16 (scalar, 4-way) at `order`.
+    fn rans(order: c_int) -> Hts {
+        Hts {
+            order,
+            arith: false,
+            x32: false,
+        }
+    }
+
+    /// htscodecs' rANS 32x16 (32-way, SIMD as available) at `order`.
+    fn rans32(order: c_int) -> Hts {
+        Hts {
+            x32: true,
+            ..Hts::rans(order)
+        }
+    }
+
+    /// htscodecs' adaptive arithmetic coder at `order`.
+    fn arith(order: c_int) -> Hts {
+        Hts {
+            order,
+            arith: true,
+            x32: false,
+        }
+    }
+
+    /// The order argument with the variant's flags.
+    fn flags(&self) -> c_int {
+        if self.x32 {
+            self.order | RANS_ORDER_X32 | RANS_ORDER_SIMD_AUTO
+        } else {
+            self.order
+        }
+    }
 }
 
 impl BlockCodec for Hts {
     fn name(&self) -> String {
         if self.arith {
             format!("htscodecs arith_dynamic order-{}", self.order)
+        } else if self.x32 {
+            format!("htscodecs rans 32x16 (SIMD auto) order-{}", self.order)
         } else {
             format!("htscodecs rans 4x16 order-{}", self.order)
         }
@@ -268,7 +315,7 @@ impl BlockCodec for Hts {
                 let bound = if self.arith {
                     arith_compress_bound(b.len() as c_uint, self.order)
                 } else {
-                    rans_compress_bound_4x16(b.len() as c_uint, self.order)
+                    rans_compress_bound_4x16(b.len() as c_uint, self.flags())
                 };
                 o.resize(bound as usize, 0);
                 let mut size = bound;
@@ -287,7 +334,7 @@ impl BlockCodec for Hts {
                         b.len() as c_uint,
                         o.as_mut_ptr(),
                         &mut size,
-                        self.order,
+                        self.flags(),
                     )
                 };
                 assert!(!r.is_null(), "{} failed", self.name());
@@ -754,10 +801,8 @@ fn comparisons() -> Vec<(String, Vec<Box<dyn BlockCodec>>)> {
         "rANS order 0",
         opts(ModelKind::Static, 0, CoderKind::Rans),
         vec![
-            Box::new(Hts {
-                order: 0,
-                arith: false,
-            }),
+            Box::new(Hts::rans(0)),
+            Box::new(Hts::rans32(0)),
             Box::new(Constriction::new(false)),
         ],
     );
@@ -767,10 +812,7 @@ fn comparisons() -> Vec<(String, Vec<Box<dyn BlockCodec>>)> {
     add(
         "rANS order 1",
         rans1,
-        vec![Box::new(Hts {
-            order: 1,
-            arith: false,
-        })],
+        vec![Box::new(Hts::rans(1)), Box::new(Hts::rans32(1))],
     );
     add(
         "range (static) order 0",
@@ -781,10 +823,7 @@ fn comparisons() -> Vec<(String, Vec<Box<dyn BlockCodec>>)> {
         add(
             &format!("adaptive arithmetic order {order}"),
             opts(ModelKind::Adaptive, order, CoderKind::Arithmetic),
-            vec![Box::new(Hts {
-                order: order as c_int,
-                arith: true,
-            })],
+            vec![Box::new(Hts::arith(order as c_int))],
         );
     }
     v
