@@ -16,7 +16,7 @@ pub mod varint;
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = [0x89, b'S', b'H', b'C'];
 /// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 20;
 /// Smallest block size a header may declare.
@@ -515,6 +515,22 @@ mod tests {
             let mut c = b;
             c[bit / 8] ^= 1 << (bit % 8);
             assert!(Header::parse(&c).is_err(), "flip of bit {bit} not caught");
+        }
+    }
+
+    #[test]
+    fn other_versions_are_refused_by_name_even_with_a_valid_check() {
+        for version in [0, 1, VERSION + 1, u8::MAX] {
+            let mut b = header().to_bytes();
+            b[4] = version;
+            let check = (xxh3_64(&b[0..16]) as u32).to_le_bytes();
+            b[16..20].copy_from_slice(&check);
+            match Header::parse(&b) {
+                Err(Error::UnsupportedVersion { got, supported }) => {
+                    assert_eq!((got, supported), (version, VERSION));
+                }
+                other => panic!("version {version}: {other:?}"),
+            }
         }
     }
 
