@@ -97,9 +97,19 @@ pub const FOUR_STREAM_MIN: usize = 1024;
 const SYMBOLS_PER_REFILL: usize = 5;
 const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN <= BITS_PER_FLUSH);
 
-/// Encoder table entry of a symbol without a code word: the flag bit is collected while
-/// encoding and checked once at the end; its length field is 0, so it writes nothing.
-const NO_CODE: u32 = 1 << 31;
+/// Symbols put into one encoder lane between two flushes. Entries leave their length in
+/// the accumulator's low 4 bits, so the pending bits must stay above bit 3: after a flush
+/// at most 7 are pending, and `7 + 4 * MAX_CODE_LEN <= 60`.
+const SYMBOLS_PER_FLUSH: usize = 4;
+const _: () = assert!(7 + SYMBOLS_PER_FLUSH as u32 * MAX_CODE_LEN <= 60);
+
+/// Encoder table entry of a symbol without a code word: a shift of 0 (low 6 bits), and a
+/// bit that the lane's pending count collects above its 6 low bits, checked once at the
+/// end ([`Lane`]).
+const NO_CODE: u64 = 1 << 6;
+
+/// Bits of a lane's collected pending counts that only [`NO_CODE`] entries can set.
+const NO_CODE_SEEN: u64 = (1 << 53) - (1 << 6);
 
 /// A canonical prefix code over the byte alphabet with lengths `<= MAX_CODE_LEN`.
 #[derive(Clone)]
@@ -108,9 +118,10 @@ pub struct HuffmanCode {
     /// exactly one non-zero length, equal to 1, or `sum 2^(MAX_CODE_LEN - l) = 2^MAX_CODE_LEN`
     /// over the non-zero lengths (Kraft's equality), each `<= MAX_CODE_LEN`.
     lengths: [u8; 256],
-    /// Encoder entries: `code | len << 16` (canonical code word in its low `len` bits,
-    /// first bit most significant), or [`NO_CODE`].
-    enc: [u32; 256],
+    /// Encoder entries: `code << (64 - len) | len`, the canonical code word at the top
+    /// (first bit most significant, at bit 63) and its length in the low 4 bits, or
+    /// [`NO_CODE`]. See [`Lane`] for how one entry is put with three operations.
+    enc: [u64; 256],
     /// Decoder entries, indexed by the next `MAX_CODE_LEN` bits of a stream:
     /// `len | symbol << 8`. Invariant: every entry has `1 <= len <= MAX_CODE_LEN` (for the
     /// one-symbol code the unused half repeats the symbol's entry). The length sits in the
@@ -193,7 +204,7 @@ impl HuffmanCode {
             }
             let code = next[l as usize];
             next[l as usize] += 1;
-            enc[s] = code | l << 16;
+            enc[s] = u64::from(code) << (64 - l) | u64::from(l);
             // Every window that starts with this code word decodes to s.
             let shift = MAX_CODE_LEN - l;
             let first = (code << shift) as usize;
@@ -226,12 +237,11 @@ impl HuffmanCode {
 
     /// The canonical code word of `symbol` as bits, first bit first; `None` if it has none.
     pub fn code_word(&self, symbol: u8) -> Option<BitVec<u8, Msb0>> {
-        let e = self.enc[symbol as usize];
-        if e & NO_CODE != 0 {
+        let len = u32::from(self.lengths[symbol as usize]);
+        if len == 0 {
             return None;
         }
-        let len = e >> 16;
-        let code = e & 0xffff;
+        let code = self.enc[symbol as usize] >> (64 - len);
         Some((0..len).rev().map(|i| (code >> i) & 1 == 1).collect())
     }
 
@@ -484,56 +494,186 @@ pub fn max_stream_len(n_symbols: usize) -> usize {
 /// Codes `data` with `code` (module notes, "block stream layout").
 /// [`Error::ZeroFrequency`] if a byte of `data` has no code word.
 pub fn encode_block(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
-    let n = data.len();
-    if n < FOUR_STREAM_MIN {
-        return encode_stream(data, code);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `encode_bmi` requires.
+        return unsafe { encode_bmi(data, code) };
     }
-    let q = n.div_ceil(4);
-    let mut streams = Vec::with_capacity(4);
-    for quarter in data.chunks(q) {
-        streams.push(encode_stream(quarter, code)?);
-    }
-    debug_assert_eq!(streams.len(), 4);
-    let mut out = Vec::with_capacity(15 + streams.iter().map(Vec::len).sum::<usize>());
-    for s in &streams[..3] {
-        write_varint(&mut out, s.len() as u64);
-    }
-    for s in &streams {
-        out.extend_from_slice(s);
-    }
-    Ok(out)
+    encode_impl(data, code)
 }
 
-/// One bit stream: the code words of `data`, last symbol first, then the end marker.
-fn encode_stream(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
-    let enc = &code.enc;
-    // Room for 9 bits a symbol; rarer longer codes make the writer grow once.
-    let mut w = BitWriter::with_capacity(data.len() + data.len() / 8 + 16);
-    let mut flags = 0u32;
-    let mut put = |w: &mut BitWriter, s: u8| {
-        let e = enc[s as usize];
-        flags |= e;
-        w.put(u64::from(e & 0xffff), (e >> 16) & 0x1f);
-    };
-    let chunks = data.rchunks_exact(SYMBOLS_PER_REFILL);
-    let head = chunks.remainder();
-    for chunk in chunks {
-        for &s in chunk.iter().rev() {
-            put(&mut w, s);
+/// [`encode_impl`] compiled with BMI2: the lanes shift by the entry itself (`shrx`, no
+/// `cl`, no flags).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    encode_impl(data, code)
+}
+
+/// One bit stream being written into a shared buffer: the encoder's counterpart of a
+/// [`BitWriter`], writing the same stream with cheaper steps.
+///
+/// The accumulator is *top-aligned*: its `pending` bits are its highest ones, the latest
+/// code word at the very top. Putting an entry `e = code << (64 - len) | len` is
+/// `acc = (acc >> len) | e` and `pending += e`: the shift amount is `e` itself (shifts
+/// mask it to its low 6 bits), the code lands at the top, and `len` lands in the low 4
+/// bits of `acc`, below the pending bits (at most 60 of them), where later shifts carry it
+/// away unseen. `pending` sums whole entries: its low 6 bits count the bits (below 64),
+/// bits 6..53 collect [`NO_CODE`] flags, and the codes' top bits above are noise.
+///
+/// A flush stores `acc >> (64 - pending)` (the pending bits moved to the bottom, oldest
+/// lowest: the [`BitWriter`] layout) as 8 little-endian bytes at `at`, then keeps only the
+/// `pending % 8` bits of the partial byte, which the next store writes again.
+struct Lane {
+    /// Pending bits at the top; leftover lengths in the low 4 bits (see above).
+    acc: u64,
+    /// Sum of the entries put since the last flush, plus the partial byte's bit count.
+    pending: u64,
+    /// Index in the shared buffer of the byte that holds the oldest pending bit.
+    at: usize,
+    /// Every `pending` seen at a flush, OR-ed: [`NO_CODE_SEEN`] bits mean a symbol had no
+    /// code word.
+    seen: u64,
+}
+
+impl Lane {
+    fn new(at: usize) -> Lane {
+        Lane {
+            acc: 0,
+            pending: 0,
+            at,
+            seen: 0,
         }
-        w.flush();
     }
-    for &s in head.iter().rev() {
-        put(&mut w, s);
+
+    #[inline(always)]
+    fn put(&mut self, e: u64) {
+        self.acc = self.acc.wrapping_shr(e as u32) | e;
+        self.pending = self.pending.wrapping_add(e);
     }
-    if flags & NO_CODE != 0 {
+
+    /// Stores the pending bits; `buf[at..at + 8]` must exist (the caller sized the lane's
+    /// region), else this panics.
+    #[inline(always)]
+    fn flush(&mut self, buf: &mut [u8]) {
+        let n = (self.pending & 63) as u32;
+        // n = 0 shifts by 64 & 63 = 0 and stores noise that the next store overwrites; at
+        // does not move.
+        let word = self.acc.wrapping_shr(64 - n);
+        buf[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
+        self.at += (n >> 3) as usize;
+        self.seen |= self.pending;
+        self.pending &= 7;
+    }
+
+    /// Puts the symbols of `data`, last first, flushing every [`SYMBOLS_PER_FLUSH`].
+    fn put_all(&mut self, data: &[u8], enc: &[u64; 256], buf: &mut [u8]) {
+        for group in data.rchunks(SYMBOLS_PER_FLUSH) {
+            for &s in group.iter().rev() {
+                self.put(enc[s as usize]);
+            }
+            self.flush(buf);
+        }
+    }
+
+    /// Puts the end marker (a 1 bit) and stores the rest; returns the index just past the
+    /// stream's last byte, and whether every symbol had a code word.
+    fn finish(mut self, buf: &mut [u8]) -> (usize, bool) {
+        self.put(1 << 63 | 1);
+        self.flush(buf);
+        let end = self.at + usize::from(self.pending != 0);
+        (end, self.seen & NO_CODE_SEEN == 0)
+    }
+}
+
+/// Bytes a lane of `n` symbols may need: its stream, plus 8 for the last store.
+fn lane_room(n: usize) -> usize {
+    (n * MAX_CODE_LEN as usize + 1).div_ceil(8) + 8
+}
+
+#[inline(always)]
+fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    let enc = &code.enc;
+    let n = data.len();
+    let zero_frequency = || {
         let symbol = *data
             .iter()
             .find(|&&s| code.lengths[s as usize] == 0)
             .unwrap_or(&0);
-        return Err(Error::ZeroFrequency { symbol });
+        Error::ZeroFrequency { symbol }
+    };
+    if n < FOUR_STREAM_MIN {
+        let mut buf = vec![0u8; lane_room(n)];
+        let mut lane = Lane::new(0);
+        lane.put_all(data, enc, &mut buf);
+        let (end, ok) = lane.finish(&mut buf);
+        if !ok {
+            return Err(zero_frequency());
+        }
+        buf.truncate(end);
+        return Ok(buf);
     }
-    Ok(w.finish())
+    // Quarters 0..2 have q symbols, quarter 3 has q - d with d <= 3. The lanes run
+    // together over the last `common` symbols of their quarters (a multiple of
+    // SYMBOLS_PER_FLUSH), then each puts its first few alone: a stream holds its quarter
+    // last symbol first, so those come last.
+    let q = n.div_ceil(4);
+    let quarters = [
+        &data[..q],
+        &data[q..2 * q],
+        &data[2 * q..3 * q],
+        &data[3 * q..],
+    ];
+    let common = quarters[3].len() / SYMBOLS_PER_FLUSH * SYMBOLS_PER_FLUSH;
+    // Each lane writes its own region of `buf`, after room for the jump table.
+    const JUMP_ROOM: usize = 30;
+    let mut base = [JUMP_ROOM; 4];
+    for k in 1..4 {
+        base[k] = base[k - 1] + lane_room(quarters[k - 1].len());
+    }
+    let mut buf = vec![0u8; base[3] + lane_room(quarters[3].len())];
+    let mut lanes = base.map(Lane::new);
+    let mut groups = quarters.map(|qk| qk[qk.len() - common..].rchunks_exact(SYMBOLS_PER_FLUSH));
+    let [g0, g1, g2, g3] = &mut groups;
+    let [l0, l1, l2, l3] = &mut lanes;
+    for (((c0, c1), c2), c3) in g0.zip(g1).zip(g2).zip(g3) {
+        for j in (0..SYMBOLS_PER_FLUSH).rev() {
+            l0.put(enc[c0[j] as usize]);
+            l1.put(enc[c1[j] as usize]);
+            l2.put(enc[c2[j] as usize]);
+            l3.put(enc[c3[j] as usize]);
+        }
+        l0.flush(&mut buf);
+        l1.flush(&mut buf);
+        l2.flush(&mut buf);
+        l3.flush(&mut buf);
+    }
+    let mut ends = [0usize; 4];
+    let mut ok = true;
+    for (k, mut lane) in lanes.into_iter().enumerate() {
+        let qk = quarters[k];
+        lane.put_all(&qk[..qk.len() - common], enc, &mut buf);
+        let (end, lane_ok) = lane.finish(&mut buf);
+        ends[k] = end;
+        ok &= lane_ok;
+    }
+    if !ok {
+        return Err(zero_frequency());
+    }
+    // Jump table, then the streams moved down next to each other.
+    let mut jump = Vec::with_capacity(JUMP_ROOM);
+    for k in 0..3 {
+        write_varint(&mut jump, (ends[k] - base[k]) as u64);
+    }
+    buf[..jump.len()].copy_from_slice(&jump);
+    let mut to = jump.len();
+    for k in 0..4 {
+        buf.copy_within(base[k]..ends[k], to);
+        to += ends[k] - base[k];
+    }
+    buf.truncate(to);
+    Ok(buf)
 }
 
 /// Decodes `out.len()` symbols from `stream` (written by [`encode_block`] with `code`).
