@@ -520,21 +520,20 @@ unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
 /// mask it to its low 6 bits), the code lands at the top, and `len` lands in the low 4
 /// bits of `acc`, below the pending bits (at most 60 of them), where later shifts carry it
 /// away unseen. `pending` sums whole entries: its low 6 bits count the bits (below 64),
-/// bits 6..53 collect [`NO_CODE`] flags, and the codes' top bits above are noise.
+/// bits 6..53 collect [`NO_CODE`] flags (kept across flushes), and the codes' top bits
+/// above are noise.
 ///
-/// A flush stores `acc >> (64 - pending)` (the pending bits moved to the bottom, oldest
-/// lowest: the [`BitWriter`] layout) as 8 little-endian bytes at `at`, then keeps only the
-/// `pending % 8` bits of the partial byte, which the next store writes again.
+/// A flush stores `acc >> (64 - pending % 64)` (the pending bits moved to the bottom,
+/// oldest lowest: the [`BitWriter`] layout) as 8 little-endian bytes at `at`, then keeps
+/// only the `pending % 8` bits of the partial byte, which the next store writes again.
 struct Lane {
     /// Pending bits at the top; leftover lengths in the low 4 bits (see above).
     acc: u64,
-    /// Sum of the entries put since the last flush, plus the partial byte's bit count.
+    /// Sum of the entries put since the last flush, plus the partial byte's bit count and
+    /// the flags of every [`NO_CODE`] entry put so far.
     pending: u64,
     /// Index in the shared buffer of the byte that holds the oldest pending bit.
     at: usize,
-    /// Every `pending` seen at a flush, OR-ed: [`NO_CODE_SEEN`] bits mean a symbol had no
-    /// code word.
-    seen: u64,
 }
 
 impl Lane {
@@ -543,7 +542,6 @@ impl Lane {
             acc: 0,
             pending: 0,
             at,
-            seen: 0,
         }
     }
 
@@ -563,8 +561,9 @@ impl Lane {
         let word = self.acc.wrapping_shr(64 - n);
         buf[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
         self.at += (n >> 3) as usize;
-        self.seen |= self.pending;
-        self.pending &= 7;
+        // Keep the partial byte's bit count and the sticky NO_CODE flags (2^47 of them
+        // would be needed to carry out of their field).
+        self.pending &= 7 | NO_CODE_SEEN;
     }
 
     /// Puts the symbols of `data`, last first, flushing every [`SYMBOLS_PER_FLUSH`].
@@ -582,8 +581,37 @@ impl Lane {
     fn finish(mut self, buf: &mut [u8]) -> (usize, bool) {
         self.put(1 << 63 | 1);
         self.flush(buf);
-        let end = self.at + usize::from(self.pending != 0);
-        (end, self.seen & NO_CODE_SEEN == 0)
+        let end = self.at + usize::from(self.pending & 7 != 0);
+        (end, self.pending & NO_CODE_SEEN == 0)
+    }
+}
+
+/// Puts the last `common` symbols (a multiple of [`SYMBOLS_PER_FLUSH`]) of each part into
+/// its lane, the lanes interleaved group by group, last group first.
+///
+/// Two lanes at a time: a lane's chain is a shift and an OR per symbol (2 cycles), so two
+/// lanes already keep the core busy, and their state fits in registers, which four did
+/// not (measured: four lanes spilled to the stack and ran slower).
+#[inline(always)]
+fn put_lanes<const N: usize>(
+    mut lanes: [&mut Lane; N],
+    parts: [&[u8]; N],
+    common: usize,
+    enc: &[u64; 256],
+    buf: &mut [u8],
+) {
+    let tails = parts.map(|p| &p[p.len() - common..]);
+    let mut i = common;
+    while i >= SYMBOLS_PER_FLUSH {
+        i -= SYMBOLS_PER_FLUSH;
+        for j in (0..SYMBOLS_PER_FLUSH).rev() {
+            for k in 0..N {
+                lanes[k].put(enc[tails[k][i + j] as usize]);
+            }
+        }
+        for lane in lanes.iter_mut() {
+            lane.flush(buf);
+        }
     }
 }
 
@@ -634,21 +662,10 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
     }
     let mut buf = vec![0u8; base[3] + lane_room(quarters[3].len())];
     let mut lanes = base.map(Lane::new);
-    let mut groups = quarters.map(|qk| qk[qk.len() - common..].rchunks_exact(SYMBOLS_PER_FLUSH));
-    let [g0, g1, g2, g3] = &mut groups;
     let [l0, l1, l2, l3] = &mut lanes;
-    for (((c0, c1), c2), c3) in g0.zip(g1).zip(g2).zip(g3) {
-        for j in (0..SYMBOLS_PER_FLUSH).rev() {
-            l0.put(enc[c0[j] as usize]);
-            l1.put(enc[c1[j] as usize]);
-            l2.put(enc[c2[j] as usize]);
-            l3.put(enc[c3[j] as usize]);
-        }
-        l0.flush(&mut buf);
-        l1.flush(&mut buf);
-        l2.flush(&mut buf);
-        l3.flush(&mut buf);
-    }
+    let [q0, q1, q2, q3] = quarters;
+    put_lanes([l0, l1], [q0, q1], common, enc, &mut buf);
+    put_lanes([l2, l3], [q2, q3], common, enc, &mut buf);
     let mut ends = [0usize; 4];
     let mut ok = true;
     for (k, mut lane) in lanes.into_iter().enumerate() {
