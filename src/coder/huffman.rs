@@ -767,82 +767,123 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
     let q = n.div_ceil(4);
     let table = MultiTable::new(code);
 
-    // Fast loop on the whole `stream` and `out`, one lane per stream. A lane's state is
-    // three numbers: `ip`, the index in `stream` of its window's lowest byte; `bits`, its
-    // marked window (`marked_bits`: trailing zeros = bits consumed); `op`, the index in
-    // `out` of its next symbol. Lane k may run a round while its window can move down by
-    // 8 bytes and stay inside stream k (`ip >= lo + 8`) and the round's output window
-    // stays inside quarter k (`op + ROUND_WINDOW <= end`). A round moves `ip` down by at
-    // most 8 and `op` up by at most ROUND_ADVANCE whatever the bits and the table hold,
-    // so the number of rounds all lanes can run is computed up front and the inner loop
-    // checks nothing.
-    let lo = [pos, pos + sizes[0], pos + sizes[0] + sizes[1], pos + first3];
-    let end = [q, 2 * q, 3 * q, n];
-    let mut ip = [0usize; 4];
-    let mut bits = [0u64; 4];
-    let mut op = [0, q, 2 * q, 3 * q];
+    // Fast loop on the whole `stream` and `out`, one lane per stream ([`Lanes`]).
+    let mut lanes = Lanes {
+        lo: [pos, pos + sizes[0], pos + sizes[0] + sizes[1], pos + first3],
+        end: [q, 2 * q, 3 * q, n],
+        ip: [0; 4],
+        bits: [0; 4],
+        op: [0, q, 2 * q, 3 * q],
+    };
     for k in 0..4 {
         // The window lies inside stream k: ip + 8 <= lo[k] + sizes[k] <= stream.len().
-        ip[k] = lo[k] + r[k].position().0;
-        bits[k] = r[k].marked_bits();
+        lanes.ip[k] = lanes.lo[k] + r[k].position().0;
+        lanes.bits[k] = r[k].marked_bits();
     }
+    // All four lanes together; then, as they run out one by one (their streams differ in
+    // length by a few percent), the ones left, still interleaved.
+    lanes.run([0, 1, 2, 3], stream, out, &table);
     loop {
-        let mut rounds = usize::MAX;
+        let mut left = [0usize; 4];
+        let mut count = 0;
         for k in 0..4 {
-            let (Some(a), Some(b)) = (
-                ip[k].checked_sub(lo[k] + 8),
-                end[k].checked_sub(op[k] + ROUND_WINDOW),
-            ) else {
-                rounds = 0;
-                break;
-            };
-            rounds = rounds.min(a / 8 + 1).min(b / ROUND_ADVANCE + 1);
-        }
-        if rounds == 0 {
-            break;
-        }
-        let [mut ip0, mut ip1, mut ip2, mut ip3] = ip;
-        let [mut b0, mut b1, mut b2, mut b3] = bits;
-        let [mut op0, mut op1, mut op2, mut op3] = op;
-        let src = stream.as_ptr();
-        let dst = out.as_mut_ptr();
-        for _ in 0..rounds {
-            // SAFETY: by the choice of `rounds`, every lane starts each of these rounds
-            // with lo[k] + 8 <= ip and op + ROUND_WINDOW <= end[k]; with ip + 8 <=
-            // stream.len() (it only decreases) and end[k] <= out.len() that is the
-            // contract of `decode_round`.
-            unsafe {
-                decode_round(src, &mut ip0, &mut b0, dst, &mut op0, &table);
-                decode_round(src, &mut ip1, &mut b1, dst, &mut op1, &table);
-                decode_round(src, &mut ip2, &mut b2, dst, &mut op2, &table);
-                decode_round(src, &mut ip3, &mut b3, dst, &mut op3, &table);
+            if lanes.rounds(k) > 0 {
+                left[count] = k;
+                count += 1;
             }
         }
-        ip = [ip0, ip1, ip2, ip3];
-        bits = [b0, b1, b2, b3];
-        op = [op0, op1, op2, op3];
-    }
-    // The lanes rarely run out together (their streams differ in length by a few
-    // percent): finish each one's fast rounds alone before the checked tail.
-    for k in 0..4 {
-        while let (Some(a), Some(b)) = (
-            ip[k].checked_sub(lo[k] + 8),
-            end[k].checked_sub(op[k] + ROUND_WINDOW),
-        ) {
-            let rounds = (a / 8 + 1).min(b / ROUND_ADVANCE + 1);
-            let (src, dst) = (stream.as_ptr(), out.as_mut_ptr());
-            for _ in 0..rounds {
-                // SAFETY: as in the four-lane loop above, for this lane alone.
-                unsafe { decode_round(src, &mut ip[k], &mut bits[k], dst, &mut op[k], &table) };
-            }
+        match count {
+            0 => break,
+            1 => lanes.run([left[0]], stream, out, &table),
+            2 => lanes.run([left[0], left[1]], stream, out, &table),
+            3 => lanes.run([left[0], left[1], left[2]], stream, out, &table),
+            _ => lanes.run([0, 1, 2, 3], stream, out, &table),
         }
     }
+    let Lanes {
+        lo,
+        end,
+        ip,
+        bits,
+        op,
+        ..
+    } = lanes;
     for (k, mut rk) in r.into_iter().enumerate() {
         rk.seek(ip[k] - lo[k], bits[k].trailing_zeros());
         decode_tail(&mut rk, code, &mut out[op[k]..end[k]])?;
         rk.finish()?;
     }
     Ok(())
+}
+
+/// The state of the fast loop, one lane per stream (see [`decode_impl`]). A lane is three
+/// numbers: `ip`, the index in the block's stream of its window's lowest byte; `bits`, its
+/// marked window ([`BackwardBitReader::marked_bits`]: trailing zeros = bits consumed);
+/// `op`, the index in `out` of its next symbol. Lane k may run a round while its window
+/// can move down by 8 bytes and stay inside stream k (`ip >= lo + 8`) and the round's
+/// output window stays inside quarter k (`op + ROUND_WINDOW <= end`). A round moves `ip`
+/// down by at most 8 and `op` up by at most [`ROUND_ADVANCE`] whatever the bits and the
+/// table hold, so the rounds a lane can run are known up front and the inner loop checks
+/// nothing.
+struct Lanes {
+    /// Start of each stream in the block's stream.
+    lo: [usize; 4],
+    /// End of each quarter in `out`.
+    end: [usize; 4],
+    ip: [usize; 4],
+    bits: [u64; 4],
+    op: [usize; 4],
+}
+
+impl Lanes {
+    /// Rounds lane `k` can run from where it is, by the bounds above (0 if none).
+    #[inline(always)]
+    fn rounds(&self, k: usize) -> usize {
+        match (
+            self.ip[k].checked_sub(self.lo[k] + 8),
+            self.end[k].checked_sub(self.op[k] + ROUND_WINDOW),
+        ) {
+            (Some(a), Some(b)) => (a / 8 + 1).min(b / ROUND_ADVANCE + 1),
+            _ => 0,
+        }
+    }
+
+    /// Runs the lanes `ks` (distinct) interleaved, round by round, until one of them can
+    /// run no more. `stream` and `out` are the block's, as [`decode_impl`] set the lanes
+    /// up: `ip + 8 <= stream.len()` and `end <= out.len()`.
+    #[inline(always)]
+    fn run<const N: usize>(
+        &mut self,
+        ks: [usize; N],
+        stream: &[u8],
+        out: &mut [u8],
+        table: &MultiTable,
+    ) {
+        loop {
+            let rounds = ks.iter().map(|&k| self.rounds(k)).min().unwrap_or(0);
+            if rounds == 0 {
+                return;
+            }
+            let mut ip = ks.map(|k| self.ip[k]);
+            let mut bits = ks.map(|k| self.bits[k]);
+            let mut op = ks.map(|k| self.op[k]);
+            let (src, dst) = (stream.as_ptr(), out.as_mut_ptr());
+            for _ in 0..rounds {
+                for x in 0..N {
+                    // SAFETY: by the choice of `rounds`, each lane starts each of these
+                    // rounds with lo + 8 <= ip and op + ROUND_WINDOW <= end; with ip + 8 <=
+                    // stream.len() (ip only decreases) and end <= out.len() that is the
+                    // contract of `decode_round`.
+                    unsafe { decode_round(src, &mut ip[x], &mut bits[x], dst, &mut op[x], table) };
+                }
+            }
+            for (x, &k) in ks.iter().enumerate() {
+                self.ip[k] = ip[x];
+                self.bits[k] = bits[x];
+                self.op[k] = op[x];
+            }
+        }
+    }
 }
 
 /// A decoding table that gives one to three symbols per lookup of `MAX_CODE_LEN` bits.
@@ -893,7 +934,7 @@ impl MultiTable {
     }
 }
 
-/// One round of one lane of the fast loop (see [`decode_impl`]): refills the marked
+/// One round of one lane of the fast loop ([`Lanes`]): refills the marked
 /// window, makes 5 lookups (at most `5 * MAX_CODE_LEN <= 56` bits: the marker takes the
 /// window's last bit) and writes the symbols they yield from `dst[op]` on.
 ///
