@@ -889,12 +889,13 @@ impl Lanes {
 /// A decoding table that gives one to three symbols per lookup of `MAX_CODE_LEN` bits.
 ///
 /// Entry for a window: the first code word in it and, as long as the next code word lies
-/// wholly inside the window too, up to two more. Layout `bits | count << 6 | symbols <<
-/// 8`: `bits` (1..=11) the length of the code words taken, in the low 6 bits so that
-/// `wrapping_shl(entry)` consumes them; `count` (1..=3) the symbols taken; `symbols` the
-/// first symbol in the low byte, then the second and third (0 where absent), stored as
-/// one little-endian `u32` whose top byte is 0. `count` is a 2-bit field, so whatever the
-/// table holds a lookup advances the output by at most 3, which bounds a round's writes.
+/// wholly inside the window too, up to two more. Layout `bits | symbols << 6 | count <<
+/// 30`: `bits` (1..=11) the length of the code words taken, in the low 6 bits so that
+/// `wrapping_shl(entry)` consumes them; `symbols` the first symbol in the low byte, then
+/// the second and third (0 where absent), stored with one 4-byte store of `entry >> 6`
+/// (its top byte is not a symbol and gets rewritten); `count` (1..=3) the symbols taken.
+/// `count` is the top 2 bits, so whatever the table holds a lookup advances the output by
+/// `entry >> 30 <= 3`, which bounds a round's writes with no extra operation.
 ///
 /// On book1 a lookup yields 2.0 symbols on average (1.87 with at most two a lookup), on
 /// kennedy.xls 2.5 (1.85): the chain "shift, load, shift" of a stream runs about half as
@@ -928,7 +929,7 @@ impl MultiTable {
                 l1
             };
             let symbols = (e1 >> 8) | (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
-            *slot = bits | (1 + two + three) << 6 | symbols << 8;
+            *slot = bits | symbols << 6 | (1 + two + three) << 30;
         }
         MultiTable(t)
     }
@@ -973,8 +974,8 @@ unsafe fn decode_round(
         b = b.wrapping_shl(e);
         // SAFETY: at - op <= 12 here (4 advances of at most 3), so the 4 bytes lie in
         // dst[op .. op + ROUND_WINDOW] (contract).
-        unsafe { dst.add(at).cast::<u32>().write_unaligned((e >> 8).to_le()) };
-        at += ((e >> 6) & 3) as usize;
+        unsafe { dst.add(at).cast::<u32>().write_unaligned((e >> 6).to_le()) };
+        at += (e >> 30) as usize;
     }
     *bits = b;
     *op = at;
