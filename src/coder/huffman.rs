@@ -11,10 +11,11 @@
 //!    is the same as Huffman's; where it does not (a Fibonacci-like histogram needs depth
 //!    `n - 1`), the loss is the least possible.
 //! 3. **Why [`MAX_CODE_LEN`] = 11.** The decoder looks up the next 11 bits in a table of
-//!    `2^11` entries of 2 bytes: 4 KiB, an eighth of a 32 KiB L1 data cache, so it stays
-//!    hot next to the output. And 5 code words of at most 11 bits (55 bits) fit in the 57
-//!    bits a reader can serve after one refill ([`bitio`](crate::coder::bitio)), so each
-//!    refill feeds 5 symbols. The price is small: Huffman gives a symbol more than 11 bits
+//!    `2^11` entries of 4 bytes (8 KiB, a sixth of a 48 KiB L1 data cache, so it stays hot
+//!    next to the output), each giving up to three symbols ([`decode_block`]). And 5
+//!    lookups of at most 11 bits (55 bits) fit in the 56 bits a marked window holds after
+//!    one refill ([`bitio`](crate::coder::bitio)), so each refill feeds 5 lookups. The
+//!    price is small: Huffman gives a symbol more than 11 bits
 //!    only if it is rarer than about 1 in 200 (a Huffman depth of `d` needs a probability
 //!    below about `1/F(d+1)`, `F` the Fibonacci numbers: Katona & Nemetz, 1976), and such
 //!    symbols carry little of the cost. Measured against unlimited Huffman on the 29 Calgary and Canterbury files
@@ -60,22 +61,39 @@
 //! Each bit stream is a [`BitWriter`] stream: code words of its symbols, last symbol
 //! first, then a 1 bit and zero padding to a byte boundary.
 //!
-//! # Measured (`cargo bench --bench huffman -- --measurement-time 3 --warm-up-time 1`)
+//! # Speed
 //!
-//! On a 2-core Xeon shared with other jobs (load ~10), book1: 4.5719 bits a byte in all
-//! (payload 4.5710, 74 table bytes, 11 bytes of jump table, end markers and padding) against
-//! H0 = 4.5271. Best of 300 single runs: encode 1295 MB/s, decode 1471 MB/s (memcpy
-//! 51 564 MB/s in the same run); criterion medians, deflated by the sharing: encode 339
-//! MiB/s, decode 430 MiB/s, memcpy 17.3 GiB/s. kennedy.xls: 3.5994 bits a byte (H0
-//! 3.5735), best runs encode 1287 MB/s, decode 1492 MB/s. Appending the same code words
-//! to a `BitVec<u8, Msb0>` one word at a time ran at 12.4 MiB/s in that criterion run,
-//! 27 times slower than `encode_block`, which is why [`bitio`](crate::coder::bitio) does
-//! not use `bitvec`; it is used only to show code words ([`HuffmanCode::code_word`]).
+//! Both directions run the four streams interleaved and are compiled twice, the second
+//! time with BMI1/BMI2 (`shlx`/`shrx` shift by a register without `cl` or the flags;
+//! `tzcnt`), picked at run time.
 //!
-//! The decoder is bound by the latency of one chain per stream (shift, table load, shift:
-//! about 8 cycles a symbol), so 4 streams give about 2 cycles a symbol. Going further
-//! would take a table that yields two symbols per lookup, or BMI2's `shlx` (the default
-//! x86-64 target shifts through `cl`).
+//! - **Decoder.** Per block it builds a table whose entries give one to three symbols
+//!   (`MultiTable`): 2.0 symbols a lookup on book1, 2.5 on kennedy.xls. Each stream is a
+//!   lane of three numbers (input index, marked window, output index); a round refills
+//!   the window with one 8-byte load (the consumed count is the window's trailing zeros,
+//!   `BackwardBitReader::marked_bits`), makes 5 lookups and stores 4 bytes per lookup.
+//!   The number of rounds every lane can run without leaving its stream or its quarter
+//!   is computed up front, so the inner loop checks nothing; lanes that have rounds left
+//!   when others run out go on interleaved, and the last few symbols of each stream take
+//!   the checked one-symbol path. A lane's chain is "shift, load, shift" (about 7
+//!   cycles) per lookup plus about 12 per refill.
+//! - **Encoder.** A 64-bit entry holds the code word at the top and its length in the low
+//!   bits, so a symbol is `acc = (acc >> e) | e; pending += e` (`Lane`); lanes run in
+//!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store.
+//!
+//! Measured with `cargo bench --bench huffman` (whole file as one block, code built
+//! outside the timed loop; 2-core Xeon shared with other jobs, load about 3): book1 4.5719
+//! bits a byte in all (payload 4.5710, 74 table bytes, 11 bytes of jump table, end
+//! markers and padding) against H0 = 4.5271; best of 300 runs encode 1812 MB/s, decode
+//! 2358 MB/s (memcpy 46 742 MB/s in the same run). kennedy.xls: 3.5994 bits a byte (H0
+//! 3.5735), encode 1794 MB/s, decode 2354 MB/s. Before the interleaved lanes, the
+//! multi-symbol table and the BMI2 build the same runs gave encode 1295 and decode 1471
+//! MB/s on book1. Against zstd's Huff0 in the same process: `docs/BENCHMARKS.md`.
+//!
+//! Appending the same code words to a `BitVec<u8, Msb0>` one word at a time ran at 12.4
+//! MiB/s in an earlier criterion run, 27 times slower than `encode_block` was then, which
+//! is why [`bitio`](crate::coder::bitio) does not use `bitvec`; it is used only to show
+//! code words ([`HuffmanCode::code_word`]).
 
 use bitvec::order::Msb0;
 use bitvec::vec::BitVec;
@@ -93,9 +111,11 @@ const TABLE_SIZE: usize = 1 << MAX_CODE_LEN;
 /// Blocks of at least this many symbols are cut into 4 streams; shorter ones use one.
 pub const FOUR_STREAM_MIN: usize = 1024;
 
-/// Symbols decoded (or encoded) per refill (flush): `5 * MAX_CODE_LEN <= BITS_PER_FLUSH`.
+/// Table lookups of the decoder per refill: a marked window holds `BITS_PER_FLUSH - 1`
+/// unread bits after a refill (the marker takes one), and a lookup takes at most
+/// `MAX_CODE_LEN`.
 const SYMBOLS_PER_REFILL: usize = 5;
-const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN <= BITS_PER_FLUSH);
+const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN < BITS_PER_FLUSH);
 
 /// Symbols put into one encoder lane between two flushes. Entries leave their length in
 /// the accumulator's low 4 bits, so the pending bits must stay above bit 3: after a flush
