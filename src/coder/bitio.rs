@@ -230,6 +230,41 @@ impl<'a> BackwardBitReader<'a> {
         self.window << (self.consumed & 63)
     }
 
+    /// The window's place: the index in the stream of its lowest byte, and the bits
+    /// consumed from its top. With [`BackwardBitReader::seek`] this lets a caller run its
+    /// own unrolled loop on the stream's bytes and hand the position back.
+    #[inline(always)]
+    pub fn position(&self) -> (usize, u32) {
+        (self.start, self.consumed)
+    }
+
+    /// Moves the window to `start` (no later than the current one: a reader only walks
+    /// towards the stream's start) with `consumed` bits of it used, as returned by
+    /// [`BackwardBitReader::position`] and advanced by a caller's own loop. A later
+    /// `start` is clamped to the current one, so a caller's mistake cannot make a read
+    /// leave the stream.
+    pub fn seek(&mut self, start: usize, consumed: u32) {
+        let start = start.min(self.start);
+        if start != self.start {
+            self.start = start;
+            self.window = load_le(self.data, start);
+        }
+        self.consumed = consumed;
+    }
+
+    /// Like [`BackwardBitReader::aligned_bits`], with a *marker*: the window's lowest bit
+    /// is replaced by a 1 before the shift, so the marker sits just below the unread
+    /// bits and `trailing_zeros` of the shifted copy is the number of bits consumed from
+    /// the window. The replaced bit is the window's last, which a caller that reads at
+    /// most [`BITS_PER_FLUSH`] bits after [`BackwardBitReader::refill_fast`] never
+    /// reaches (`7 + 57 < 64`). Hand the position back with
+    /// [`BackwardBitReader::seek`].
+    #[inline(always)]
+    pub fn marked_bits(&self) -> u64 {
+        debug_assert!(self.consumed < 64);
+        (self.window | 1) << (self.consumed & 63)
+    }
+
     /// Reads `n` bits (`1 <= n <= 57`), refilling first as far as the stream allows.
     #[inline]
     pub fn read(&mut self, n: u32) -> u64 {
@@ -376,6 +411,43 @@ mod tests {
         }
         while got.len() < items.len() {
             got.push(r.read(11));
+        }
+        r.finish().unwrap();
+        let want: Vec<u64> = items.iter().rev().map(|&(v, _)| v).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A caller's own loop on the marked window (as Huffman's decoder runs it) hands the
+    /// position back with `seek`, and plain reads carry on from there.
+    #[test]
+    fn marked_window_and_seek_match_plain_reads() {
+        let items: Vec<(u64, u32)> = (0..300u64).map(|i| ((i * 37) & 0x3ff, 10)).collect();
+        let mut w = BitWriter::with_capacity(16);
+        for chunk in items.chunks(5) {
+            for &(v, n) in chunk {
+                w.put(v, n);
+            }
+            w.flush();
+        }
+        let s = w.finish();
+        let mut r = BackwardBitReader::new(&s).unwrap();
+        let (mut start, _) = r.position();
+        let mut bits = r.marked_bits();
+        let mut got = Vec::new();
+        while start >= 8 && got.len() + 5 <= items.len() {
+            let used = bits.trailing_zeros();
+            start -= (used >> 3) as usize;
+            let word = u64::from_le_bytes(s[start..start + 8].try_into().unwrap());
+            bits = (word | 1) << (used & 7);
+            for _ in 0..5 {
+                got.push(bits >> 54);
+                bits <<= 10;
+            }
+        }
+        assert!(got.len() > 200, "the loop must have run");
+        r.seek(start, bits.trailing_zeros());
+        while got.len() < items.len() {
+            got.push(r.read(10));
         }
         r.finish().unwrap();
         let want: Vec<u64> = items.iter().rev().map(|&(v, _)| v).collect();
