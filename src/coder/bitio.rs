@@ -389,9 +389,8 @@ mod tests {
         assert!(BackwardBitReader::new(&[5, 0]).is_err());
     }
 
-    #[test]
-    fn fast_refill_path_matches_plain_reads() {
-        let items: Vec<(u64, u32)> = (0..400u64).map(|i| (i & 0x7ff, 11)).collect();
+    /// A stream of `items`, flushed after every five (as the fast readers expect).
+    fn write_in_fives(items: &[(u64, u32)]) -> Vec<u8> {
         let mut w = BitWriter::with_capacity(16);
         for chunk in items.chunks(5) {
             for &(v, n) in chunk {
@@ -399,7 +398,13 @@ mod tests {
             }
             w.flush();
         }
-        let s = w.finish();
+        w.finish()
+    }
+
+    #[test]
+    fn fast_refill_path_matches_plain_reads() {
+        let items: Vec<(u64, u32)> = (0..400u64).map(|i| (i & 0x7ff, 11)).collect();
+        let s = write_in_fives(&items);
         let mut r = BackwardBitReader::new(&s).unwrap();
         let mut got = Vec::new();
         while got.len() + 5 <= items.len() && r.can_refill_fast() {
@@ -422,14 +427,7 @@ mod tests {
     #[test]
     fn marked_window_and_seek_match_plain_reads() {
         let items: Vec<(u64, u32)> = (0..300u64).map(|i| ((i * 37) & 0x3ff, 10)).collect();
-        let mut w = BitWriter::with_capacity(16);
-        for chunk in items.chunks(5) {
-            for &(v, n) in chunk {
-                w.put(v, n);
-            }
-            w.flush();
-        }
-        let s = w.finish();
+        let s = write_in_fives(&items);
         let mut r = BackwardBitReader::new(&s).unwrap();
         let (mut start, _) = r.position();
         let mut bits = r.marked_bits();
