@@ -39,6 +39,18 @@ pub struct BlockCost {
 
 /// Encodes one block of at most `options.block_size()` bytes.
 pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
+    encode_block_reusing(data, options, &mut None)
+}
+
+/// [`encode_block`] with a place to keep an adaptive model between blocks: a model left
+/// in `spare` by an earlier block of the same order and memory is reset and reused (see
+/// [`AdaptiveModel::reset`]), and this block's model is left there. The output is the
+/// same as [`encode_block`]'s.
+pub fn encode_block_reusing(
+    data: &[u8],
+    options: &Options,
+    spare: &mut Option<AdaptiveModel>,
+) -> (Block, BlockCost) {
     debug_assert!(!data.is_empty() && data.len() <= options.block_size() as usize);
     let check = block_check(data);
     let raw_len = data.len() as u32;
@@ -54,7 +66,9 @@ pub fn encode_block(data: &[u8], options: &Options) -> (Block, BlockCost) {
     let coded = match (options.model(), options.order()) {
         (ModelKind::Static, 0) => encode_static_order0(data, options),
         (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => static_k::encode(data, options),
-        (ModelKind::Adaptive, k) => encode_adaptive(data, k, options.memory(), options.coder()),
+        (ModelKind::Adaptive, k) => {
+            encode_adaptive(data, k, options.memory(), options.coder(), spare)
+        }
         _ => Err(Error::InvalidOptions(
             "this model is not available in this build".into(),
         )),
@@ -164,23 +178,46 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
     }
 }
 
+/// The model in `spare` if it has this order and memory (reset), else a new one.
+fn take_model(
+    spare: &mut Option<AdaptiveModel>,
+    order: u32,
+    memory: usize,
+) -> Result<AdaptiveModel> {
+    match spare.take() {
+        Some(mut m) if m.order() == order && m.memory_budget() == memory => {
+            m.reset();
+            Ok(m)
+        }
+        _ => AdaptiveModel::new(order, memory),
+    }
+}
+
 fn encode_adaptive(
     data: &[u8],
     order: u32,
     memory: usize,
     coder: CoderKind,
+    spare: &mut Option<AdaptiveModel>,
 ) -> Result<(Vec<u8>, BlockCost)> {
-    let mut model = AdaptiveModel::new(order, memory)?;
+    let mut model = take_model(spare, order, memory)?;
+    let coded = encode_adaptive_with(data, &mut model, coder);
+    *spare = Some(model);
+    coded
+}
+
+fn encode_adaptive_with(
+    data: &[u8],
+    model: &mut AdaptiveModel,
+    coder: CoderKind,
+) -> Result<(Vec<u8>, BlockCost)> {
     let (stream, bits) = match coder {
         CoderKind::Arithmetic => {
-            encode_with_model(data, &mut model, RangeEncoder::new(), Direction::Fifo)?
+            encode_with_model(data, model, RangeEncoder::new(), Direction::Fifo)?
         }
-        CoderKind::Rans => encode_with_model(
-            data,
-            &mut model,
-            RansEncoder::new(data.len()),
-            Direction::Lifo,
-        )?,
+        CoderKind::Rans => {
+            encode_with_model(data, model, RansEncoder::new(data.len()), Direction::Lifo)?
+        }
         CoderKind::Huffman | CoderKind::Tans => {
             return Err(Error::InvalidOptions(
                 "table coders need a static model".into(),
@@ -196,20 +233,43 @@ fn encode_adaptive(
     ))
 }
 
-fn decode_adaptive(header: &Header, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
-    let mut model = AdaptiveModel::new(order, 1usize << header.memory_log2)?;
-    match header.coder {
-        CoderKind::Arithmetic => decode_with_model(out, &mut model, RangeDecoder::new(payload)?),
-        CoderKind::Rans => decode_with_model(out, &mut model, RansDecoder::new(payload)?),
-        CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
-            what: "table coder with an adaptive model",
-        }),
-    }
+fn decode_adaptive(
+    header: &Header,
+    order: u32,
+    payload: &[u8],
+    out: &mut [u8],
+    spare: &mut Option<AdaptiveModel>,
+) -> Result<()> {
+    let mut model = take_model(spare, order, 1usize << header.memory_log2)?;
+    let decoded =
+        match header.coder {
+            CoderKind::Arithmetic => RangeDecoder::new(payload)
+                .and_then(|coder| decode_with_model(out, &mut model, coder)),
+            CoderKind::Rans => RansDecoder::new(payload)
+                .and_then(|coder| decode_with_model(out, &mut model, coder)),
+            CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
+                what: "table coder with an adaptive model",
+            }),
+        };
+    *spare = Some(model);
+    decoded
 }
 
 /// Decodes one block into `out` (cleared first) and verifies its check.
 /// `index` is the block's position in its frame, for the error message.
 pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8>) -> Result<()> {
+    decode_block_reusing(header, block, index, out, &mut None)
+}
+
+/// [`decode_block`] with a place to keep an adaptive model between blocks, as
+/// [`encode_block_reusing`].
+pub fn decode_block_reusing(
+    header: &Header,
+    block: &Block,
+    index: u64,
+    out: &mut Vec<u8>,
+    spare: &mut Option<AdaptiveModel>,
+) -> Result<()> {
     let n = block.raw_len as usize;
     out.clear();
     match block.kind {
@@ -222,7 +282,9 @@ pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8
                 (ModelKind::Static, k) if u32::from(k) <= MAX_STATIC_ORDER => {
                     static_k::decode(header, &block.body, out)
                 }
-                (ModelKind::Adaptive, k) => decode_adaptive(header, k.into(), &block.body, out),
+                (ModelKind::Adaptive, k) => {
+                    decode_adaptive(header, k.into(), &block.body, out, spare)
+                }
                 _ => Err(Error::Corrupt {
                     what: "model not supported by this build",
                 }),

@@ -21,11 +21,12 @@ use std::io::{self, BufReader, Read, Write};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::{BlockCost, Options, decode_block, encode_block};
+use super::{BlockCost, Options, decode_block_reusing, encode_block_reusing};
 use crate::error::{Error, Result};
 use crate::format::{
     self, Block, BlockKind, HEADER_LEN, Header, Item, MAX_BLOCK_OVERHEAD, Reader, TRAILER_LEN,
 };
+use crate::model::AdaptiveModel;
 
 /// The largest thread count the stream functions accept; larger requests are clamped
 /// (it bounds the blocks in flight: `MAX_THREADS * MAX_BLOCK_SIZE` bytes at worst).
@@ -100,6 +101,9 @@ pub struct Compressor<W: Write> {
     hasher: Xxh3,
     summary: Summary,
     blocks: Vec<BlockInfo>,
+    /// One adaptive model per block of a batch, reset and reused by the next batch
+    /// (fresh tables for every block cost page faults, which serialise threads).
+    models: Vec<Option<AdaptiveModel>>,
 }
 
 impl<W: Write> Compressor<W> {
@@ -120,6 +124,7 @@ impl<W: Write> Compressor<W> {
                 ..Summary::default()
             },
             blocks: Vec::new(),
+            models: vec![None],
         })
     }
 
@@ -127,6 +132,7 @@ impl<W: Write> Compressor<W> {
     /// means 1). Call before pushing content; the output does not depend on it.
     pub fn with_threads(mut self, threads: usize) -> Compressor<W> {
         self.threads = clamp_threads(threads);
+        self.models.resize_with(self.threads, || None);
         self
     }
 
@@ -139,12 +145,14 @@ impl<W: Write> Compressor<W> {
     /// blocks in order.
     fn emit_batch(&mut self, batch: &[&[u8]]) -> io::Result<()> {
         let options = self.options;
+        let models = &mut self.models[..batch.len()];
         let coded: Vec<(Block, BlockCost)> = if batch.len() == 1 {
-            vec![encode_block(batch[0], &options)]
+            vec![encode_block_reusing(batch[0], &options, &mut models[0])]
         } else {
             batch
                 .par_iter()
-                .map(|data| encode_block(data, &options))
+                .zip(models.par_iter_mut())
+                .map(|(data, model)| encode_block_reusing(data, &options, model))
                 .collect()
         };
         for (data, (block, cost)) in batch.iter().zip(coded) {
@@ -273,6 +281,8 @@ fn decode_frames<R: Read>(
     let mut summary = Summary::default();
     // One output buffer per block of a batch, reused across batches.
     let mut bufs: Vec<Vec<u8>> = (0..threads).map(|_| Vec::new()).collect();
+    // And one adaptive model per block of a batch, reset and reused (see `Compressor`).
+    let mut models: Vec<Option<AdaptiveModel>> = (0..threads).map(|_| None).collect();
     let mut batch: Vec<Block> = Vec::with_capacity(threads);
     loop {
         let frame_start = reader.consumed() - HEADER_LEN as u64;
@@ -308,15 +318,19 @@ fn decode_frames<R: Read>(
             let results: Vec<Result<()>> = if batch.len() <= 1 {
                 batch
                     .iter()
-                    .zip(bufs.iter_mut())
-                    .map(|(block, buf)| decode_block(&header, block, first, buf))
+                    .zip(bufs.iter_mut().zip(models.iter_mut()))
+                    .map(|(block, (buf, model))| {
+                        decode_block_reusing(&header, block, first, buf, model)
+                    })
                     .collect()
             } else {
                 batch
                     .par_iter()
-                    .zip(bufs.par_iter_mut())
+                    .zip(bufs.par_iter_mut().zip(models.par_iter_mut()))
                     .enumerate()
-                    .map(|(i, (block, buf))| decode_block(&header, block, first + i as u64, buf))
+                    .map(|(i, (block, (buf, model)))| {
+                        decode_block_reusing(&header, block, first + i as u64, buf, model)
+                    })
                     .collect()
             };
             for ((block, buf), result) in batch.iter().zip(bufs.iter()).zip(results) {
