@@ -145,6 +145,9 @@ impl<W: Write> Compressor<W> {
     /// blocks in order.
     fn emit_batch(&mut self, batch: &[&[u8]]) -> io::Result<()> {
         let options = self.options;
+        if self.models.len() < batch.len() {
+            self.models.resize_with(batch.len(), || None);
+        }
         let models = &mut self.models[..batch.len()];
         let coded: Vec<(Block, BlockCost)> = if batch.len() == 1 {
             vec![encode_block_reusing(batch[0], &options, &mut models[0])]
