@@ -206,6 +206,15 @@ fn see_index(k: usize, n: u32, w: u32, first: bool) -> usize {
     ((k * 8 + nb) * 2 + usize::from(first)) * 8 + wb
 }
 
+/// [`Block::see`] for a block with `n` symbols of total count `total`.
+#[inline(always)]
+fn top_see_cell(n: u32, total: u32) -> u16 {
+    if n == 0 {
+        return 0;
+    }
+    see_index(0, n, 2 * total - n, true) as u16
+}
+
 /// Bytes in one block of the hashed table (one context).
 pub const BLOCK_BYTES: usize = 64;
 
@@ -220,7 +229,12 @@ struct Block {
     _pad: u8,
     /// Sum of `counts[..n]`, at most [`LIMIT`].
     total: u16,
-    _pad2: u16,
+    /// The SEE cell of this context as the first level of a walk, less its order's
+    /// part: `see_index(k, n, W, true) - see_index(k, 1, 1, true) + see_index(0, 1, 1,
+    /// true)` for weight `W = 2 total - n` (the same for every order `k`), kept with
+    /// every change of `n` or `total`: the decoder reads it with the counts instead of
+    /// working it out on its per-byte chain.
+    see: u16,
     /// Distinct symbols, in list order.
     syms: [u8; CAP],
     /// `counts[i] >= 1` is the count of `syms[i]`, for `i < n`.
@@ -296,7 +310,7 @@ impl Block {
         n: 0,
         _pad: 0,
         total: 0,
-        _pad2: 0,
+        see: 0,
         syms: [0; CAP],
         counts: [0; CAP],
     };
@@ -677,7 +691,9 @@ impl AdaptiveDist {
         let w = 2 * u32::from(b.total) - n;
         let spare = TOTAL - 256;
         // A block holds at most CAP < 256 symbols, so the level can always escape.
-        let (cell, p) = self.escape(k, n, w, true);
+        let cell = see_index(k, 1, 1, true) - see_index(0, 1, 1, true) + usize::from(b.see);
+        debug_assert_eq!(cell, see_index(k, n, w, true));
+        let p = self.see.get(cell).map_or(0, |c| u32::from(c[0]));
         let share = u64::from(spare) * u64::from(SEE_ONE - p);
         let mut m = Mapping {
             base: 0,
@@ -1220,6 +1236,7 @@ impl AdaptiveDist {
             let (n, total) = (view.n, view.total);
             b.n = n as u8;
             b.total = total as u16;
+            b.see = top_see_cell(n as u32, total);
         }
     }
 
@@ -1369,6 +1386,7 @@ impl AdaptiveDist {
             };
             view.bump(usize::from(found & 0xff), INC);
             b.total = view.total as u16;
+            b.see = top_see_cell(view.n as u32, view.total);
         } else {
             self.learn_walk(s);
         }
