@@ -1,11 +1,12 @@
 //! Speed of the adaptive PPM model on calgary/book1: predict + interval + update per byte
 //! (the encoder's work) and predict + symbol_at + update (the decoder's), next to a plain
-//! static order-0 table lookup loop measured in the same run.
+//! static order-0 table lookup loop measured in the same run. The models get the memory
+//! `shannon compress` gives a 1 MiB block (32 MiB).
 //!
 //! `cargo bench --bench adaptive -- --measurement-time 3 --warm-up-time 1`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shannon::model::{AdaptiveModel, DEFAULT_MEMORY, Distribution, Model, StaticOrder0};
+use shannon::model::{AdaptiveModel, Distribution, Model, StaticOrder0};
 use std::hint::black_box;
 
 fn book1() -> Vec<u8> {
@@ -16,9 +17,14 @@ fn book1() -> Vec<u8> {
     .expect("corpora/calgary/book1")
 }
 
+/// The memory `shannon compress` gives an adaptive model of a 1 MiB block (32 MiB).
+fn memory() -> usize {
+    shannon::Options::default().memory()
+}
+
 /// Encoder side: the sum of the interval widths keeps the work observable.
 fn encode_pass(order: u32, data: &[u8]) -> u64 {
-    let mut m = AdaptiveModel::new(order, DEFAULT_MEMORY).unwrap();
+    let mut m = AdaptiveModel::new(order, memory()).unwrap();
     let mut acc = 0u64;
     for &s in data {
         acc += u64::from(m.predict().interval(s).unwrap().freq);
@@ -29,7 +35,7 @@ fn encode_pass(order: u32, data: &[u8]) -> u64 {
 
 /// The start of every byte's interval, to serve as the decoder's targets.
 fn targets(order: u32, data: &[u8]) -> Vec<u32> {
-    let mut m = AdaptiveModel::new(order, DEFAULT_MEMORY).unwrap();
+    let mut m = AdaptiveModel::new(order, memory()).unwrap();
     data.iter()
         .map(|&s| {
             let t = m.predict().interval(s).unwrap().start;
@@ -41,7 +47,7 @@ fn targets(order: u32, data: &[u8]) -> Vec<u32> {
 
 /// Decoder side: finds each byte from its target and learns it.
 fn decode_pass(order: u32, targets: &[u32]) -> u64 {
-    let mut m = AdaptiveModel::new(order, DEFAULT_MEMORY).unwrap();
+    let mut m = AdaptiveModel::new(order, memory()).unwrap();
     let mut acc = 0u64;
     for &t in targets {
         let (s, iv) = m.predict().symbol_at(t).unwrap();
