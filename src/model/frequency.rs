@@ -148,15 +148,27 @@ impl FrequencyDist {
         (s as u8, self.get(s as u8))
     }
 
-    /// Sets the intervals from `freq` (summing to `2^16`, each `>= 1`), and the buckets
-    /// if `buckets`.
-    fn set(&mut self, freq: &[u32; 256], buckets: bool) {
+    /// Sets the intervals from `counts` (each `>= 1`, summing to `total <= 2^16`) by the
+    /// rebuild rule of the module notes, the rounding remainder to `last`; and the
+    /// buckets if `buckets`.
+    fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, buckets: bool) {
+        debug_assert!((256..=1 << 16).contains(&total));
+        let m = (1u64 << 32) / u64::from(total);
+        // One pass: freq = floor(c m / 2^16) (c m <= total * 2^32 / total fits u64, the
+        // result u32) and the starts, before the remainder is known...
         let mut start = 0u32;
         for s in 0..256 {
-            self.packed[s] = start | freq[s] << 16;
-            start += freq[s];
+            let f = ((u64::from(counts[s]) * m) >> 16) as u32;
+            self.packed[s] = start | f << 16;
+            start += f;
         }
-        debug_assert_eq!(start, 1 << SCALE_BITS);
+        // ...then the remainder widens `last` and moves every later start up.
+        let rem = (1 << SCALE_BITS) - start;
+        let last = usize::from(last);
+        self.packed[last] += rem << 16;
+        for e in &mut self.packed[last + 1..] {
+            *e += rem;
+        }
         self.has_buckets = buckets;
         if buckets {
             // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
@@ -237,7 +249,7 @@ impl Context {
         self.total = 256;
         self.period = FIRST_PERIOD;
         self.left = FIRST_PERIOD;
-        self.dist.set(&[1 << (SCALE_BITS - 8); 256], buckets);
+        self.dist.set(&self.counts, self.total, 0, buckets);
     }
 
     #[inline(always)]
@@ -264,26 +276,8 @@ impl Context {
         }
         self.period = (self.period * 2).min(MAX_PERIOD);
         self.left = self.period;
-        let freq = normalise(&self.counts, self.total, symbol);
-        self.dist.set(&freq, buckets);
+        self.dist.set(&self.counts, self.total, symbol, buckets);
     }
-}
-
-/// `freq` at total `2^16` from `counts` summing to `total <= 2^16`; the rounding
-/// remainder goes to `last` (module notes).
-fn normalise(counts: &[u16; 256], total: u32, last: u8) -> [u32; 256] {
-    debug_assert!((256..=1 << 16).contains(&total));
-    let m = (1u64 << 32) / u64::from(total);
-    let mut freq = [0u32; 256];
-    let mut sum = 0u32;
-    for s in 0..256 {
-        // c * m <= total * 2^32 / total: the product fits u64, the result u32.
-        let f = ((u64::from(counts[s]) * m) >> 16) as u32;
-        freq[s] = f;
-        sum += f;
-    }
-    freq[usize::from(last)] += (1 << SCALE_BITS) - sum;
-    freq
 }
 
 /// The adaptive frequency model of order 0 or 1 (module notes).
