@@ -43,14 +43,18 @@
 //!
 //! **Decoding.** A decoding model ([`FrequencyModel::new`]) also keeps a bucket table
 //! per distribution: `bucket[j]` is the symbol whose interval holds `j * 2^BUCKET_SHIFT`.
-//! A target `t` starts at `bucket[t >> BUCKET_SHIFT]` and walks up while `t` lies past
-//! the symbol's interval; a walk longer than one step needs several symbols inside one
-//! bucket, which only rare symbols are. The buckets are built without a branch a
-//! symbol (a store of each symbol at its start's bucket, then a running maximum); with
-//! a rebuild every 64 symbols their size is a trade: 128 buckets of 512 slots decoded
-//! book1 and kennedy.xls 3-6% faster than 256, 512 slower again (CPU time of
-//! `shannon decompress`, medians of 7 alternated runs), and 1024 buckets filled by a
-//! branchy loop spent 53% of the decoder's time in rebuilds (perf). An encoding model
+//! A target `t` starts at `bucket[t >> BUCKET_SHIFT]` and walks towards the symbol
+//! whose interval holds it; a walk longer than one step needs several symbols inside
+//! one bucket (only rare symbols are that narrow) or hints from an older distribution.
+//! The buckets are built without a branch a symbol (a store of each symbol at its
+//! start's bucket, then a running maximum). With a rebuild every 64 symbols their size
+//! is a trade: 128 buckets of 512 slots decoded book1 and kennedy.xls 3-6% faster than
+//! 256, 512 slower again (CPU time of `shannon decompress`, medians of 7 alternated
+//! runs), and 1024 buckets filled by a branchy loop spent 53% of the decoder's time in
+//! rebuilds (perf). The buckets are only a hint where to start (the walk goes down as
+//! well as up), so a context at the longest period rebuilds them every
+//! `BUCKET_REFRESH` (4) rebuilds: 4 decoded 3-12% faster than 1 (16: no better than 4).
+//! What is decoded never depends on them. An encoding model
 //! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
 //! to a binary search.
 //!
@@ -76,6 +80,8 @@ pub const MAX_ORDER: u32 = 1;
 
 /// log2 of the slots per bucket of the decoding table.
 const BUCKET_SHIFT: u32 = 9;
+/// A context at the longest period rebuilds its bucket hints every this many rebuilds.
+const BUCKET_REFRESH: u32 = 4;
 /// Buckets in a decoding table.
 const BUCKETS: usize = 1 << (SCALE_BITS - BUCKET_SHIFT);
 
@@ -86,10 +92,11 @@ const _: () = assert!(LIMIT + MAX_PERIOD * INC < 1 << 16 && LIMIT >= 256);
 pub struct FrequencyDist {
     /// `start | freq << 16` for each symbol: `start < 2^16`, `1 <= freq <= 2^16 - 255`.
     packed: [u32; 256],
-    /// `bucket[j]`: the symbol whose interval holds `j << BUCKET_SHIFT`; valid only when
-    /// `has_buckets`.
+    /// `bucket[j]`: the symbol whose interval held `j << BUCKET_SHIFT` when the buckets
+    /// were last built (at most [`BUCKET_REFRESH`] rebuilds ago): where `find` starts.
+    /// Used only when `has_buckets`.
     bucket: [u8; BUCKETS],
-    /// Whether `bucket` matches `packed` (decoding models keep it up to date).
+    /// Whether `bucket` was built (decoding models build it).
     has_buckets: bool,
 }
 
@@ -110,34 +117,38 @@ impl FrequencyDist {
         }
     }
 
-    /// The symbol whose interval holds `target`, which must be below `2^16`.
-    ///
-    /// # Panics
-    ///
-    /// Never for `target < 2^16`; a larger target is a caller bug (see
-    /// [`Distribution::symbol_at`], which checks).
+    /// The symbol whose interval holds `target`, which must be below `2^16`; only its
+    /// low 16 bits are used (so a larger one, a caller bug, still ends: see
+    /// [`Distribution::symbol_at`], which refuses it).
     #[inline(always)]
     pub fn find(&self, target: u32) -> (u8, Interval) {
         debug_assert!(target < 1 << SCALE_BITS);
+        let target = target & 0xffff;
         if !self.has_buckets {
             return self.search(target);
         }
+        // The bucket's symbol is a hint: the first symbol of the bucket's first slot when
+        // the buckets were last built, which may be a few rebuilds ago. Walking down
+        // while the target lies before the symbol's interval and up while it lies past
+        // it reaches the one symbol that holds it (the intervals tile [0, 2^16), so
+        // every step moves towards it and s stays in 0..=255).
         let mut s = self.bucket[(target >> BUCKET_SHIFT) as usize & (BUCKETS - 1)];
         loop {
             let e = self.packed[usize::from(s)];
-            // The bucket's symbol starts at or before the bucket's first slot, so
-            // target >= start and the subtraction does not wrap.
-            if target.wrapping_sub(e & 0xffff) < e >> 16 {
+            let start = e & 0xffff;
+            if target < start {
+                s = s.wrapping_sub(1);
+            } else if target - start < e >> 16 {
                 return (
                     s,
                     Interval {
-                        start: e & 0xffff,
+                        start,
                         freq: e >> 16,
                     },
                 );
+            } else {
+                s = s.wrapping_add(1);
             }
-            // The intervals tile [0, 2^16): a later symbol holds the target, so s < 255.
-            s = s.wrapping_add(1);
         }
     }
 
@@ -152,6 +163,7 @@ impl FrequencyDist {
     /// rebuild rule of the module notes, the rounding remainder to `last`; and the
     /// buckets if `buckets`.
     fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, buckets: bool) {
+        // (`buckets`: rebuild the bucket hints too.)
         debug_assert!((256..=1 << 16).contains(&total));
         let m = (1u64 << 32) / u64::from(total);
         // One pass: freq = floor(c m / 2^16) (c m <= total * 2^32 / total fits u64, the
@@ -169,8 +181,8 @@ impl FrequencyDist {
         for e in &mut self.packed[last + 1..] {
             *e += rem;
         }
-        self.has_buckets = buckets;
         if buckets {
+            self.has_buckets = true;
             // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
             // to bucket j (0 if none), then bucket[j] = max(mark[0..=j]) = the last
             // symbol starting at or before j << BUCKET_SHIFT (symbol 0 starts at 0).
@@ -223,6 +235,8 @@ struct Context {
     left: u32,
     /// Symbols between the last rebuild and the next.
     period: u32,
+    /// Rebuilds since the bucket hints were last built.
+    stale: u32,
 }
 
 impl Context {
@@ -238,6 +252,7 @@ impl Context {
             total: 0,
             left: 0,
             period: 0,
+            stale: 0,
         });
         c.clear(buckets);
         c
@@ -249,6 +264,8 @@ impl Context {
         self.total = 256;
         self.period = FIRST_PERIOD;
         self.left = FIRST_PERIOD;
+        self.stale = 0;
+        self.dist.has_buckets = false;
         self.dist.set(&self.counts, self.total, 0, buckets);
     }
 
@@ -274,9 +291,13 @@ impl Context {
             }
             self.total = total;
         }
+        // Young contexts change fast: their hints are rebuilt every time; after that
+        // every BUCKET_REFRESH rebuilds (the hints only shorten find's walk).
+        let refresh = buckets && (self.period < MAX_PERIOD || self.stale + 1 >= BUCKET_REFRESH);
+        self.stale = if refresh { 0 } else { self.stale + 1 };
         self.period = (self.period * 2).min(MAX_PERIOD);
         self.left = self.period;
-        self.dist.set(&self.counts, self.total, symbol, buckets);
+        self.dist.set(&self.counts, self.total, symbol, refresh);
     }
 }
 
