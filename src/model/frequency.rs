@@ -58,9 +58,9 @@
 //! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
 //! to a binary search.
 //!
-//! **Memory.** A context's tables (counts, packed intervals, buckets) take about 2.5 KiB
-//! and are allocated when the context is first used, so an order-1 model of a block that
-//! uses 60 distinct bytes touches 60 contexts, not 256.
+//! **Memory.** A context's tables (counts, packed intervals, buckets) take about 1.7 KiB;
+//! an order-1 model holds 256 of them in one table (430 KiB) and sets a context up at
+//! its first use in a block, so a block that uses 60 distinct bytes initialises 60.
 
 use crate::error::{Error, Result};
 use crate::model::{Distribution, Interval, Model};
@@ -237,29 +237,30 @@ struct Context {
     period: u32,
     /// Rebuilds since the bucket hints were last built.
     stale: u32,
+    /// Whether the context has been set up since the block started (the rest of the
+    /// fields are meaningless until it is).
+    ready: bool,
 }
 
 impl Context {
-    /// A fresh context: all counts 1, the uniform distribution.
-    fn new(buckets: bool) -> Box<Context> {
-        let mut c = Box::new(Context {
-            dist: FrequencyDist {
-                packed: [0; 256],
-                bucket: [0; BUCKETS],
-                has_buckets: false,
-            },
-            counts: [0; 256],
-            total: 0,
-            left: 0,
-            period: 0,
-            stale: 0,
-        });
-        c.clear(buckets);
-        c
-    }
+    /// A context not yet set up ([`Context::clear`] does it at its first use).
+    const BLANK: Context = Context {
+        dist: FrequencyDist {
+            packed: [0; 256],
+            bucket: [0; BUCKETS],
+            has_buckets: false,
+        },
+        counts: [0; 256],
+        total: 0,
+        left: 0,
+        period: 0,
+        stale: 0,
+        ready: false,
+    };
 
     /// Back to the state of a fresh context.
     fn clear(&mut self, buckets: bool) {
+        self.ready = true;
         self.counts = [1; 256];
         self.total = 256;
         self.period = FIRST_PERIOD;
@@ -309,8 +310,9 @@ pub struct FrequencyModel {
     buckets: bool,
     /// The current context: 0 for order 0, the previous byte for order 1.
     ctx: usize,
-    /// One entry per context (1 or 256), allocated at first use.
-    contexts: Vec<Option<Box<Context>>>,
+    /// One entry per context (1 or 256), each set up at its first use in a block: a
+    /// flat table, so that an order-1 context is found without a pointer to follow.
+    contexts: Vec<Context>,
 }
 
 impl std::fmt::Debug for FrequencyModel {
@@ -345,15 +347,15 @@ impl FrequencyModel {
             order,
             buckets,
             ctx: 0,
-            contexts: vec![None; 1 << (8 * order)],
+            contexts: vec![Context::BLANK; 1 << (8 * order)],
         })
     }
 
     /// Back to the state of a new model, keeping the tables allocated.
     pub fn reset(&mut self) {
         self.ctx = 0;
-        for c in self.contexts.iter_mut().flatten() {
-            c.clear(self.buckets);
+        for c in self.contexts.iter_mut() {
+            c.ready = false;
         }
     }
 
@@ -371,7 +373,11 @@ impl FrequencyModel {
     fn context(&mut self) -> &mut Context {
         let buckets = self.buckets;
         // ctx < contexts.len(): 0 for order 0, a byte for order 1.
-        self.contexts[self.ctx].get_or_insert_with(|| Context::new(buckets))
+        let c = &mut self.contexts[self.ctx];
+        if !c.ready {
+            c.clear(buckets);
+        }
+        c
     }
 }
 
