@@ -61,7 +61,8 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
 }
 
 /// Every pair DESIGN.md calls natural, at orders 0, 1, 2: static models with all four
-/// coders, adaptive ones with the two that take any distribution.
+/// coders, adaptive ones with the two that take any distribution; frequency models
+/// (orders 0 and 1 only) likewise.
 fn pairs() -> Vec<Options> {
     let mut v = Vec::new();
     for order in 0..=2 {
@@ -75,6 +76,9 @@ fn pairs() -> Vec<Options> {
         }
         for coder in [CoderKind::Arithmetic, CoderKind::Rans] {
             v.push(Options::new(ModelKind::Adaptive, order, coder).expect("natural pair"));
+            if order <= 1 {
+                v.push(Options::new(ModelKind::Frequency, order, coder).expect("natural pair"));
+            }
         }
     }
     v

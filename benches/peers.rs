@@ -22,7 +22,8 @@
 //! - Every decoded buffer is compared with the input outside the timed region.
 //!
 //! Environment: `PEERS_RUNS` (runs), `PEERS_FILES` (colon-separated paths; default
-//! calgary/book1 and canterbury/kennedy.xls).
+//! calgary/book1 and canterbury/kennedy.xls), `PEERS_ROWS` (colon-separated parts of
+//! comparison labels to keep, e.g. `frequency:adaptive`; default all).
 
 use std::hint::black_box;
 use std::os::raw::{c_int, c_uchar, c_uint, c_void};
@@ -825,6 +826,20 @@ fn comparisons() -> Vec<(String, Vec<Box<dyn BlockCodec>>)> {
             opts(ModelKind::Adaptive, order, CoderKind::Arithmetic),
             vec![Box::new(Hts::arith(order as c_int))],
         );
+    }
+    // The like-for-like of htscodecs' arith_dynamic: plain adaptive frequency counts.
+    for order in [0, 1] {
+        for (coder, name) in [(CoderKind::Arithmetic, "range"), (CoderKind::Rans, "rANS")] {
+            add(
+                &format!("frequency ({name}) order {order}"),
+                opts(ModelKind::Frequency, order, coder),
+                vec![Box::new(Hts::arith(order as c_int))],
+            );
+        }
+    }
+    // PEERS_ROWS=a:b keeps the comparisons whose label contains a or b.
+    if let Ok(keep) = std::env::var("PEERS_ROWS") {
+        v.retain(|(label, _)| keep.split(':').any(|k| label.contains(k)));
     }
     v
 }

@@ -119,9 +119,9 @@ pub fn round_trip(data: &[u8], options: &Options) -> Result<Vec<u8>> {
 }
 
 /// Every model/coder pair this build can compress with, each at representative orders
-/// (static orders 0 and 2 with all four coders; adaptive orders 0, 2 and 4 with the two
-/// stream coders), with default block size, scale and memory: what tests and benchmarks
-/// iterate over.
+/// (static orders 0 and 2 with all four coders; adaptive orders 0, 2 and 4 and frequency
+/// orders 0 and 1 with the two stream coders), with default block size, scale and
+/// memory: what tests and benchmarks iterate over.
 pub fn available_codecs() -> Vec<Options> {
     let mut v = Vec::new();
     for order in [0, 2] {
@@ -137,6 +137,11 @@ pub fn available_codecs() -> Vec<Options> {
     for order in [0, 2, 4] {
         for c in [CoderKind::Arithmetic, CoderKind::Rans] {
             v.extend(Options::new(ModelKind::Adaptive, order, c).ok());
+        }
+    }
+    for order in [0, 1] {
+        for c in [CoderKind::Arithmetic, CoderKind::Rans] {
+            v.extend(Options::new(ModelKind::Frequency, order, c).ok());
         }
     }
     v

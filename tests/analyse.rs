@@ -194,7 +194,7 @@ fn check_runs_json(file: &Value) {
                 );
                 assert!((f("kl_bits_per_byte") - (x - h)).abs() < 1e-9, "{label}");
             }
-            "adaptive" => assert!(r["kl_bits_per_byte"].is_null(), "{label}"),
+            "adaptive" | "frequency" => assert!(r["kl_bits_per_byte"].is_null(), "{label}"),
             m => panic!("unknown model {m}"),
         }
     }

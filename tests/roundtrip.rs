@@ -47,6 +47,8 @@ fn every_natural_pair_is_available() {
         "static order-2 tans",
         "adaptive order-2 arithmetic",
         "adaptive order-2 rans",
+        "frequency order-0 arithmetic",
+        "frequency order-1 rans",
     ] {
         assert!(
             names.iter().any(|n| n == want),

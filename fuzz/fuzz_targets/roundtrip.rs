@@ -7,7 +7,8 @@ use shannon::{CoderKind, ModelKind, Options};
 #[derive(Arbitrary, Debug)]
 struct Case {
     data: Vec<u8>,
-    adaptive: bool,
+    /// 0 static, 1 adaptive, 2 frequency (modulo 3).
+    model: u8,
     order: u8,
     coder: u8,
     block_size: u16,
@@ -21,10 +22,10 @@ fuzz_target!(|c: Case| {
         2 => CoderKind::Rans,
         _ => CoderKind::Tans,
     };
-    let model = if c.adaptive {
-        ModelKind::Adaptive
-    } else {
-        ModelKind::Static
+    let model = match c.model % 3 {
+        0 => ModelKind::Static,
+        1 => ModelKind::Adaptive,
+        _ => ModelKind::Frequency,
     };
     let Ok(options) = Options::new(model, u32::from(c.order % 7), coder) else {
         return;
@@ -34,7 +35,7 @@ fuzz_target!(|c: Case| {
         .and_then(|o| o.with_scale_bits(8 + u32::from(c.scale % 9)))
         .and_then(|o| {
             // A small context memory keeps every block's fresh model cheap.
-            if c.adaptive {
+            if model == ModelKind::Adaptive {
                 o.with_memory(1 << 18)
             } else {
                 Ok(o)

@@ -54,7 +54,8 @@ use crate::format::{
 use crate::model::{Counts, FreqTable};
 
 /// Every model the analyser tries, in report order.
-pub const ALL_MODELS: [ModelKind; 2] = [ModelKind::Static, ModelKind::Adaptive];
+pub const ALL_MODELS: [ModelKind; 3] =
+    [ModelKind::Static, ModelKind::Adaptive, ModelKind::Frequency];
 /// Every coder the analyser tries, in report order.
 pub const ALL_CODERS: [CoderKind; 4] = [
     CoderKind::Huffman,
@@ -132,6 +133,9 @@ pub fn plan_runs(config: &AnalyseConfig) -> Result<(Vec<Options>, Vec<Skipped>)>
                 (0..=config.max_order.min(DEFAULT_MAX_STATIC_ORDER)).collect()
             }
             (None, ModelKind::Adaptive) => (0..=config.max_order).collect(),
+            (None, ModelKind::Frequency) => {
+                (0..=config.max_order.min(crate::model::frequency::MAX_ORDER)).collect()
+            }
         };
         for order in orders {
             for &coder in &config.coders {
@@ -441,7 +445,7 @@ pub fn run(
     }
     let used = match options.model() {
         ModelKind::Static => used_orders(&frame.blocks, options.order())?,
-        ModelKind::Adaptive => Vec::new(),
+        ModelKind::Adaptive | ModelKind::Frequency => Vec::new(),
     };
     let entropy_bits = match options.model() {
         ModelKind::Static => {
@@ -458,7 +462,7 @@ pub fn run(
                     .sum::<Option<f64>>()
             }
         }
-        ModelKind::Adaptive => None,
+        ModelKind::Adaptive | ModelKind::Frequency => None,
     };
     Ok(Run {
         model: options.model(),
@@ -613,7 +617,7 @@ pub fn analyse_compressed(path: &str, packed: &[u8], max_order: u32) -> Result<F
         let h = &frame.header;
         let used = match h.model {
             ModelKind::Static => used_orders(&frame.blocks, h.order.into())?,
-            ModelKind::Adaptive => Vec::new(),
+            ModelKind::Adaptive | ModelKind::Frequency => Vec::new(),
         };
         runs.push(Run {
             model: h.model,
@@ -633,7 +637,7 @@ pub fn analyse_compressed(path: &str, packed: &[u8], max_order: u32) -> Result<F
                     .zip(&used)
                     .map(|(&b, &k)| block_entropy_bits(std::iter::once(b), k))
                     .sum::<Option<f64>>(),
-                ModelKind::Adaptive => None,
+                ModelKind::Adaptive | ModelKind::Frequency => None,
             },
             blocks: tally(&frame.blocks),
             orders_used: distinct_desc(&used),
@@ -955,8 +959,8 @@ mod tests {
         for k in &skipped {
             assert!(Options::new(k.model, k.order, k.coder).is_err());
         }
-        // Static orders 0..=3 and adaptive 0..=4, times four coders.
-        assert_eq!(runs.len() + skipped.len(), (4 + 5) * 4);
+        // Static orders 0..=3, adaptive 0..=4 and frequency 0..=1, times four coders.
+        assert_eq!(runs.len() + skipped.len(), (4 + 5 + 2) * 4);
         assert!(
             runs.iter()
                 .any(|o| o.model() == ModelKind::Adaptive && o.order() == 4)

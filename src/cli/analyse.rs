@@ -14,7 +14,7 @@ use crate::analysis::{
     AnalyseConfig, DEFAULT_MAX_ORDER, FileReport, analyse, analyse_compressed, plan_runs,
     render_json, render_svg, render_text,
 };
-use crate::format::{CoderKind, ModelKind};
+use crate::format::CoderKind;
 
 #[derive(Args, Debug)]
 pub(super) struct AnalyseArgs {
@@ -54,14 +54,7 @@ fn config(a: &AnalyseArgs) -> AnalyseConfig {
         ..AnalyseConfig::default()
     };
     if !a.models.is_empty() {
-        c.models = a
-            .models
-            .iter()
-            .map(|m| match m {
-                ModelArg::Static => ModelKind::Static,
-                ModelArg::Adaptive => ModelKind::Adaptive,
-            })
-            .collect();
+        c.models = a.models.iter().map(|m| m.kind()).collect();
         c.models.dedup();
     }
     if !a.coders.is_empty() {

@@ -106,10 +106,7 @@ pub(crate) struct FileBench {
 }
 
 fn model_kind(m: ModelArg) -> ModelKind {
-    match m {
-        ModelArg::Static => ModelKind::Static,
-        ModelArg::Adaptive => ModelKind::Adaptive,
-    }
+    m.kind()
 }
 
 fn coder_kind(c: CoderArg) -> CoderKind {
@@ -290,7 +287,7 @@ fn read_input(path: Option<&Path>) -> io::Result<Vec<u8>> {
 pub(super) fn bench_cmd(a: BenchArgs, ui: Ui) -> std::result::Result<(), ExitCode> {
     let mut models: Vec<ModelKind> = a.models.iter().map(|&m| model_kind(m)).collect();
     if models.is_empty() {
-        models = vec![ModelKind::Static, ModelKind::Adaptive];
+        models = vec![ModelKind::Static, ModelKind::Adaptive, ModelKind::Frequency];
     }
     let mut coders: Vec<CoderKind> = a.coders.iter().map(|&c| coder_kind(c)).collect();
     if coders.is_empty() {

@@ -118,6 +118,18 @@ impl ThreadsArg {
 enum ModelArg {
     Static,
     Adaptive,
+    Frequency,
+}
+
+impl ModelArg {
+    /// The library's model family.
+    fn kind(self) -> ModelKind {
+        match self {
+            ModelArg::Static => ModelKind::Static,
+            ModelArg::Adaptive => ModelKind::Adaptive,
+            ModelArg::Frequency => ModelKind::Frequency,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -133,7 +145,8 @@ enum CoderArg {
 struct CompressArgs {
     #[command(flatten)]
     io: IoArgs,
-    /// Probability model [default: adaptive; static when --coder is huffman or tans].
+    /// Probability model: static (two-pass), adaptive (PPM), frequency (plain adaptive
+    /// counts, orders 0-1, fast) [default: adaptive; static when --coder is huffman or tans].
     #[arg(long, value_enum)]
     model: Option<ModelArg>,
     /// Context order: how many previous bytes condition each prediction [default: 4 for
@@ -375,7 +388,8 @@ fn refuse_terminal(force: bool) -> Result<(), String> {
 }
 
 /// Fills in what the command line left out: table coders imply a static model; a
-/// static model defaults to order 0 and rANS; otherwise [`codec::DEFAULT_CODEC`].
+/// static model defaults to order 0 and rANS; a frequency model to order 1 and the
+/// range coder; otherwise [`codec::DEFAULT_CODEC`].
 fn resolve_codec(
     model: Option<ModelArg>,
     order: Option<u32>,
@@ -389,13 +403,16 @@ fn resolve_codec(
     });
     let (default_model, default_order, default_coder) = codec::DEFAULT_CODEC;
     let model = match (model, coder) {
-        (Some(ModelArg::Static), _) => ModelKind::Static,
-        (Some(ModelArg::Adaptive), _) => ModelKind::Adaptive,
+        (Some(m), _) => m.kind(),
         (None, Some(CoderKind::Huffman | CoderKind::Tans)) => ModelKind::Static,
         (None, _) => default_model,
     };
     let static_model = model == ModelKind::Static;
-    let order = order.unwrap_or(if static_model { 0 } else { default_order });
+    let order = order.unwrap_or(match model {
+        ModelKind::Static => 0,
+        ModelKind::Frequency => 1,
+        ModelKind::Adaptive => default_order,
+    });
     let coder = coder.unwrap_or(if static_model {
         CoderKind::Rans
     } else {
@@ -809,6 +826,10 @@ mod tests {
         assert_eq!(
             resolve_codec(Some(M::Static), Some(2), None),
             (ModelKind::Static, 2, CoderKind::Rans)
+        );
+        assert_eq!(
+            resolve_codec(Some(M::Frequency), None, None),
+            (ModelKind::Frequency, 1, CoderKind::Arithmetic)
         );
         assert_eq!(
             resolve_codec(None, Some(6), Some(C::Rans)),

@@ -22,6 +22,7 @@ use crate::coder::{huffman, range, rans, tans};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
 use crate::model::adaptive::AdaptiveModel;
+use crate::model::frequency::FrequencyModel;
 use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
 use drive::{Direction, decode_with_model, encode_with_model};
@@ -69,6 +70,7 @@ pub fn encode_block_reusing(
         (ModelKind::Adaptive, k) => {
             encode_adaptive(data, k, options.memory(), options.coder(), spare)
         }
+        (ModelKind::Frequency, k) => encode_frequency(data, k, options.coder()),
         _ => Err(Error::InvalidOptions(
             "this model is not available in this build".into(),
         )),
@@ -233,6 +235,54 @@ fn encode_adaptive_with(
     ))
 }
 
+/// Codes `data` with a fresh frequency model (`docs/FORMAT.md`: the payload is the
+/// coder's stream alone).
+fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8>, BlockCost)> {
+    let mut model = FrequencyModel::for_encoding(order)?;
+    let (stream, bits) = match coder {
+        CoderKind::Arithmetic => {
+            encode_with_model(data, &mut model, RangeEncoder::new(), Direction::Fifo)?
+        }
+        CoderKind::Rans => encode_with_model(
+            data,
+            &mut model,
+            RansEncoder::new(data.len()),
+            Direction::Lifo,
+        )?,
+        CoderKind::Huffman | CoderKind::Tans => {
+            return Err(Error::InvalidOptions(
+                "table coders need a static model".into(),
+            ));
+        }
+    };
+    Ok((
+        stream,
+        BlockCost {
+            table_bytes: 0,
+            model_bits: bits,
+        },
+    ))
+}
+
+/// Decodes a frequency-model payload; the header's order was checked when it was
+/// parsed only against the container's limit, so a larger one is refused here.
+fn decode_frequency(coder: CoderKind, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut model = FrequencyModel::new(order).map_err(|_| Error::Corrupt {
+        what: "frequency model order above 1",
+    })?;
+    match coder {
+        CoderKind::Arithmetic => {
+            RangeDecoder::new(payload).and_then(|c| decode_with_model(out, &mut model, c))
+        }
+        CoderKind::Rans => {
+            RansDecoder::new(payload).and_then(|c| decode_with_model(out, &mut model, c))
+        }
+        CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
+            what: "table coder with a frequency model",
+        }),
+    }
+}
+
 fn decode_adaptive(
     header: &Header,
     order: u32,
@@ -284,6 +334,9 @@ pub fn decode_block_reusing(
                 }
                 (ModelKind::Adaptive, k) => {
                     decode_adaptive(header, k.into(), &block.body, out, spare)
+                }
+                (ModelKind::Frequency, k) => {
+                    decode_frequency(header.coder, k.into(), &block.body, out)
                 }
                 _ => Err(Error::Corrupt {
                     what: "model not supported by this build",

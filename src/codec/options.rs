@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::format::{CoderKind, Header, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, ModelKind};
 use crate::model::adaptive::{DEFAULT_MEMORY, MAX_MEMORY, MAX_ORDER, MIN_MEMORY};
+use crate::model::frequency;
 use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{MAX_SCALE_BITS, check_scale};
 
@@ -51,13 +52,21 @@ impl Options {
     /// Checks that `coder` can code `model` at `order` in this build.
     ///
     /// Table coders (Huffman, tANS) need a static model; adaptive models take orders
-    /// `0..=8`, static models `0..=4`.
+    /// `0..=8`, frequency models `0..=1`, static models `0..=4`.
     pub fn new(model: ModelKind, order: u32, coder: CoderKind) -> Result<Options> {
-        if model == ModelKind::Adaptive && matches!(coder, CoderKind::Huffman | CoderKind::Tans) {
+        if model != ModelKind::Static && matches!(coder, CoderKind::Huffman | CoderKind::Tans) {
             return Err(Error::InvalidOptions(format!(
                 "the {} coder is compiled from a static table; use --model static, \
-                 or --coder arithmetic or rans with an adaptive model",
-                coder.name()
+                 or --coder arithmetic or rans with the {} model",
+                coder.name(),
+                model.name()
+            )));
+        }
+        if model == ModelKind::Frequency && order > frequency::MAX_ORDER {
+            return Err(Error::InvalidOptions(format!(
+                "frequency order {order} is above the largest, {}; use --model adaptive \
+                 for higher orders",
+                frequency::MAX_ORDER
             )));
         }
         if model == ModelKind::Adaptive && order > MAX_ORDER {
@@ -174,7 +183,8 @@ impl Options {
         self.scale_bits
     }
 
-    /// Context memory of an adaptive model in bytes (0 for static models). Unless set
+    /// Context memory of an adaptive model in bytes (0 for static and frequency models:
+    /// a frequency model's tables are fixed, at most 256 contexts). Unless set
     /// with [`Options::with_memory`], it is 32 times the block size rounded up to a power
     /// of two, within 256 KiB ..= 128 MiB (`DEFAULT_MEMORY`): a 1 MiB block gets 32 MiB.
     /// A table much larger than a block can fill costs page faults and buys almost
@@ -188,7 +198,7 @@ impl Options {
 
     fn effective_memory_log2(&self) -> u8 {
         match (self.model, self.memory_log2) {
-            (ModelKind::Static, _) => 0,
+            (ModelKind::Static | ModelKind::Frequency, _) => 0,
             (ModelKind::Adaptive, 0) => {
                 let want = (u64::from(self.block_size).next_power_of_two() * 32).ilog2();
                 want.clamp(MIN_MEMORY.ilog2(), DEFAULT_MEMORY.ilog2()) as u8
@@ -205,8 +215,23 @@ mod tests {
     #[test]
     fn table_coders_refuse_adaptive_models() {
         for coder in [CoderKind::Huffman, CoderKind::Tans] {
-            let e = Options::new(ModelKind::Adaptive, 0, coder).unwrap_err();
-            assert!(e.to_string().contains("static"), "{e}");
+            for model in [ModelKind::Adaptive, ModelKind::Frequency] {
+                let e = Options::new(model, 0, coder).unwrap_err();
+                assert!(e.to_string().contains("static"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn frequency_models_take_orders_0_and_1_and_no_memory() {
+        for coder in [CoderKind::Arithmetic, CoderKind::Rans] {
+            for order in [0, 1] {
+                let o = Options::new(ModelKind::Frequency, order, coder).unwrap();
+                assert_eq!((o.memory(), o.header().memory_log2), (0, 0));
+                assert!(o.with_memory(1 << 20).is_err());
+            }
+            let e = Options::new(ModelKind::Frequency, 2, coder).unwrap_err();
+            assert!(e.to_string().contains("frequency order 2"), "{e}");
         }
     }
 

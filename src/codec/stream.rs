@@ -434,7 +434,7 @@ mod tests {
             .map(|o| o.with_block_size(block_size).unwrap())
             .map(|o| match o.model() {
                 ModelKind::Adaptive => o.with_memory(1 << 20).unwrap(),
-                ModelKind::Static => o,
+                ModelKind::Static | ModelKind::Frequency => o,
             })
             .collect()
     }

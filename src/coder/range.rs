@@ -192,7 +192,7 @@ impl Encode for RangeEncoder {
     ///
     /// If `scale_bits > 16`, `freq == 0` or `start + freq > 2^scale_bits`: the interval
     /// comes from a model, so this is a bug in the caller, never a property of data.
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, start: u32, freq: u32, scale_bits: u32) {
         assert!(
             scale_bits <= MAX_SCALE_BITS

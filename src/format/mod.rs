@@ -41,6 +41,9 @@ pub enum ModelKind {
     Static,
     /// One-pass: both sides learn as they go, restarting at each block.
     Adaptive,
+    /// One-pass plain adaptive frequency counts (order 0 or 1), no escapes: the model of
+    /// the classic adaptive arithmetic coders, fast rather than strong.
+    Frequency,
 }
 
 /// Which entropy coder produced the blocks.
@@ -61,6 +64,7 @@ impl ModelKind {
         match self {
             ModelKind::Static => 0,
             ModelKind::Adaptive => 1,
+            ModelKind::Frequency => 2,
         }
     }
 
@@ -68,6 +72,7 @@ impl ModelKind {
         match b {
             0 => Ok(ModelKind::Static),
             1 => Ok(ModelKind::Adaptive),
+            2 => Ok(ModelKind::Frequency),
             _ => Err(Error::Corrupt {
                 what: "unknown model kind in header",
             }),
@@ -79,6 +84,7 @@ impl ModelKind {
         match self {
             ModelKind::Static => "static",
             ModelKind::Adaptive => "adaptive",
+            ModelKind::Frequency => "frequency",
         }
     }
 }
@@ -127,7 +133,8 @@ pub struct Header {
     pub coder: CoderKind,
     /// Largest log2 of a distribution total the blocks may use.
     pub scale_bits: u8,
-    /// Adaptive models: log2 of the context memory in bytes; 0 for static models.
+    /// Adaptive models: log2 of the context memory in bytes; 0 for static and frequency
+    /// models.
     pub memory_log2: u8,
     /// Largest raw length of a block.
     pub block_size: u32,
@@ -186,7 +193,7 @@ impl Header {
         crate::model::check_scale(scale_bits.into())?;
         let memory_log2 = b[9];
         let memory_ok = match model {
-            ModelKind::Static => memory_log2 == 0,
+            ModelKind::Static | ModelKind::Frequency => memory_log2 == 0,
             ModelKind::Adaptive => (MIN_MEMORY_LOG2..=MAX_MEMORY_LOG2).contains(&memory_log2),
         };
         if !memory_ok {

@@ -15,6 +15,7 @@
 
 pub mod adaptive;
 mod counts;
+pub mod frequency;
 mod normalize;
 mod order0;
 pub mod order_k;
@@ -24,6 +25,7 @@ pub use adaptive::{
     AdaptiveDist, AdaptiveModel, DEFAULT_MEMORY, MAX_MEMORY, MAX_ORDER, MIN_MEMORY,
 };
 pub use counts::Counts;
+pub use frequency::{FrequencyDist, FrequencyModel};
 pub use normalize::{normalize, quantisation_cost_bits};
 pub use order_k::{OrderKTable, StaticOrderK};
 pub use order0::StaticOrder0;

@@ -1,0 +1,424 @@
+//! Adaptive frequency model of order 0 or 1: a table of counts per context, with the
+//! coding distribution rebuilt from the counts on a schedule (deferred summation).
+//!
+//! # Read me first
+//!
+//! **What it is.** The plain adaptive model of the classic arithmetic coders: per context
+//! (none for order 0, the previous byte for order 1; the byte before the block start reads
+//! as 0) a count per symbol, every symbol's probability its share of the counts. No
+//! escapes, no mixing: every symbol keeps a count of at least 1, so every distribution
+//! gives every byte `freq >= 1`. It is the like-for-like of htscodecs' `arith_dynamic`
+//! (and a much weaker, much faster model than [`crate::model::adaptive`]'s PPM).
+//!
+//! **Deferred summation.** Counts grow by [`INC`] for every symbol coded in their
+//! context, but the distribution the coder sees (start and frequency of each symbol at
+//! total `2^16`, [`SCALE_BITS`]) is rebuilt from them only after the context has seen
+//! `period` symbols; between rebuilds `predict` is a pointer to a table and `update` an
+//! addition. `period` starts at [`FIRST_PERIOD`] and doubles at every rebuild up to
+//! [`MAX_PERIOD`], so a young context follows its counts closely and an old one pays
+//! for a rebuild once per `MAX_PERIOD` symbols.
+//!
+//! **Rules** (the same on both sides; integers only; also in `docs/FORMAT.md`):
+//!
+//! ```text
+//! start of a block:  every context has c[s] = 1 for all 256 s, T = 256, period = FIRST_PERIOD,
+//!                    left = period, and the uniform distribution freq[s] = 256
+//! after symbol s in context x:
+//!     c[s] += INC, T += INC, left -= 1
+//!     if left == 0: rebuild(x, s); period = min(2 period, MAX_PERIOD); left = period
+//!     (order 1: the context becomes s)
+//! rebuild(x, s):
+//!     if T > LIMIT:  c[y] = c[y] - floor(c[y] / 2) for every y   (halving; c stays >= 1)
+//!                    T = sum of c
+//!     m = floor(2^32 / T)                        (T <= 2^16, so m >= 2^16)
+//!     freq[y] = floor(c[y] m / 2^16)             (>= c[y] >= 1)
+//!     freq[s] += 2^16 - sum of freq              (the symbol just coded; adds 0..=256)
+//!     start[y] = freq[0] + ... + freq[y-1]
+//! ```
+//!
+//! Counts stay below 2^16: `T <= LIMIT + MAX_PERIOD * INC < 2^16` before a halving.
+//! With `FIRST_PERIOD = 1` a context rebuilds after its 1st, 3rd, 7th, 15th, ... symbol,
+//! then every 64th: on kennedy.xls a longer `MAX_PERIOD` costs more than 1% (256: +1.1%
+//! at order 0, +1.8% at order 1), on book1 it hardly matters.
+//!
+//! **Decoding.** A decoding model ([`FrequencyModel::new`]) also keeps a bucket table
+//! per distribution: `bucket[j]` is the symbol whose interval holds `j * 2^BUCKET_SHIFT`.
+//! A target `t` starts at `bucket[t >> BUCKET_SHIFT]` and walks towards the symbol
+//! whose interval holds it; a walk longer than one step needs several symbols inside
+//! one bucket (only rare symbols are that narrow) or hints from an older distribution.
+//! The buckets are built without a branch a symbol (a store of each symbol at its
+//! start's bucket, then a running maximum). With a rebuild every 64 symbols their size
+//! is a trade: 128 buckets of 512 slots decoded book1 and kennedy.xls 3-6% faster than
+//! 256, 512 slower again (CPU time of `shannon decompress`, medians of 7 alternated
+//! runs), and 1024 buckets filled by a branchy loop spent 53% of the decoder's time in
+//! rebuilds (perf). The buckets are only a hint where to start (the walk goes down as
+//! well as up), so a context at the longest period rebuilds them every
+//! `BUCKET_REFRESH` (4) rebuilds: 4 decoded 3-12% faster than 1 (16: no better than 4).
+//! What is decoded never depends on them. An encoding model
+//! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
+//! to a binary search.
+//!
+//! **Memory.** A context's tables (counts, packed intervals, buckets) take about 1.7 KiB;
+//! an order-1 model holds 256 of them in one table (430 KiB) and sets a context up at
+//! its first use in a block, so a block that uses 60 distinct bytes initialises 60.
+
+use crate::error::{Error, Result};
+use crate::model::{Distribution, Interval, Model};
+
+/// log2 of the total of every distribution this model hands out.
+pub const SCALE_BITS: u32 = 16;
+/// Count added to a symbol each time it is coded in a context.
+pub const INC: u32 = 32;
+/// Symbols a fresh context codes before its first rebuild.
+pub const FIRST_PERIOD: u32 = 1;
+/// Largest number of symbols between two rebuilds of a context.
+pub const MAX_PERIOD: u32 = 64;
+/// A rebuild that finds the counts' total above this halves them first.
+pub const LIMIT: u32 = (1 << 16) - MAX_PERIOD * INC - 1;
+/// Largest order this model takes.
+pub const MAX_ORDER: u32 = 1;
+
+/// log2 of the slots per bucket of the decoding table.
+const BUCKET_SHIFT: u32 = 9;
+/// A context at the longest period rebuilds its bucket hints every this many rebuilds.
+const BUCKET_REFRESH: u32 = 4;
+/// Buckets in a decoding table.
+const BUCKETS: usize = 1 << (SCALE_BITS - BUCKET_SHIFT);
+
+const _: () = assert!(LIMIT + MAX_PERIOD * INC < 1 << 16 && LIMIT >= 256);
+
+/// One context's coding distribution: the interval of every symbol at total `2^16`.
+#[derive(Clone)]
+pub struct FrequencyDist {
+    /// `start | freq << 16` for each symbol: `start < 2^16`, `1 <= freq <= 2^16 - 255`.
+    packed: [u32; 256],
+    /// `bucket[j]`: the symbol whose interval held `j << BUCKET_SHIFT` when the buckets
+    /// were last built (at most [`BUCKET_REFRESH`] rebuilds ago): where `find` starts.
+    /// Used only when `has_buckets`.
+    bucket: [u8; BUCKETS],
+    /// Whether `bucket` was built (decoding models build it).
+    has_buckets: bool,
+}
+
+impl std::fmt::Debug for FrequencyDist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrequencyDist").finish_non_exhaustive()
+    }
+}
+
+impl FrequencyDist {
+    /// The interval of `symbol` (every symbol has one).
+    #[inline(always)]
+    pub fn get(&self, symbol: u8) -> Interval {
+        let e = self.packed[usize::from(symbol)];
+        Interval {
+            start: e & 0xffff,
+            freq: e >> 16,
+        }
+    }
+
+    /// The symbol whose interval holds `target`, which must be below `2^16`; only its
+    /// low 16 bits are used (so a larger one, a caller bug, still ends: see
+    /// [`Distribution::symbol_at`], which refuses it).
+    #[inline(always)]
+    pub fn find(&self, target: u32) -> (u8, Interval) {
+        debug_assert!(target < 1 << SCALE_BITS);
+        let target = target & 0xffff;
+        if !self.has_buckets {
+            return self.search(target);
+        }
+        // The bucket's symbol is a hint: the first symbol of the bucket's first slot when
+        // the buckets were last built, which may be a few rebuilds ago. Walking down
+        // while the target lies before the symbol's interval and up while it lies past
+        // it reaches the one symbol that holds it (the intervals tile [0, 2^16), so
+        // every step moves towards it and s stays in 0..=255).
+        let mut s = self.bucket[(target >> BUCKET_SHIFT) as usize & (BUCKETS - 1)];
+        loop {
+            let e = self.packed[usize::from(s)];
+            let start = e & 0xffff;
+            if target < start {
+                s = s.wrapping_sub(1);
+            } else if target - start < e >> 16 {
+                return (
+                    s,
+                    Interval {
+                        start,
+                        freq: e >> 16,
+                    },
+                );
+            } else {
+                s = s.wrapping_add(1);
+            }
+        }
+    }
+
+    /// [`FrequencyDist::find`] by binary search over the starts (no buckets needed).
+    fn search(&self, target: u32) -> (u8, Interval) {
+        // The last symbol whose start is <= target; symbol 0 starts at 0.
+        let s = self.packed.partition_point(|&e| e & 0xffff <= target) - 1;
+        (s as u8, self.get(s as u8))
+    }
+
+    /// Sets the intervals from `counts` (each `>= 1`, summing to `total <= 2^16`) by the
+    /// rebuild rule of the module notes, the rounding remainder to `last`; and the
+    /// buckets if `buckets`.
+    fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, buckets: bool) {
+        // (`buckets`: rebuild the bucket hints too.)
+        debug_assert!((256..=1 << 16).contains(&total));
+        let m = (1u64 << 32) / u64::from(total);
+        // One pass: freq = floor(c m / 2^16) (c m <= total * 2^32 / total fits u64, the
+        // result u32) and the starts, before the remainder is known...
+        let mut start = 0u32;
+        for s in 0..256 {
+            let f = ((u64::from(counts[s]) * m) >> 16) as u32;
+            self.packed[s] = start | f << 16;
+            start += f;
+        }
+        // ...then the remainder widens `last` and moves every later start up.
+        let rem = (1 << SCALE_BITS) - start;
+        let last = usize::from(last);
+        self.packed[last] += rem << 16;
+        for e in &mut self.packed[last + 1..] {
+            *e += rem;
+        }
+        if buckets {
+            self.has_buckets = true;
+            // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
+            // to bucket j (0 if none), then bucket[j] = max(mark[0..=j]) = the last
+            // symbol starting at or before j << BUCKET_SHIFT (symbol 0 starts at 0).
+            let mut mark = [0u8; BUCKETS + 1];
+            for s in 0..256 {
+                let start = self.packed[s] & 0xffff;
+                let j = (start + (1 << BUCKET_SHIFT) - 1) >> BUCKET_SHIFT;
+                mark[j as usize] = s as u8;
+            }
+            let mut last = 0u8;
+            for j in 0..BUCKETS {
+                last = last.max(mark[j]);
+                self.bucket[j] = last;
+            }
+        }
+    }
+}
+
+impl Distribution for FrequencyDist {
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        SCALE_BITS
+    }
+
+    #[inline(always)]
+    fn interval(&self, symbol: u8) -> Result<Interval> {
+        Ok(self.get(symbol))
+    }
+
+    #[inline(always)]
+    fn symbol_at(&self, target: u32) -> Result<(u8, Interval)> {
+        if target >= 1 << SCALE_BITS {
+            return Err(Error::Corrupt {
+                what: "coder target outside the distribution",
+            });
+        }
+        Ok(self.find(target))
+    }
+}
+
+/// One context: its counts and the distribution last built from them.
+#[derive(Clone)]
+struct Context {
+    dist: FrequencyDist,
+    /// Count of each symbol, `>= 1`.
+    counts: [u16; 256],
+    /// Sum of `counts`.
+    total: u32,
+    /// Symbols to code before the next rebuild, `>= 1`.
+    left: u32,
+    /// Symbols between the last rebuild and the next.
+    period: u32,
+    /// Rebuilds since the bucket hints were last built.
+    stale: u32,
+    /// Whether the context has been set up since the block started (the rest of the
+    /// fields are meaningless until it is).
+    ready: bool,
+}
+
+impl Context {
+    /// A context not yet set up ([`Context::clear`] does it at its first use).
+    const BLANK: Context = Context {
+        dist: FrequencyDist {
+            packed: [0; 256],
+            bucket: [0; BUCKETS],
+            has_buckets: false,
+        },
+        counts: [0; 256],
+        total: 0,
+        left: 0,
+        period: 0,
+        stale: 0,
+        ready: false,
+    };
+
+    /// Back to the state of a fresh context.
+    fn clear(&mut self, buckets: bool) {
+        self.ready = true;
+        self.counts = [1; 256];
+        self.total = 256;
+        self.period = FIRST_PERIOD;
+        self.left = FIRST_PERIOD;
+        self.stale = 0;
+        self.dist.has_buckets = false;
+        self.dist.set(&self.counts, self.total, 0, buckets);
+    }
+
+    #[inline(always)]
+    fn update(&mut self, symbol: u8, buckets: bool) {
+        // counts < 2^16 by the choice of LIMIT (module notes).
+        self.counts[usize::from(symbol)] += INC as u16;
+        self.total += INC;
+        self.left -= 1;
+        if self.left == 0 {
+            self.rebuild(symbol, buckets);
+        }
+    }
+
+    /// Halves if due, then builds the distribution from the counts (module notes).
+    #[inline(never)]
+    fn rebuild(&mut self, symbol: u8, buckets: bool) {
+        if self.total > LIMIT {
+            let mut total = 0;
+            for c in self.counts.iter_mut() {
+                *c -= *c >> 1;
+                total += u32::from(*c);
+            }
+            self.total = total;
+        }
+        // Young contexts change fast: their hints are rebuilt every time; after that
+        // every BUCKET_REFRESH rebuilds (the hints only shorten find's walk).
+        let refresh = buckets && (self.period < MAX_PERIOD || self.stale + 1 >= BUCKET_REFRESH);
+        self.stale = if refresh { 0 } else { self.stale + 1 };
+        self.period = (self.period * 2).min(MAX_PERIOD);
+        self.left = self.period;
+        self.dist.set(&self.counts, self.total, symbol, refresh);
+    }
+}
+
+/// The adaptive frequency model of order 0 or 1 (module notes).
+#[derive(Clone)]
+pub struct FrequencyModel {
+    order: u32,
+    /// Whether distributions keep bucket tables for fast `symbol_at`.
+    buckets: bool,
+    /// The current context: 0 for order 0, the previous byte for order 1.
+    ctx: usize,
+    /// One entry per context (1 or 256), each set up at its first use in a block: a
+    /// flat table, so that an order-1 context is found without a pointer to follow.
+    contexts: Vec<Context>,
+}
+
+impl std::fmt::Debug for FrequencyModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrequencyModel")
+            .field("order", &self.order)
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrequencyModel {
+    /// A model at the start of a block, for decoding (and anything else); `order` is 0
+    /// or 1, anything else is [`Error::InvalidOptions`].
+    pub fn new(order: u32) -> Result<FrequencyModel> {
+        Self::with_buckets(order, true)
+    }
+
+    /// A model for encoding only: the same distributions as [`FrequencyModel::new`]'s,
+    /// without the bucket tables that make `symbol_at` fast.
+    pub fn for_encoding(order: u32) -> Result<FrequencyModel> {
+        Self::with_buckets(order, false)
+    }
+
+    fn with_buckets(order: u32, buckets: bool) -> Result<FrequencyModel> {
+        if order > MAX_ORDER {
+            return Err(Error::InvalidOptions(format!(
+                "frequency model order {order} is above the largest, {MAX_ORDER}"
+            )));
+        }
+        Ok(FrequencyModel {
+            order,
+            buckets,
+            ctx: 0,
+            contexts: vec![Context::BLANK; 1 << (8 * order)],
+        })
+    }
+
+    /// Back to the state of a new model, keeping the tables allocated.
+    pub fn reset(&mut self) {
+        self.ctx = 0;
+        for c in self.contexts.iter_mut() {
+            c.ready = false;
+        }
+    }
+
+    /// The context order, 0 or 1.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// Whether this model keeps bucket tables (made by [`FrequencyModel::new`]).
+    pub fn decodes_fast(&self) -> bool {
+        self.buckets
+    }
+
+    #[inline(always)]
+    fn context(&mut self) -> &mut Context {
+        let buckets = self.buckets;
+        // ctx < contexts.len(): 0 for order 0, a byte for order 1.
+        let c = &mut self.contexts[self.ctx];
+        if !c.ready {
+            c.clear(buckets);
+        }
+        c
+    }
+}
+
+impl Model for FrequencyModel {
+    type Dist = FrequencyDist;
+
+    #[inline(always)]
+    fn predict(&mut self) -> &FrequencyDist {
+        &self.context().dist
+    }
+
+    #[inline(always)]
+    fn update(&mut self, symbol: u8) {
+        let buckets = self.buckets;
+        self.context().update(symbol, buckets);
+        if self.order == 1 {
+            self.ctx = usize::from(symbol);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_distribution_is_uniform() {
+        let mut m = FrequencyModel::new(0).unwrap();
+        let d = m.predict();
+        for s in 0..=255u8 {
+            assert_eq!(
+                d.get(s),
+                Interval {
+                    start: u32::from(s) * 256,
+                    freq: 256
+                }
+            );
+        }
+        assert_eq!(d.find(0).0, 0);
+        assert_eq!(d.find(65535).0, 255);
+        assert!(d.symbol_at(1 << 16).is_err());
+        assert!(FrequencyModel::new(2).is_err());
+    }
+}
