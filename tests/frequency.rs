@@ -123,11 +123,11 @@ fn reference_intervals(data: &[u8], order: u32) -> Vec<(u32, u32)> {
         let x = ctxs.entry(key).or_insert_with(fresh);
         let start: u64 = x.freq[..usize::from(s)].iter().sum();
         out.push((start as u32, x.freq[usize::from(s)] as u32));
-        x.c[usize::from(s)] += u64::from(INC);
+        x.c[usize::from(s)] += u64::from(INC[order as usize]);
         x.left -= 1;
         if x.left == 0 {
             let mut total: u64 = x.c.iter().sum();
-            if total > u64::from(LIMIT) {
+            if total > u64::from(LIMIT[order as usize]) {
                 for c in x.c.iter_mut() {
                     *c -= *c / 2;
                 }
