@@ -331,7 +331,9 @@ fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
 
 fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
     let (alphabet, rank, listed) = rank_bytes(data);
-    if order <= 2 {
+    if order == 1 && u32::try_from(data.len()).is_ok() {
+        histograms_o1(data, lanes, alphabet, &rank, &listed)
+    } else if order <= 2 {
         histograms_dense(data, order, lanes, alphabet, &rank, &listed)
     } else {
         histograms_sorted(data, order, lanes, alphabet, &rank, &listed)
@@ -491,6 +493,54 @@ fn histograms_dense(
         contexts.push((key as u64, first, seen.len() as u32));
         seen.clear();
         begin = end;
+    }
+    Histograms {
+        alphabet,
+        contexts,
+        syms,
+    }
+}
+
+/// [`histograms`] for order 1 (and `n < 2^32`): one pass adds every (context digit,
+/// byte) pair to a table of `m + 1` rows of 256 counts, then the rows are read in key
+/// order (the key of an order-1 context is its digit) and each row's bytes in rank order.
+/// Time `O(n + (m + 1) m)`, memory `1 KiB (m + 1)`; no scatter of the data as
+/// [`histograms_dense`] does, which costs about twice as much per byte.
+fn histograms_o1(
+    data: &[u8],
+    lanes: Lanes,
+    alphabet: Vec<u8>,
+    rank: &[u8; 256],
+    listed: &[bool; 256],
+) -> Histograms {
+    // Digits are at most m <= 256.
+    let mut dig = [0u16; 256];
+    for b in 0..=255u8 {
+        dig[b as usize] = digit(rank, listed, b) as u16;
+    }
+    let mut rows = vec![[0u32; 256]; alphabet.len() + 1];
+    for (start, end) in lanes.ranges(data.len()) {
+        // The padding before a lane reads as byte 0.
+        let mut d = usize::from(dig[0]);
+        for &b in &data[start..end] {
+            rows[d][usize::from(b)] += 1;
+            d = usize::from(dig[usize::from(b)]);
+        }
+    }
+    let mut contexts = Vec::new();
+    let mut syms = Vec::new();
+    for (key, row) in rows.iter().enumerate() {
+        let first = syms.len() as u32;
+        for (r, &b) in alphabet.iter().enumerate() {
+            let c = row[usize::from(b)];
+            if c > 0 {
+                syms.push((r as u8, u64::from(c)));
+            }
+        }
+        let len = syms.len() as u32 - first;
+        if len > 0 {
+            contexts.push((key as u64, first, len));
+        }
     }
     Histograms {
         alphabet,
@@ -1392,6 +1442,10 @@ mod tests {
                     let d = histograms_dense(&data, k, lanes, alphabet.clone(), &rank, &listed);
                     let s = histograms_sorted(&data, k, lanes, alphabet.clone(), &rank, &listed);
                     assert!(same_histograms(&d, &s), "{f} order {k} {lanes:?}");
+                    if k == 1 {
+                        let o = histograms_o1(&data, lanes, alphabet.clone(), &rank, &listed);
+                        assert!(same_histograms(&o, &s), "{f} order-1 rows {lanes:?}");
+                    }
                 }
             }
         }
@@ -1403,8 +1457,12 @@ mod tests {
             let lanes = if four { Lanes::Four } else { Lanes::One };
             let (alphabet, rank, listed) = rank_bytes(&data);
             let d = histograms_dense(&data, k, lanes, alphabet.clone(), &rank, &listed);
-            let s = histograms_sorted(&data, k, lanes, alphabet, &rank, &listed);
+            let s = histograms_sorted(&data, k, lanes, alphabet.clone(), &rank, &listed);
             prop_assert!(same_histograms(&d, &s));
+            if k == 1 {
+                let o = histograms_o1(&data, lanes, alphabet, &rank, &listed);
+                prop_assert!(same_histograms(&o, &s));
+            }
         }
 
         #[test]
