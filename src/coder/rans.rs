@@ -469,34 +469,29 @@ pub fn encode_order0(data: &[u8], table: &FreqTable) -> Result<Vec<u8>> {
 /// interval `[start, start + f)`, the u64 `f | (t - start) << 32 | s << 48`, so that one
 /// load gives `s` and `D(s, x') = f * floor(x' / 2^scale) + (t - start)`.
 ///
-/// Always 2^16 entries (512 KiB, zero-initialised lazily by the allocator; only the first
-/// `2^scale` are written): indexing with a `u16` then needs no bounds check.
-struct SlotTable(Box<[u64; 1 << MAX_SCALE_BITS]>);
+/// Exactly `2^scale` entries (32 KiB at scale 12), each written once and nothing zeroed
+/// first: the table is rebuilt for every block, so its size is paid per block.
+struct SlotTable(Vec<u64>);
 
 impl SlotTable {
     fn new(table: &FreqTable) -> SlotTable {
-        let mut slots: Box<[u64; 1 << MAX_SCALE_BITS]> = vec![0u64; 1 << MAX_SCALE_BITS]
-            .into_boxed_slice()
-            .try_into()
-            .expect("2^16 entries");
+        let mut slots = Vec::with_capacity(1 << table.scale_bits());
         let (freqs, cums) = (table.freqs(), table.cums());
         for s in 0..256 {
-            let (f, start) = (freqs[s], cums[s]);
-            for (off, slot) in slots[start as usize..(start + f) as usize]
-                .iter_mut()
-                .enumerate()
-            {
-                *slot = u64::from(f) | (off as u64) << 32 | (s as u64) << 48;
-            }
+            let f = freqs[s];
+            debug_assert_eq!(cums[s] as usize, slots.len());
+            slots.extend((0..u64::from(f)).map(|off| u64::from(f) | off << 32 | (s as u64) << 48));
         }
+        // The frequencies of a FreqTable sum to 2^scale.
+        debug_assert_eq!(slots.len(), 1 << table.scale_bits());
         SlotTable(slots)
     }
 
     /// Decodes one symbol from state `x` (in `[L, L * 2^32)`): returns `s` and `D(s, x)`,
-    /// not yet renormalised.
+    /// not yet renormalised. `mask` is `2^scale - 1`, the last index of the table.
     #[inline(always)]
     fn decode(&self, x: u64, scale_bits: u32, mask: u64) -> (u8, u64) {
-        let e = self.0[usize::from((x & mask) as u16)];
+        let e = self.0[(x & mask) as usize];
         let f = e & 0xffff_ffff;
         let off = (e >> 32) & 0xffff;
         // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
@@ -507,7 +502,7 @@ impl SlotTable {
 /// The hot loop of [`decode_order0`]: four symbols at a time while at least four words
 /// (the most a group can read) remain. Returns the symbols decoded and the byte offset
 /// of the next word.
-#[inline]
+#[inline(always)]
 fn decode_quads<const SCALE: u32>(
     states: &mut [u64; STATES],
     words: &[u8],
@@ -515,6 +510,11 @@ fn decode_quads<const SCALE: u32>(
     out: &mut [u8],
 ) -> (usize, usize) {
     let mask = (1u64 << SCALE) - 1;
+    // One length check here (the table has 2^SCALE entries); `x & mask` then indexes
+    // `table` without one.
+    let Some(table) = slots.0.get(..=mask as usize) else {
+        return (0, 0);
+    };
     // A local copy stays in registers; writing through `states` costs four stores a group.
     let mut x = *states;
     let mut pos = 0usize;
@@ -526,7 +526,12 @@ fn decode_quads<const SCALE: u32>(
         let win: &[u8; 16] = win.try_into().expect("16 bytes");
         let mut d = [0u64; STATES];
         for j in 0..STATES {
-            let (s, xj) = slots.decode(x[j], SCALE, mask);
+            let e = table[(x[j] & mask) as usize];
+            // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
+            let (s, xj) = (
+                (e >> 48) as u8,
+                (e & 0xffff_ffff) * (x[j] >> SCALE) + ((e >> 32) & 0xffff),
+            );
             quad[j] = s;
             d[j] = xj;
         }
@@ -557,6 +562,25 @@ fn decode_quads<const SCALE: u32>(
 /// is [`Error::Truncated`]; leftover words or final states other than `L` are
 /// [`Error::Corrupt`]. Allocates the 512 KiB slot table and nothing else.
 pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `decode_order0_bmi2` requires.
+        return unsafe { decode_order0_bmi2(stream, table, out) };
+    }
+    decode_order0_impl(stream, table, out)
+}
+
+/// [`decode_order0_impl`] compiled with BMI2 (`shrx`/`shlx`: shifts by a register without
+/// `cl` and without flags).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn decode_order0_bmi2(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
+    decode_order0_impl(stream, table, out)
+}
+
+#[inline(always)]
+fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
     let (mut x, words) = parse_header(stream)?;
     let scale = table.scale_bits();
     let mask = (1u64 << scale) - 1;
@@ -906,31 +930,32 @@ impl CtxEncSymbol {
 
 /// Encoder tables of a static order-1 or order-2 model (notes above).
 struct ContextEnc {
-    /// For context bytes `c`: `256 r | first << 32`, where `r` is the context's row in
-    /// `map` (row 0: contexts without a table) and `first` the index in `syms` of the
-    /// row's entry 0.
-    row: Box<[u64; 1 << 16]>,
+    /// For context bytes `c` (`256^k` entries): `256 r | first << 32`, where `r` is the
+    /// context's row in `map` (row 0: contexts without a table) and `first` the index in
+    /// `syms` of the row's entry 0.
+    row: Vec<u64>,
     /// 256 bytes per row: the entry of each symbol (an absent entry if it has none).
+    /// Padded with zeros to a power-of-two length, `map_mask + 1`.
     map: Vec<u8>,
-    /// The entries; `syms[0]` is absent.
+    map_mask: usize,
+    /// The entries; `syms[0]` is absent. Padded with absent entries to a power-of-two
+    /// length, `syms_mask + 1`.
     syms: Vec<CtxEncSymbol>,
+    syms_mask: usize,
 }
 
 impl ContextEnc {
     fn new(table: &OrderKTable) -> ContextEnc {
         let scale = table.scale_bits();
-        let mut row: Box<[u64; 1 << 16]> = vec![0u64; 1 << 16]
-            .into_boxed_slice()
-            .try_into()
-            .expect("2^16 entries");
+        let mut row = vec![0u64; 1 << (8 * table.order().min(2))];
         let nctx = table.contexts().len();
-        let mut map = Vec::with_capacity(256 * (nctx + 1));
+        let mut map = Vec::with_capacity((256 * (nctx + 1)).next_power_of_two());
         let mut syms = Vec::new();
         // Row 0: every symbol absent.
         map.extend_from_slice(&[0u8; 256]);
         syms.push(CtxEncSymbol::ABSENT);
         for c in table.contexts() {
-            row[c.context as usize & 0xffff] = map.len() as u64 | (syms.len() as u64) << 32;
+            row[c.context as usize] = map.len() as u64 | (syms.len() as u64) << 32;
             let entries = c.entries();
             // Absent symbols take entry `nsym` (only if nsym < 256, so it fits a byte).
             let mut m = [entries.len().min(255) as u8; 256];
@@ -943,15 +968,27 @@ impl ContextEnc {
             }
             map.extend_from_slice(&m);
         }
-        ContextEnc { row, map, syms }
+        // The masks in `get` then never change an index that is in bounds.
+        map.resize(map.len().next_power_of_two(), 0);
+        syms.resize(syms.len().next_power_of_two(), CtxEncSymbol::ABSENT);
+        ContextEnc {
+            row,
+            map_mask: map.len() - 1,
+            map,
+            syms_mask: syms.len() - 1,
+            syms,
+        }
     }
 
-    /// The entry of symbol `s` in context bytes `c`.
+    /// The entry of symbol `s` in context bytes `c` (below `256^k`). The masks only let
+    /// the compiler see that the indices are in bounds.
     #[inline(always)]
     fn get(&self, c: u32, s: u8) -> &CtxEncSymbol {
-        let r = self.row[usize::from(c as u16)];
-        let i = (r >> 32) as usize + usize::from(self.map[(r as u32) as usize + usize::from(s)]);
-        &self.syms[i]
+        let (map, syms) = (&self.map[..=self.map_mask], &self.syms[..=self.syms_mask]);
+        let r = self.row[c as usize];
+        let i = (r >> 32) as usize
+            + usize::from(map[((r as u32) as usize + usize::from(s)) & self.map_mask]);
+        &syms[i & self.syms_mask]
     }
 }
 
@@ -977,21 +1014,54 @@ impl EncSymbol {
 /// Errors: [`Error::ZeroFrequency`] if a byte is absent from its context's table (or
 /// its context has none); [`Error::InvalidOptions`] for an order other than 1 or 2.
 pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    match table.order() {
-        1 => encode_order_k_with::<1>(data, table),
-        2 => encode_order_k_with::<2>(data, table),
-        _ => Err(Error::InvalidOptions(
+    if !(1..=2).contains(&table.order()) || table.scale_bits() > MAX_CONTEXT_SCALE {
+        return Err(Error::InvalidOptions(
             "the order-k rans fast path takes orders 1 and 2".into(),
-        )),
+        ));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `encode_order_k_bmi2` requires.
+        return unsafe { encode_order_k_bmi2(data, table) };
+    }
+    encode_order_k_any(data, table)
+}
+
+/// [`encode_order_k_any`] compiled with BMI2 (`mulx`, `shrx`: fewer register moves).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    encode_order_k_any(data, table)
+}
+
+/// One instance per order and scale: the shifts by the scale become constants.
+#[inline(always)]
+fn encode_order_k_any(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    macro_rules! by_scale {
+        ($k:literal; $($s:literal)*) => {
+            match table.scale_bits() {
+                $($s => encode_order_k_with::<$k, $s>(data, table),)*
+                _ => unreachable!("scale checked by encode_order_k"),
+            }
+        };
+    }
+    if table.order() == 1 {
+        by_scale!(1; 0 1 2 3 4 5 6 7 8 9 10 11 12)
+    } else {
+        by_scale!(2; 0 1 2 3 4 5 6 7 8 9 10 11 12)
     }
 }
 
-fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    let scale = table.scale_bits();
+#[inline(always)]
+fn encode_order_k_with<const K: usize, const SCALE: u32>(
+    data: &[u8],
+    table: &OrderKTable,
+) -> Result<Vec<u8>> {
     let enc = ContextEnc::new(table);
     let n = data.len();
     let q = n / STATES;
-    let cap = HEADER_BYTES + WORD_BYTES * (max_words(n, scale) + 1);
+    let cap = HEADER_BYTES + WORD_BYTES * (max_words(n, SCALE) + 1);
     let mut buf = vec![0u8; cap];
     // Words written so far occupy buf[p..cap]; invariant p >= HEADER_BYTES + 4.
     let mut p = cap;
@@ -1002,7 +1072,7 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
         let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
         let xj = &mut x[i % STATES];
         zero |= u32::from(e.zero);
-        if e.needs_word(*xj, scale) {
+        if e.needs_word(*xj, SCALE) {
             buf[p - WORD_BYTES..p].copy_from_slice(&(*xj as u32).to_le_bytes());
             p -= WORD_BYTES;
             *xj >>= 32;
@@ -1010,26 +1080,37 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
         *xj = e.encode(*xj);
     }
     // Then groups g = q-1 .. 0; within a group lane 3 first.
-    for g in (0..q).rev() {
-        let win: &mut [u8; 16] = (&mut buf[p - 16..p]).try_into().expect("16 bytes");
-        let mut k = 0usize; // words emitted in this group, <= 3 before each store
-        for j in (0..STATES).rev() {
-            let at = j * q + g;
-            let c = if g >= K {
-                lane_context::<K>(data, at, 0)
+    let mut es = [&CtxEncSymbol::ABSENT; STATES];
+    // Groups g >= K: every context lies inside its lane.
+    if q > K {
+        let (l0, l1, l2, l3) = (
+            &data[..q],
+            &data[q..2 * q],
+            &data[2 * q..3 * q],
+            &data[3 * q..4 * q],
+        );
+        // The context bytes of lane position `g >= K`.
+        let ctx = |lane: &[u8], g: usize| {
+            if K == 1 {
+                u32::from(lane[g - 1])
             } else {
-                lane_context::<K>(data, at, j * q)
-            };
-            let e = enc.get(c, data[at]);
-            zero |= u32::from(e.zero);
-            let emit = e.needs_word(x[j], scale);
-            let w = 12 - 4 * (k & 3);
-            win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());
-            k += usize::from(emit);
-            let xr = if emit { x[j] >> 32 } else { x[j] };
-            x[j] = e.encode(xr);
+                u32::from(lane[g - 1]) | u32::from(lane[g - 2]) << 8
+            }
+        };
+        for g in (K..q).rev() {
+            es[0] = enc.get(ctx(l0, g), l0[g]);
+            es[1] = enc.get(ctx(l1, g), l1[g]);
+            es[2] = enc.get(ctx(l2, g), l2[g]);
+            es[3] = enc.get(ctx(l3, g), l3[g]);
+            encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
         }
-        p -= WORD_BYTES * k;
+    }
+    for g in (0..q.min(K)).rev() {
+        for (j, e) in es.iter_mut().enumerate() {
+            let at = j * q + g;
+            *e = enc.get(lane_context::<K>(data, at, j * q), data[at]);
+        }
+        encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
     }
     if zero != 0 {
         // Find the first offending symbol (any will do) for the error.
@@ -1052,6 +1133,32 @@ fn encode_order_k_with<const K: usize>(data: &[u8], table: &OrderKTable) -> Resu
     buf.copy_within(p..cap, HEADER_BYTES);
     buf.truncate(HEADER_BYTES + word_bytes);
     Ok(buf)
+}
+
+/// Codes one group of the order-k encoder: the four symbols' entries, lane 3 first, with
+/// the branch-free renormalisation of [`encode_order0`]. `buf[..p]` must hold at least
+/// 16 bytes.
+#[inline(always)]
+fn encode_group<const SCALE: u32>(
+    es: &[&CtxEncSymbol; STATES],
+    buf: &mut [u8],
+    p: &mut usize,
+    x: &mut [u64; STATES],
+    zero: &mut u32,
+) {
+    let win: &mut [u8; 16] = (&mut buf[*p - 16..*p]).try_into().expect("16 bytes");
+    let mut k = 0usize; // words emitted in this group, <= 3 before each store
+    for j in (0..STATES).rev() {
+        let e = es[j];
+        *zero |= u32::from(e.zero);
+        let emit = e.needs_word(x[j], SCALE);
+        let w = 12 - 4 * (k & 3);
+        win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());
+        k += usize::from(emit);
+        let xr = if emit { x[j] >> 32 } else { x[j] };
+        x[j] = e.encode(xr);
+    }
+    *p -= WORD_BYTES * k;
 }
 
 /// Decodes `out.len()` symbols with the generic decoder and `dist` (the reference the
