@@ -1040,9 +1040,13 @@ impl ContextEnc {
     /// The entry of symbol `s` in context bytes `c` (below `256^k`). The masks only let
     /// the compiler see that the indices are in bounds.
     #[inline(always)]
-    fn get(&self, c: u32, s: u8) -> &CtxEncSymbol {
+    fn get<const K: usize>(&self, c: u32, s: u8) -> &CtxEncSymbol {
         let (map, syms) = (&self.map[..=self.map_mask], &self.syms[..=self.syms_mask]);
-        let r = self.row[c as usize];
+        let r = if K == 1 {
+            self.row[..256][usize::from(c as u8)]
+        } else {
+            self.row[..1 << 16][usize::from(c as u16)]
+        };
         let i = (r >> 32) as usize
             + usize::from(map[((r as u32) as usize + usize::from(s)) & self.map_mask]);
         &syms[i & self.syms_mask]
@@ -1126,7 +1130,7 @@ fn encode_order_k_with<const K: usize, const SCALE: u32>(
     let mut zero = 0u32;
     // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
     for i in (STATES * q..n).rev() {
-        let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
+        let e = enc.get::<K>(lane_context::<K>(data, i, 3 * q), data[i]);
         let xj = &mut x[i % STATES];
         zero |= u32::from(e.zero);
         if e.needs_word(*xj, SCALE) {
@@ -1140,32 +1144,27 @@ fn encode_order_k_with<const K: usize, const SCALE: u32>(
     let mut es = [&CtxEncSymbol::ABSENT; STATES];
     // Groups g >= K: every context lies inside its lane.
     if q > K {
-        let (l0, l1, l2, l3) = (
-            &data[..q],
-            &data[q..2 * q],
-            &data[2 * q..3 * q],
-            &data[3 * q..4 * q],
-        );
-        // The context bytes of lane position `g >= K`.
-        let ctx = |lane: &[u8], g: usize| {
+        // Windows of K + 1 bytes: the context, then the symbol, of lane position `g >= K`.
+        let w = |j: usize| data[j * q..(j + 1) * q].windows(K + 1);
+        let ctx = |w: &[u8]| {
             if K == 1 {
-                u32::from(lane[g - 1])
+                u32::from(w[0])
             } else {
-                u32::from(lane[g - 1]) | u32::from(lane[g - 2]) << 8
+                u32::from(w[1]) | u32::from(w[0]) << 8
             }
         };
-        for g in (K..q).rev() {
-            es[0] = enc.get(ctx(l0, g), l0[g]);
-            es[1] = enc.get(ctx(l1, g), l1[g]);
-            es[2] = enc.get(ctx(l2, g), l2[g]);
-            es[3] = enc.get(ctx(l3, g), l3[g]);
+        for (((w0, w1), w2), w3) in w(0).zip(w(1)).zip(w(2)).zip(w(3)).rev() {
+            es[0] = enc.get::<K>(ctx(w0), w0[K]);
+            es[1] = enc.get::<K>(ctx(w1), w1[K]);
+            es[2] = enc.get::<K>(ctx(w2), w2[K]);
+            es[3] = enc.get::<K>(ctx(w3), w3[K]);
             encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
         }
     }
     for g in (0..q.min(K)).rev() {
         for (j, e) in es.iter_mut().enumerate() {
             let at = j * q + g;
-            *e = enc.get(lane_context::<K>(data, at, j * q), data[at]);
+            *e = enc.get::<K>(lane_context::<K>(data, at, j * q), data[at]);
         }
         encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
     }
@@ -1175,7 +1174,7 @@ fn encode_order_k_with<const K: usize, const SCALE: u32>(
         for (at, &b) in data.iter().enumerate() {
             let lane = if at < 4 * q { at / q.max(1) } else { 3 };
             if enc
-                .get(lane_context::<K>(data, at, starts[lane.min(3)]), b)
+                .get::<K>(lane_context::<K>(data, at, starts[lane.min(3)]), b)
                 .zero
                 != 0
             {
