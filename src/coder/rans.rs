@@ -793,7 +793,7 @@ fn decode_lane_quads<const K: usize, const SCALE: u32>(
         let Some(win) = words.get(pos..pos + 16) else {
             break;
         };
-        let win = u128::from_le_bytes(win.try_into().expect("16 bytes"));
+        let win: &[u8; 16] = win.try_into().expect("16 bytes");
         let mut d = [0u64; STATES];
         let mut s = [0u8; STATES];
         for j in 0..STATES {
@@ -815,16 +815,18 @@ fn decode_lane_quads<const K: usize, const SCALE: u32>(
         l1[g] = s[1];
         l2[g] = s[2];
         l3[g] = s[3];
-        // Renormalise as decode_quads does: state j takes word k_j of the window.
-        let mut k = 0u32;
+        // Renormalise: state j takes word k_j of the window, by an indexed load (fewer
+        // instructions than shifting the window as a u128, as decode_quads does).
+        let mut k = 0usize;
         for j in 0..STATES {
             let need = d[j] < L;
-            let word = (win >> (32 * k)) as u32;
+            let at = 4 * (k & 3);
+            let word = u32::from_le_bytes(win[at..at + 4].try_into().expect("4 bytes"));
             let shifted = (d[j] << 32) | u64::from(word);
             xs[j] = if need { shifted } else { d[j] };
-            k += u32::from(need);
+            k += usize::from(need);
         }
-        pos += WORD_BYTES * k as usize;
+        pos += WORD_BYTES * k;
         g += 1;
     }
     *x = xs;
