@@ -80,7 +80,11 @@
 //!   encoder 631 vs 405 (a renormalisation happens for ~15% of symbols, at random);
 //! - decoder word choice by shifting the group's 16 bytes as a `u128` 865, by a cascade
 //!   of selects 793 (the compiler turned one into a branch), by an indexed load 737
-//!   (one build; the kept version measures 740 in later builds, code placement matters);
+//!   (one build; the kept version measures 740 in later builds, code placement matters).
+//!   Revisited after the BMI2 build and the exact-size slot table: the indexed load
+//!   runs 0.82-0.83x htscodecs' decoder against 0.77-0.78x for the `u128` shift (thread
+//!   CPU time, alternating runs in one process, book1 and kennedy.xls) and takes 20.0M
+//!   instead of 21.8M instructions on book1, so both decoders now use it;
 //! - the decoder's shift by the scale as a constant (one loop instance per scale): +3%;
 //! - a `u32` (f, offset) table plus a `u8` symbol table instead of one `u64` per slot:
 //!   +4% at scale 12, -3% at scale 14; not kept.
@@ -546,20 +550,19 @@ fn decode_quads<const SCALE: u32>(
             quad[j] = s;
             d[j] = xj;
         }
-        let need = [d[0] < L, d[1] < L, d[2] < L, d[3] < L];
-        // State j takes word number k_j = need[0] + ... + need[j-1] of the group. All four
-        // words are loaded up front and picked by a shift, so no load address depends on
-        // the other states and there is no select for the compiler to turn into a branch.
-        let win = u128::from_le_bytes(*win);
-        let mut k = 0u32;
+        // State j takes word number k_j = need[0] + ... + need[j-1] of the group, by an
+        // indexed load from the window.
+        let mut k = 0usize;
         for j in 0..STATES {
-            let word = (win >> (32 * k)) as u32;
+            let need = d[j] < L;
+            let at = 4 * (k & 3);
+            let word = u32::from_le_bytes(win[at..at + 4].try_into().expect("4 bytes"));
             let shifted = (d[j] << 32) | u64::from(word);
             // x = x * 2^32 + word if x < L: a conditional move, not a branch.
-            x[j] = if need[j] { shifted } else { d[j] };
-            k += u32::from(need[j]);
+            x[j] = if need { shifted } else { d[j] };
+            k += usize::from(need);
         }
-        pos += WORD_BYTES * k as usize;
+        pos += WORD_BYTES * k;
         done += STATES;
     }
     *states = x;
