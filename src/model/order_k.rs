@@ -778,25 +778,32 @@ impl Normalizer {
                 loss[i] = unit_loss(counts[i], f);
             };
         // Index of the largest gain, the last of equals.
+        // Gains and losses are positive (or +inf), and for non-negative floats the order
+        // of the bit patterns as integers is `total_cmp`'s: the scans compare integers.
+        // Index of the largest gain, the last of equals.
         let arg_max_gain = |gain: &[f64]| {
             let mut best = 0;
-            for i in 1..gain.len() {
-                if gain[i].total_cmp(&gain[best]).is_ge() {
+            let mut top = gain[0].to_bits();
+            for (i, &g) in gain.iter().enumerate().skip(1) {
+                debug_assert!(g.is_sign_positive() && !g.is_nan());
+                if g.to_bits() >= top {
                     best = i;
+                    top = g.to_bits();
                 }
             }
             best
         };
         // Index of the smallest loss among symbols with `f > 1` other than `skip`, the
-        // first of equals.
-        let arg_min_loss = |loss: &[f64], freq: &[u32], skip: usize| {
+        // first of equals. The loss is infinite exactly when `f <= 1`, so a finite one
+        // marks a candidate.
+        let arg_min_loss = |loss: &[f64], skip: usize| {
             let mut best: Option<usize> = None;
-            for i in 0..loss.len() {
-                if i == skip || freq[i] <= 1 {
-                    continue;
-                }
-                if best.is_none_or(|b| loss[i].total_cmp(&loss[b]).is_lt()) {
+            let mut low = f64::INFINITY.to_bits();
+            for (i, &l) in loss.iter().enumerate() {
+                debug_assert!(l.is_sign_positive() && !l.is_nan());
+                if l.to_bits() < low && i != skip {
                     best = Some(i);
+                    low = l.to_bits();
                 }
             }
             best
@@ -808,14 +815,14 @@ impl Normalizer {
             sum += 1;
         }
         while sum > target {
-            let i = arg_min_loss(loss, freq, usize::MAX)
-                .expect("sum > target implies a frequency above 1");
+            let i =
+                arg_min_loss(loss, usize::MAX).expect("sum > target implies a frequency above 1");
             set(i, freq[i] - 1, freq, gain, loss);
             sum -= 1;
         }
         for _ in 0..4 * total_slots {
             let up = arg_max_gain(gain);
-            let Some(down) = arg_min_loss(loss, freq, up) else {
+            let Some(down) = arg_min_loss(loss, up) else {
                 break;
             };
             if gain[up] <= loss[down] * (1.0 + 1e-12) {
