@@ -992,13 +992,12 @@ impl CtxEncSymbol {
 
 /// Encoder tables of a static order-1 or order-2 model (notes above).
 struct ContextEnc {
-    /// For context bytes `c` (`256^k` entries): `256 r | first << 32`, where `r` is the
-    /// context's row in `map` (row 0: contexts without a table) and `first` the index in
-    /// `syms` of the row's entry 0.
-    row: Vec<u64>,
-    /// 256 bytes per row: the entry of each symbol (an absent entry if it has none).
-    /// Padded with zeros to a power-of-two length, `map_mask + 1`.
-    map: Vec<u8>,
+    /// For context bytes `c` (`256^k` entries): `256 r`, where `r` is the context's row
+    /// in `map` (row 0: contexts without a table).
+    row: Vec<u32>,
+    /// 256 u32 per row: the index in `syms` of each symbol's entry (an absent entry if it
+    /// has none). Padded with zeros to a power-of-two length, `map_mask + 1`.
+    map: Vec<u32>,
     map_mask: usize,
     /// The entries; `syms[0]` is absent. Padded with absent entries to a power-of-two
     /// length, `syms_mask + 1`.
@@ -1009,24 +1008,19 @@ struct ContextEnc {
 impl ContextEnc {
     fn new(table: &OrderKTable) -> ContextEnc {
         let scale = table.scale_bits();
-        let mut row = vec![0u64; 1 << (8 * table.order().min(2))];
+        let mut row = vec![0u32; 1 << (8 * table.order().min(2))];
         let nctx = table.contexts().len();
         let mut map = Vec::with_capacity((256 * (nctx + 1)).next_power_of_two());
         let mut syms = Vec::new();
         // Row 0: every symbol absent.
-        map.extend_from_slice(&[0u8; 256]);
+        map.extend_from_slice(&[0u32; 256]);
         syms.push(CtxEncSymbol::ABSENT);
         for c in table.contexts() {
-            row[c.context as usize] = map.len() as u64 | (syms.len() as u64) << 32;
-            let entries = c.entries();
-            // Absent symbols take entry `nsym` (only if nsym < 256, so it fits a byte).
-            let mut m = [entries.len().min(255) as u8; 256];
-            for (i, e) in entries.iter().enumerate() {
-                m[usize::from(e.symbol)] = i as u8;
+            row[c.context as usize] = map.len() as u32;
+            let mut m = [0u32; 256];
+            for e in c.entries() {
+                m[usize::from(e.symbol)] = syms.len() as u32;
                 syms.push(CtxEncSymbol::of(e.start, e.freq, scale));
-            }
-            if entries.len() < 256 {
-                syms.push(CtxEncSymbol::ABSENT);
             }
             map.extend_from_slice(&m);
         }
@@ -1052,8 +1046,7 @@ impl ContextEnc {
         } else {
             self.row[..1 << 16][usize::from(c as u16)]
         };
-        let i = (r >> 32) as usize
-            + usize::from(map[((r as u32) as usize + usize::from(s)) & self.map_mask]);
+        let i = map[(r as usize + usize::from(s)) & self.map_mask] as usize;
         &syms[i & self.syms_mask]
     }
 }
