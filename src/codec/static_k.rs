@@ -32,7 +32,10 @@
 //! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
 //! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
 //! which would be the identity. The coded bits reported are those the table build
-//! priced, not a second sum over the symbols.
+//! priced, not a second sum over the symbols. With rANS the order-0 payload is only
+//! built when a lower bound on its length (`n * H_0` less what the coder's states can
+//! hold, see `rans_order0_lower_bound`) leaves it a chance against the best order-k
+//! estimate; otherwise it could not be chosen, so the bytes are the same without it.
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
