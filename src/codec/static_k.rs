@@ -32,7 +32,10 @@
 //! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
 //! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
 //! which would be the identity. The coded bits reported are those the table build
-//! priced, not a second sum over the symbols.
+//! priced, not a second sum over the symbols. With rANS the order-0 payload is only
+//! built when a lower bound on its length (`n * H_0` less what the coder's states can
+//! hold, see `rans_order0_lower_bound`) leaves it a chance against the best order-k
+//! estimate; otherwise it could not be chosen, so the bytes are the same without it.
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
@@ -45,10 +48,10 @@ use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
 use crate::format::varint::{read_varint, write_varint};
 use crate::format::{CoderKind, Header};
-use crate::model::Distribution;
 use crate::model::order_k::{
     CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, StaticOrderK, payload_order,
 };
+use crate::model::{Counts, Distribution};
 
 /// Lanes and pricing of each coder.
 fn coder_shape(coder: CoderKind) -> (Lanes, CostKind) {
@@ -68,14 +71,30 @@ fn coder_overhead_bits(coder: CoderKind) -> f64 {
     }
 }
 
+/// A lower bound on the length of the static order-0 payload of `data` with the rANS
+/// coder, for deciding without building it that an order-k payload is smaller.
+///
+/// The payload is a scale byte, the table and the rANS stream: a 32-byte header and
+/// words that carry the code length of the table, which is at least `n * H_0` (the
+/// empirical entropy; no distribution codes the block in fewer bits), less what the four
+/// final states hold (at most `4 * 32` bits) and less the rounding of `floor(x / f)`,
+/// which can save at most `f / (x ln 2) < 2^-15` bits a symbol (`x >= 2^31`,
+/// `f <= 2^16`). The bound subtracts `n / 1024 + 8` bits for that and for floating-point
+/// error.
+fn rans_order0_lower_bound(data: &[u8]) -> f64 {
+    let n = data.len() as f64;
+    let info = n * Counts::of(data).entropy_bits_per_symbol();
+    let word_bits = (info - 128.0 - n / 1024.0 - 8.0).max(0.0);
+    (1 + rans::max_stream_len(0, 0)) as f64 + word_bits / 8.0
+}
+
 /// Encodes a block with a static model of order up to `options.order()` (module notes).
 pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
     let coder = options.coder();
     let (lanes, kind) = coder_shape(coder);
     let max_scale = options.scale_bits().min(MAX_CONTEXT_SCALE);
-    let (p0, c0) = encode_static_order0(data, options)?;
     let mut best: Option<(u32, OrderKTable, f64)> = None;
-    let mut best_bits = 8.0 * (p0.len() + 1) as f64;
+    let mut best_bits = f64::INFINITY;
     for k in 1..=options.order() {
         let (mut table, mut cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
         if coder == CoderKind::Tans && !tans_fits(&table) {
@@ -95,18 +114,28 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             best = Some((k, table, cost.coded_bits));
         }
     }
-    let Some((k, table, coded_bits)) = best else {
-        let mut payload = Vec::with_capacity(p0.len() + 1);
-        payload.push(0);
-        payload.extend_from_slice(&p0);
-        return Ok((
-            payload,
-            BlockCost {
-                table_bytes: c0.table_bytes + 1,
-                model_bits: c0.model_bits,
-            },
-        ));
-    };
+    // The order-0 payload wins if it is smaller than the best order-k estimate (ties go
+    // to order k). With rANS it is built only if its lower bound leaves it a chance:
+    // otherwise the choice is the same without it.
+    let order0_can_win = coder != CoderKind::Rans
+        || best.is_none()
+        || 8.0 * (rans_order0_lower_bound(data) + 1.0) <= best_bits;
+    if order0_can_win {
+        let (p0, c0) = encode_static_order0(data, options)?;
+        if 8.0 * (p0.len() + 1) as f64 <= best_bits {
+            let mut payload = Vec::with_capacity(p0.len() + 1);
+            payload.push(0);
+            payload.extend_from_slice(&p0);
+            return Ok((
+                payload,
+                BlockCost {
+                    table_bytes: c0.table_bytes + 1,
+                    model_bits: c0.model_bits,
+                },
+            ));
+        }
+    }
+    let (k, table, coded_bits) = best.expect("order 0 wins when no order k is usable");
     let mut tbytes = Vec::new();
     table.write(&mut tbytes);
     let mut payload = vec![k as u8];
