@@ -305,7 +305,7 @@ fn decode_adaptive(
     decoded
 }
 
-/// Decodes one block into `out` (cleared first) and verifies its check.
+/// Decodes one block into `out` (its old contents replaced) and verifies its check.
 /// `index` is the block's position in its frame, for the error message.
 pub fn decode_block(header: &Header, block: &Block, index: u64, out: &mut Vec<u8>) -> Result<()> {
     decode_block_reusing(header, block, index, out, &mut None)
@@ -321,11 +321,21 @@ pub fn decode_block_reusing(
     spare: &mut Option<AdaptiveModel>,
 ) -> Result<()> {
     let n = block.raw_len as usize;
-    out.clear();
     match block.kind {
-        BlockKind::Stored => out.extend_from_slice(&block.body),
-        BlockKind::Run => out.resize(n, block.body[0]),
+        BlockKind::Stored => {
+            out.clear();
+            out.extend_from_slice(&block.body);
+        }
+        BlockKind::Run => {
+            out.clear();
+            out.resize(n, block.body[0]);
+        }
         BlockKind::Entropy => {
+            // Every entropy decoder writes all n bytes (or fails), so only growth needs
+            // zeroing: a caller that reuses `out` for many blocks does not pay a memset
+            // per block. Stale bytes of a failed decode are never returned as data, and a
+            // decoder that skipped a byte would fail the block's check.
+            out.truncate(n);
             out.resize(n, 0);
             let decoded = match (header.model, header.order) {
                 (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out),
