@@ -546,6 +546,7 @@ unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
 /// A flush stores `acc >> (64 - pending % 64)` (the pending bits moved to the bottom,
 /// oldest lowest: the [`BitWriter`] layout) as 8 little-endian bytes at `at`, then keeps
 /// only the `pending % 8` bits of the partial byte, which the next store writes again.
+#[derive(Clone, Copy)]
 struct Lane {
     /// Pending bits at the top; leftover lengths in the low 4 bits (see above).
     acc: u64,
@@ -575,15 +576,42 @@ impl Lane {
     /// region), else this panics.
     #[inline(always)]
     fn flush(&mut self, buf: &mut [u8]) {
-        let n = (self.pending & 63) as u32;
-        // n = 0 shifts by 64 & 63 = 0 and stores noise that the next store overwrites; at
-        // does not move.
-        let word = self.acc.wrapping_shr(64 - n);
+        let word = self.word();
         buf[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
-        self.at += (n >> 3) as usize;
-        // Keep the partial byte's bit count and the sticky NO_CODE flags (2^47 of them
-        // would be needed to carry out of their field).
-        self.pending &= 7 | NO_CODE_SEEN;
+        self.advance();
+    }
+
+    /// [`Lane::flush`] without the bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `buf[at..at + 8]` must be writable.
+    #[inline(always)]
+    unsafe fn flush_unchecked(&mut self, buf: *mut u8) {
+        let word = self.word();
+        // SAFETY: the caller's contract.
+        unsafe { buf.add(self.at).cast::<u64>().write_unaligned(word.to_le()) };
+        self.advance();
+    }
+
+    /// The pending bits moved to the bottom of a word, oldest lowest. With no bits pending
+    /// the shift is by 64 & 63 = 0 and the word is noise that the next store overwrites
+    /// ([`Lane::advance`] does not move `at` then).
+    #[inline(always)]
+    fn word(&self) -> u64 {
+        self.acc.wrapping_shr(64 - (self.pending & 63) as u32)
+    }
+
+    /// Moves `at` past the whole bytes just stored and keeps the partial byte's bit count
+    /// and the sticky [`NO_CODE`] flags: the mask clears bits 3..6 only, so that it fits
+    /// an instruction's 8-bit immediate. Bits 0..6 then hold at most 7, and before the
+    /// next flush at most `7 + SYMBOLS_PER_FLUSH * MAX_CODE_LEN + 1 < 64`: nothing
+    /// carries into the flags, which stay below bit 53 (2^47 of them would be needed to
+    /// reach it); bits 53.. are the codes' noise, never read.
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.at += ((self.pending & 63) >> 3) as usize;
+        self.pending &= !0x38;
     }
 
     /// Puts the symbols of `data`, last first, flushing every [`SYMBOLS_PER_FLUSH`].
@@ -613,26 +641,39 @@ impl Lane {
 /// lanes already keep the core busy, and their state fits in registers, which four did
 /// not (measured: four lanes spilled to the stack and ran slower).
 #[inline(always)]
-fn put_lanes<const N: usize>(
-    mut lanes: [&mut Lane; N],
-    parts: [&[u8]; N],
+fn put_lanes(
+    [a, b]: [&mut Lane; 2],
+    [pa, pb]: [&[u8]; 2],
     common: usize,
     enc: &[u64; 256],
     buf: &mut [u8],
 ) {
-    let tails = parts.map(|p| &p[p.len() - common..]);
-    let mut i = common;
-    while i >= SYMBOLS_PER_FLUSH {
-        i -= SYMBOLS_PER_FLUSH;
+    let ta = &pa[pa.len() - common..];
+    let tb = &pb[pb.len() - common..];
+    // Each put shifts by at most MAX_CODE_LEN bits (invariant of `enc`), and a flush moves
+    // `at` by the whole bytes pending, so after any number of the `common` puts and their
+    // flushes a lane's `at` is at most `at0 + floor(MAX_CODE_LEN * common / 8)` (no bits
+    // are pending at `at0`, the lane's start): checked here, once, for the stores below.
+    let reach = |lane: &Lane| lane.at + (MAX_CODE_LEN as usize * common) / 8 + 8;
+    assert!(a.pending & 63 == 0 && b.pending & 63 == 0);
+    assert!(reach(a) <= buf.len() && reach(b) <= buf.len());
+    let dst = buf.as_mut_ptr();
+    let (mut la, mut lb) = (Lane { ..*a }, Lane { ..*b });
+    for (ca, cb) in ta
+        .rchunks_exact(SYMBOLS_PER_FLUSH)
+        .zip(tb.rchunks_exact(SYMBOLS_PER_FLUSH))
+    {
         for j in (0..SYMBOLS_PER_FLUSH).rev() {
-            for k in 0..N {
-                lanes[k].put(enc[tails[k][i + j] as usize]);
-            }
+            la.put(enc[ca[j] as usize]);
+            lb.put(enc[cb[j] as usize]);
         }
-        for lane in lanes.iter_mut() {
-            lane.flush(buf);
+        // SAFETY: at + 8 <= buf.len() for both lanes, by the bound checked above.
+        unsafe {
+            la.flush_unchecked(dst);
+            lb.flush_unchecked(dst);
         }
     }
+    (*a, *b) = (la, lb);
 }
 
 /// Bytes a lane of `n` symbols may need: its stream, plus 8 for the last store.
