@@ -407,13 +407,132 @@ fn check_lengths(lengths: &[u8; 256]) -> Result<()> {
 /// Optimal code lengths `<= max_len` for the weights (package-merge); `None` if all
 /// weights are 0. One non-zero weight gets length 1.
 ///
+/// Two implementations of one algorithm, with the same result (test
+/// `narrow_package_merge_matches_wide`): [`optimal_lengths_narrow`] for the usual case
+/// (weights summing below `2^56`, `max_len <= 15`), on fixed arrays with `u64` weights;
+/// [`optimal_lengths_wide`] for any weights, on `u128`.
+pub(crate) fn optimal_lengths(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+    let total = weights.iter().try_fold(0u64, |a, &w| a.checked_add(w));
+    match total {
+        Some(t) if t < 1 << 56 && max_len <= 15 => optimal_lengths_narrow(weights, max_len),
+        _ => optimal_lengths_wide(weights, max_len),
+    }
+}
+
+/// Longest list of package-merge: `n` leaves and at most `n - 1` packages.
+const MAX_ITEMS: usize = 512;
+
+/// [`optimal_lengths_wide`] for weights summing below `2^56` and `max_len <= 15`: a
+/// leaf's key `weight << 8 | symbol` then fits a `u64`, and so does every package (at
+/// most `max_len` times the total), which leaves `u64::MAX` free as a sentinel.
+///
+/// Each level's merge runs from both ends at once: the front takes the smaller head (a
+/// leaf on a tie), the back the larger tail (a package on a tie, so that ties keep leaf
+/// before package), and the two meet in the middle. The front and the back are two
+/// independent dependency chains (load, compare, step an index), which halves the time
+/// of the one-chain merge.
+fn optimal_lengths_narrow(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+    debug_assert!(max_len <= 15);
+    let mut keys = [0u64; 256];
+    let mut n = 0;
+    for (s, &w) in weights.iter().enumerate() {
+        keys[n] = w << 8 | s as u64;
+        n += usize::from(w > 0);
+    }
+    let mut lengths = [0u8; 256];
+    match n {
+        0 => return None,
+        1 => {
+            lengths[keys[0] as u8 as usize] = 1;
+            return Some(lengths);
+        }
+        _ => {}
+    }
+    let keys = &mut keys[..n];
+    keys.sort_unstable();
+    // leaf[1..=n]: sorted weights; leaf[0] = 0 and leaf[n + 1] = MAX are sentinels.
+    let mut leaf = [0u64; MAX_ITEMS];
+    for (l, &k) in leaf[1..].iter_mut().zip(keys.iter()) {
+        *l = k >> 8;
+    }
+    leaf[n + 1] = u64::MAX;
+    // kinds[lvl][k]: 1 if item k of the list at depth `max_len - lvl` is a leaf (the
+    // next unused one in sorted order), 0 for a package; as `levels` in the wide version.
+    let mut kinds = [[0u8; MAX_ITEMS]; 16];
+    let mut level_len = [0usize; 16];
+    let mut list = [0u64; MAX_ITEMS];
+    // pkg[1..=m]: the packages of the level below; pkg[0] = 0 and pkg[m + 1] = MAX are
+    // sentinels (weights are >= 1, so a package is >= 2).
+    let mut pkg = [0u64; MAX_ITEMS];
+    list[..n].copy_from_slice(&leaf[1..=n]);
+    kinds[0][..n].fill(1);
+    level_len[0] = n;
+    let mut len = n;
+    for lvl in 1..max_len as usize {
+        let m = len / 2;
+        for j in 1..=m {
+            pkg[j] = list[2 * j - 2] + list[2 * j - 1];
+        }
+        pkg[0] = 0;
+        pkg[m + 1] = u64::MAX;
+        let total = n + m;
+        let half = total.div_ceil(2);
+        let kl = &mut kinds[lvl];
+        let (mut i, mut j) = (1usize, 1usize);
+        let (mut ib, mut jb) = (n, m);
+        for step in 0..total - half {
+            let (lw, pw) = (leaf[i], pkg[j]);
+            let tl = lw <= pw;
+            list[step] = if tl { lw } else { pw };
+            kl[step] = tl as u8;
+            i += tl as usize;
+            j += 1 - tl as usize;
+            let (lb, pb) = (leaf[ib], pkg[jb]);
+            let tb = lb > pb;
+            let k = total - 1 - step;
+            list[k] = if tb { lb } else { pb };
+            kl[k] = tb as u8;
+            ib -= tb as usize;
+            jb -= 1 - tb as usize;
+        }
+        if half > total - half {
+            let (lw, pw) = (leaf[i], pkg[j]);
+            let tl = lw <= pw;
+            list[half - 1] = if tl { lw } else { pw };
+            kl[half - 1] = tl as u8;
+        }
+        len = total;
+        level_len[lvl] = len;
+    }
+    // Selection, from depth 1 down, as in the wide version; a level that takes the first
+    // `t` leaves adds 1 to their lengths, so leaf i's length is the number of levels with
+    // t > i: a suffix sum over `taken_at[t]`.
+    let mut taken_at = [0u32; 257];
+    let mut take = 2 * n - 2;
+    for lvl in (0..max_len as usize).rev() {
+        let prefix = take.min(level_len[lvl]);
+        let leaves_taken: usize = kinds[lvl][..prefix].iter().map(|&k| k as usize).sum();
+        taken_at[leaves_taken] += 1;
+        take = 2 * (prefix - leaves_taken);
+    }
+    let mut depth = 0u32;
+    for i in (0..n).rev() {
+        depth += taken_at[i + 1];
+        lengths[keys[i] as u8 as usize] = depth as u8;
+    }
+    Some(lengths)
+}
+
+/// Optimal code lengths `<= max_len` for any weights (package-merge, on `u128`); `None`
+/// if all weights are 0. One non-zero weight gets length 1.
+///
 /// Package-merge, in the "coin collector" form: every symbol is a coin of face value
 /// `2^-l` for each level `l = 1..=max_len` and numismatic value its weight. Going from the
 /// deepest level up, the items of a level are *packaged* in pairs (cheapest first) and the
 /// packages *merged* with the symbols of the next level up. The cheapest `2n - 2` items of
 /// level 1 are an optimal selection; a symbol's length is the number of levels at which it
 /// is selected, inside a package or by itself.
-pub(crate) fn optimal_lengths(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+fn optimal_lengths_wide(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
     let mut leaves: Vec<(u64, u8)> = (0..=255u8)
         .filter(|&s| weights[s as usize] > 0)
         .map(|s| (weights[s as usize], s))
@@ -1404,6 +1523,76 @@ mod tests {
             }
             lens[i] += 1;
         }
+    }
+
+    /// The fast package-merge gives exactly the lengths of the wide one (the only one
+    /// before it), so output bytes do not change: both tie-breaks (leaf before package,
+    /// symbols in order among equal weights) must agree, hence the many equal weights.
+    fn assert_same_lengths(w: &[u64; 256]) {
+        for max_len in [MAX_CODE_LEN, 8, 9, 10, 12, 15] {
+            let n = w.iter().filter(|&&x| x > 0).count();
+            if n > 1 << max_len {
+                continue;
+            }
+            assert_eq!(
+                optimal_lengths_narrow(w, max_len),
+                optimal_lengths_wide(w, max_len),
+                "max_len {max_len}, weights {w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn narrow_package_merge_matches_wide() {
+        // Histograms of many shapes from a fixed generator (xorshift), each symbol
+        // present with some probability, with weights from small ranges (ties), skewed
+        // ranges (limits that bind) and the corpora's 128 KiB blocks.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..20_000u32 {
+            let present = 1 + next() % 256;
+            let shape = case % 5;
+            let mut w = [0u64; 256];
+            for v in w.iter_mut() {
+                if next() % 256 >= present {
+                    continue;
+                }
+                let r = next();
+                *v = match shape {
+                    0 => 1 + r % 4,
+                    1 => 1 + r % 64,
+                    2 => 1 << (r % 20),
+                    3 => 1 + (r % 1000) * (r >> 40) % 100_000,
+                    _ => 1 + r % (1 << 17),
+                };
+            }
+            assert_same_lengths(&w);
+        }
+        // Fibonacci weights (the deepest unlimited trees) and a wide-only total.
+        let mut fib = [0u64; 256];
+        let (mut a, mut b) = (1u64, 1u64);
+        for v in fib.iter_mut().take(60) {
+            *v = a;
+            (a, b) = (b, a + b);
+        }
+        assert_same_lengths(&fib);
+        for path in corpus_files() {
+            let data = std::fs::read(&path).unwrap();
+            for block in data.chunks(1 << 17) {
+                assert_same_lengths(&Counts::of(block).0);
+            }
+        }
+        let mut huge = [0u64; 256];
+        huge[..3].copy_from_slice(&[1, 1 << 60, 1 << 61]);
+        assert_eq!(
+            optimal_lengths(&huge, MAX_CODE_LEN),
+            optimal_lengths_wide(&huge, MAX_CODE_LEN)
+        );
     }
 
     proptest! {
