@@ -150,7 +150,8 @@ pub struct HuffmanCode {
     /// one-symbol code the unused half repeats the symbol's entry). The length sits in the
     /// low bits so that `bits.wrapping_shl(entry)` (which masks the amount to 6 bits)
     /// shifts by exactly `len` with no extraction step on the decoder's dependency chain.
-    dec: Box<[u16; TABLE_SIZE]>,
+    /// Built on first use ([`HuffmanCode::dec`]): an encoder never needs it.
+    dec: std::sync::OnceLock<Box<[u16; TABLE_SIZE]>>,
 }
 
 impl PartialEq for HuffmanCode {
@@ -219,7 +220,6 @@ impl HuffmanCode {
             next[l] = c;
         }
         let mut enc = [NO_CODE; 256];
-        let mut dec = Box::new([0u16; TABLE_SIZE]);
         for s in 0..256 {
             let l = u32::from(lengths[s]);
             if l == 0 {
@@ -228,23 +228,38 @@ impl HuffmanCode {
             let code = next[l as usize];
             next[l as usize] += 1;
             enc[s] = u64::from(code) << (64 - l) | u64::from(l);
-            // Every window that starts with this code word decodes to s.
-            let shift = MAX_CODE_LEN - l;
-            let first = (code << shift) as usize;
-            let last = ((code + 1) << shift) as usize;
-            dec[first..last].fill(l as u16 | (s as u16) << 8);
-        }
-        let distinct = lengths.iter().filter(|&&l| l > 0).count();
-        if distinct == 1 {
-            // The code word is `0`; let `1` decode to the same symbol so that every entry
-            // is valid (a hostile stream decodes to garbage, then fails its end check).
-            let (lo, hi) = dec.split_at_mut(TABLE_SIZE / 2);
-            hi.copy_from_slice(lo);
         }
         Ok(HuffmanCode {
             lengths: *lengths,
             enc,
-            dec,
+            dec: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The decoder table (field notes), built from the code words on first use.
+    fn dec(&self) -> &[u16; TABLE_SIZE] {
+        self.dec.get_or_init(|| {
+            let mut dec = Box::new([0u16; TABLE_SIZE]);
+            for (s, &e) in self.enc.iter().enumerate() {
+                let l = (e & 15) as u32;
+                if l == 0 {
+                    continue;
+                }
+                let code = (e >> (64 - l)) as u32;
+                // Every window that starts with this code word decodes to s.
+                let shift = MAX_CODE_LEN - l;
+                let first = (code << shift) as usize;
+                let last = ((code + 1) << shift) as usize;
+                dec[first..last].fill(l as u16 | (s as u16) << 8);
+            }
+            if self.distinct() == 1 {
+                // The code word is `0`; let `1` decode to the same symbol so that every
+                // entry is valid (a hostile stream decodes to garbage, then fails its end
+                // check).
+                let (lo, hi) = dec.split_at_mut(TABLE_SIZE / 2);
+                hi.copy_from_slice(lo);
+            }
+            dec
         })
     }
 
@@ -1111,27 +1126,38 @@ impl MultiTable {
     #[inline(always)]
     fn new(code: &HuffmanCode) -> MultiTable {
         const MASK: usize = TABLE_SIZE - 1;
-        let single: &[u16; TABLE_SIZE] = &code.dec;
+        let single: &[u16; TABLE_SIZE] = code.dec();
         let mut t = [0u32; TABLE_SIZE];
-        for (w, slot) in t.iter_mut().enumerate() {
+        // The windows that start with one code word form a run; the word's entry and the
+        // room after it are the same across the run.
+        let mut w = 0;
+        while w < TABLE_SIZE {
             let e1 = u32::from(single[w]);
             let l1 = e1 & 0xff;
-            let e2 = u32::from(single[(w << l1) & MASK]);
-            let l12 = l1 + (e2 & 0xff);
-            // l12 <= 22, so the shift stays below 64; its result only counts if l12 <= 11.
-            let e3 = u32::from(single[(w << l12) & MASK]);
-            let l123 = l12 + (e3 & 0xff);
-            let two = u32::from(l12 <= MAX_CODE_LEN);
-            let three = two & u32::from(l123 <= MAX_CODE_LEN);
-            let bits = if three == 1 {
-                l123
-            } else if two == 1 {
-                l12
-            } else {
-                l1
-            };
-            let symbols = (e1 >> 8) | (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
-            *slot = bits | symbols << 6 | (1 + two + three) << 30;
+            let run = TABLE_SIZE >> l1;
+            let one = l1 | (e1 >> 8) << 6 | 1 << 30;
+            for (r, slot) in t[w..w + run].iter_mut().enumerate() {
+                // The bits after the first code word: (w + r) << l1, masked, is r << l1.
+                let rest = r << l1;
+                let e2 = u32::from(single[rest & MASK]);
+                let l12 = l1 + (e2 & 0xff);
+                // l12 <= 22, so the shift stays below 64; its result only counts if
+                // l12 <= 11.
+                let e3 = u32::from(single[(rest << (e2 & 0xff)) & MASK]);
+                let l123 = l12 + (e3 & 0xff);
+                let two = u32::from(l12 <= MAX_CODE_LEN);
+                let three = two & u32::from(l123 <= MAX_CODE_LEN);
+                let bits = if three == 1 {
+                    l123
+                } else if two == 1 {
+                    l12
+                } else {
+                    l1
+                };
+                let symbols = (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
+                *slot = (one & !63) + (bits | symbols << 6) + ((two + three) << 30);
+            }
+            w += run;
         }
         MultiTable(t)
     }
@@ -1185,7 +1211,7 @@ unsafe fn decode_round(
 
 /// Decodes `out.len()` symbols with full checks (the end of each stream, short blocks).
 fn decode_tail(r: &mut BackwardBitReader, code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
-    let table: &[u16; TABLE_SIZE] = &code.dec;
+    let table: &[u16; TABLE_SIZE] = code.dec();
     for o in out.iter_mut() {
         r.refill();
         let e = table[r.peek(MAX_CODE_LEN) as usize];
