@@ -69,14 +69,14 @@
 //!
 //! - **Decoder.** Per block it builds a table whose entries give one to three symbols
 //!   (`MultiTable`): 2.0 symbols a lookup on book1, 2.5 on kennedy.xls. Each stream is a
-//!   lane of three numbers (input index, marked window, output index); a round refills
-//!   the window with one 8-byte load (the consumed count is the window's trailing zeros,
-//!   `BackwardBitReader::marked_bits`), makes 5 lookups and stores 4 bytes per lookup.
+//!   lane of three numbers (input index, bits consumed, output index); a round refills
+//!   the window with one 8-byte load, makes 5 lookups and stores 4 bytes per lookup,
+//!   summing the entries beside the chain to get the bits consumed (`decode_round`).
 //!   The number of rounds every lane can run without leaving its stream or its quarter
 //!   is computed up front, so the inner loop checks nothing; lanes that have rounds left
 //!   when others run out go on interleaved, and the last few symbols of each stream take
 //!   the checked one-symbol path. A lane's chain is "shift, load, shift" (about 7
-//!   cycles) per lookup plus about 12 per refill.
+//!   cycles) per lookup plus about 9 per refill (add, shift, subtract, load, shift).
 //! - **Encoder.** A 64-bit entry holds the code word at the top and its length in the low
 //!   bits, so a symbol is `acc = (acc >> e) | e; pending += e` (`Lane`); lanes run in
 //!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store,
@@ -924,8 +924,7 @@ pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result
 }
 
 /// [`decode_impl`] compiled with BMI1/BMI2: `shlx`/`shrx` shift by a register without
-/// tying up `cl` or the flags, and `tzcnt` reads the marker of
-/// [`BackwardBitReader::marked_bits`] in one instruction.
+/// tying up `cl` or the flags.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi1,bmi2")]
 unsafe fn decode_bmi(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
@@ -989,13 +988,15 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
         lo: [pos, pos + sizes[0], pos + sizes[0] + sizes[1], pos + first3],
         end: [q, 2 * q, 3 * q, n],
         ip: [0; 4],
-        bits: [0; 4],
+        used: [0; 4],
         op: [0, q, 2 * q, 3 * q],
     };
     for k in 0..4 {
         // The window lies inside stream k: ip + 8 <= lo[k] + sizes[k] <= stream.len().
         lanes.ip[k] = lanes.lo[k] + r[k].position().0;
-        lanes.bits[k] = r[k].marked_bits();
+        // At most 8 after BackwardBitReader::new (the end marker's byte); below 64 is
+        // what a round needs.
+        lanes.used[k] = r[k].position().1.min(63);
     }
     // All four lanes together; then, as they run out one by one (their streams differ in
     // length by a few percent), the ones left, still interleaved.
@@ -1021,12 +1022,12 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
         lo,
         end,
         ip,
-        bits,
+        used,
         op,
         ..
     } = lanes;
     for (k, mut rk) in r.into_iter().enumerate() {
-        rk.seek(ip[k] - lo[k], bits[k].trailing_zeros());
+        rk.seek(ip[k] - lo[k], used[k]);
         decode_tail(&mut rk, code, &mut out[op[k]..end[k]])?;
         rk.finish()?;
     }
@@ -1034,8 +1035,8 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
 }
 
 /// The state of the fast loop, one lane per stream (see [`decode_impl`]). A lane is three
-/// numbers: `ip`, the index in the block's stream of its window's lowest byte; `bits`, its
-/// marked window ([`BackwardBitReader::marked_bits`]: trailing zeros = bits consumed);
+/// numbers: `ip`, the index in the block's stream of its window's lowest byte; `used`, the
+/// bits consumed from the top of the 8 bytes at `ip` (as [`BackwardBitReader::position`]);
 /// `op`, the index in `out` of its next symbol. Lane k may run a round while its window
 /// can move down by 8 bytes and stay inside stream k (`ip >= lo + 8`) and the round's
 /// output window stays inside quarter k (`op + ROUND_WINDOW <= end`). A round moves `ip`
@@ -1048,7 +1049,8 @@ struct Lanes {
     /// End of each quarter in `out`.
     end: [usize; 4],
     ip: [usize; 4],
-    bits: [u64; 4],
+    /// Bits consumed from the top of the 8 bytes at `ip`; at most 63.
+    used: [u32; 4],
     op: [usize; 4],
 }
 
@@ -1082,7 +1084,7 @@ impl Lanes {
                 return;
             }
             let mut ip = ks.map(|k| self.ip[k]);
-            let mut bits = ks.map(|k| self.bits[k]);
+            let mut used = ks.map(|k| self.used[k]);
             let mut op = ks.map(|k| self.op[k]);
             let (src, dst) = (stream.as_ptr(), out.as_mut_ptr());
             for _ in 0..rounds {
@@ -1091,12 +1093,12 @@ impl Lanes {
                     // rounds with lo + 8 <= ip and op + ROUND_WINDOW <= end; with ip + 8 <=
                     // stream.len() (ip only decreases) and end <= out.len() that is the
                     // contract of `decode_round`.
-                    unsafe { decode_round(src, &mut ip[x], &mut bits[x], dst, &mut op[x], table) };
+                    unsafe { decode_round(src, &mut ip[x], &mut used[x], dst, &mut op[x], table) };
                 }
             }
             for (x, &k) in ks.iter().enumerate() {
                 self.ip[k] = ip[x];
-                self.bits[k] = bits[x];
+                self.used[k] = used[x];
                 self.op[k] = op[x];
             }
         }
@@ -1163,49 +1165,52 @@ impl MultiTable {
     }
 }
 
-/// One round of one lane of the fast loop ([`Lanes`]): refills the marked
-/// window, makes 5 lookups (at most `5 * MAX_CODE_LEN <= 56` bits: the marker takes the
-/// window's last bit) and writes the symbols they yield from `dst[op]` on.
+/// One round of one lane of the fast loop ([`Lanes`]): moves the window down by the
+/// whole bytes consumed, makes 5 lookups (at most `7 + 5 * MAX_CODE_LEN <= 62` bits of
+/// the 64) and writes the symbols they yield from `dst[op]` on.
 ///
 /// Inlined four times into one loop body, the four lanes' chains interleave. Per lookup
-/// the chain is `bits >> 53` -> table load -> `bits <<= len`; the consumed count is read
-/// back from the marker once per round (trailing zeros), and each lookup stores four
-/// bytes and advances by the symbols it yielded (bytes past them are rewritten by the
-/// next store, or by the tail loop).
+/// the chain is `bits >> 53` -> table load -> `bits <<= len`. The bits consumed are
+/// summed beside the chain: each entry keeps its length in its low 6 bits and the five
+/// lengths plus the 7 left from the last byte stay below 64, so the sum of whole entries
+/// has the count in its low 6 bits (higher bits are noise). The next round's refill then
+/// waits only for that sum (add, shift, load), not for the window's last shift.
 ///
 /// # Safety
 ///
 /// `src[ip - 8 .. ip + 8]` must be readable and `dst[op .. op + ROUND_WINDOW]` writable.
-/// The round reads 8 bytes at `ip - (trailing_zeros(bits) >> 3)`, at most 8 below `ip`
-/// (64 >> 3), and stores 4 bytes at offsets `0 ..= 12` from `op` (four advances of the
-/// 2-bit `count <= 3`), whatever `bits` and the table hold; it then leaves `ip` at most 8
-/// lower and `op` at most [`ROUND_ADVANCE`] higher.
+/// The round reads 8 bytes at `ip - (used >> 3)`, at most 7 below `ip` (`used <= 63`,
+/// which the round keeps by masking), and stores 4 bytes at offsets `0 ..= 12` from `op`
+/// (four advances of the 2-bit `count <= 3`), whatever the table holds; it then leaves
+/// `ip` at most 7 lower and `op` at most [`ROUND_ADVANCE`] higher.
 #[inline(always)]
 unsafe fn decode_round(
     src: *const u8,
     ip: &mut usize,
-    bits: &mut u64,
+    used: &mut u32,
     dst: *mut u8,
     op: &mut usize,
     table: &MultiTable,
 ) {
-    let used = bits.trailing_zeros();
-    *ip -= (used >> 3) as usize;
+    let u = *used & 63;
+    *ip -= (u >> 3) as usize;
     // SAFETY: 8 bytes from ip, inside src[ip_before - 8 .. ip_before + 8] (contract).
     let word = unsafe { src.add(*ip).cast::<u64>().read_unaligned() };
-    let mut b = (u64::from_le(word) | 1) << (used & 7);
+    let mut b = u64::from_le(word) << (u & 7);
+    let mut sum = u & 7;
     let mut at = *op;
     for _ in 0..SYMBOLS_PER_REFILL {
         // The index is below 2^11 by construction, so the lookup needs no bounds check.
         let e = table.0[(b >> (64 - MAX_CODE_LEN)) as usize];
         // wrapping_shl masks the amount to its low 6 bits: exactly `bits` (entry layout).
         b = b.wrapping_shl(e);
+        sum = sum.wrapping_add(e);
         // SAFETY: at - op <= 12 here (4 advances of at most 3), so the 4 bytes lie in
         // dst[op .. op + ROUND_WINDOW] (contract).
         unsafe { dst.add(at).cast::<u32>().write_unaligned((e >> 6).to_le()) };
         at += (e >> 30) as usize;
     }
-    *bits = b;
+    *used = sum & 63;
     *op = at;
 }
 
