@@ -1127,39 +1127,50 @@ impl MultiTable {
     /// bits fit in the window; likewise for a third.
     #[inline(always)]
     fn new(code: &HuffmanCode) -> MultiTable {
-        const MASK: usize = TABLE_SIZE - 1;
         let single: &[u16; TABLE_SIZE] = code.dec();
         let mut t = [0u32; TABLE_SIZE];
-        // The windows that start with one code word form a run; the word's entry and the
-        // room after it are the same across the run.
+        // Entries come in runs: the windows that start with the same code words (as many
+        // as fit) share an entry. The windows that start with a word of `l` bits are a
+        // block of `2^(MAX_CODE_LEN - l)`, aligned to its size (canonical words are
+        // consecutive), and the bits after it, left-aligned, are the window's offset in
+        // the block shifted up by `l`; so the next word's block is found in `single` at
+        // that offset, and so on. Walking the blocks visits each run once.
+        let len = |e: u16| u32::from(e & 0xff);
         let mut w = 0;
         while w < TABLE_SIZE {
-            let e1 = u32::from(single[w]);
-            let l1 = e1 & 0xff;
-            let run = TABLE_SIZE >> l1;
-            let one = l1 | (e1 >> 8) << 6 | 1 << 30;
-            for (r, slot) in t[w..w + run].iter_mut().enumerate() {
-                // The bits after the first code word: (w + r) << l1, masked, is r << l1.
-                let rest = r << l1;
-                let e2 = u32::from(single[rest & MASK]);
-                let l12 = l1 + (e2 & 0xff);
-                // l12 <= 22, so the shift stays below 64; its result only counts if
-                // l12 <= 11.
-                let e3 = u32::from(single[(rest << (e2 & 0xff)) & MASK]);
-                let l123 = l12 + (e3 & 0xff);
-                let two = u32::from(l12 <= MAX_CODE_LEN);
-                let three = two & u32::from(l123 <= MAX_CODE_LEN);
-                let bits = if three == 1 {
-                    l123
-                } else if two == 1 {
-                    l12
-                } else {
-                    l1
-                };
-                let symbols = (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
-                *slot = (one & !63) + (bits | symbols << 6) + ((two + three) << 30);
+            let e1 = single[w];
+            let l1 = len(e1);
+            let s1 = u32::from(e1 >> 8);
+            let end1 = w + (TABLE_SIZE >> l1);
+            let mut w2 = w;
+            while w2 < end1 {
+                // (w2 << l1) & MASK: w is a multiple of 2^(MAX - l1), shifted out.
+                let e2 = single[((w2 - w) << l1) % TABLE_SIZE];
+                let l12 = l1 + len(e2);
+                if l12 > MAX_CODE_LEN {
+                    t[w2] = l1 | s1 << 6 | 1 << 30;
+                    w2 += 1;
+                    continue;
+                }
+                let s12 = s1 | u32::from(e2 >> 8) << 8;
+                let end2 = w2 + (TABLE_SIZE >> l12);
+                let mut w3 = w2;
+                while w3 < end2 {
+                    let e3 = single[((w3 - w2) << l12) % TABLE_SIZE];
+                    let l123 = l12 + len(e3);
+                    if l123 > MAX_CODE_LEN {
+                        t[w3] = l12 | s12 << 6 | 2 << 30;
+                        w3 += 1;
+                        continue;
+                    }
+                    let entry = l123 | (s12 | u32::from(e3 >> 8) << 16) << 6 | 3 << 30;
+                    let end3 = w3 + (TABLE_SIZE >> l123);
+                    t[w3..end3].fill(entry);
+                    w3 = end3;
+                }
+                w2 = end2;
             }
-            w += run;
+            w = end1;
         }
         MultiTable(t)
     }
@@ -1450,6 +1461,60 @@ mod tests {
             .filter(|&&l| l > 0)
             .map(|&l| 1u32 << (MAX_CODE_LEN - u32::from(l)))
             .sum()
+    }
+
+    /// The multi-symbol table by its definition, window by window (reference).
+    fn multi_table_reference(code: &HuffmanCode) -> [u32; TABLE_SIZE] {
+        const MASK: usize = TABLE_SIZE - 1;
+        let single = code.dec();
+        let mut t = [0u32; TABLE_SIZE];
+        for (w, slot) in t.iter_mut().enumerate() {
+            let e1 = u32::from(single[w]);
+            let l1 = e1 & 0xff;
+            let e2 = u32::from(single[(w << l1) & MASK]);
+            let l12 = l1 + (e2 & 0xff);
+            let e3 = u32::from(single[(w << l12) & MASK]);
+            let l123 = l12 + (e3 & 0xff);
+            let two = u32::from(l12 <= MAX_CODE_LEN);
+            let three = two & u32::from(l123 <= MAX_CODE_LEN);
+            let bits = [l1, l12, l123][(two + three) as usize];
+            let symbols = (e1 >> 8) | (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
+            *slot = bits | symbols << 6 | (1 + two + three) << 30;
+        }
+        t
+    }
+
+    #[test]
+    fn multi_table_matches_its_definition() {
+        let mut codes: Vec<HuffmanCode> = corpus_files()
+            .iter()
+            .map(|p| HuffmanCode::from_counts(&Counts::of(&std::fs::read(p).unwrap())).unwrap())
+            .collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..300 {
+            let mut w = [0u64; 256];
+            for v in w.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = if x % 3 == 0 {
+                    0
+                } else {
+                    1 + (x >> 8) % (1 << (x % 20))
+                };
+            }
+            if let Ok(c) = HuffmanCode::from_counts(&Counts(w)) {
+                codes.push(c);
+            }
+        }
+        codes.push(HuffmanCode::from_counts(&Counts::of(b"zzzz")).unwrap());
+        codes.push(HuffmanCode::from_counts(&Counts::of(b"ab")).unwrap());
+        for code in &codes {
+            assert!(
+                MultiTable::new(code).0 == multi_table_reference(code),
+                "{code:?}"
+            );
+        }
     }
 
     /// The one round trip used by unit and property tests: code, table and stream.
