@@ -444,11 +444,21 @@ const MAX_ITEMS: usize = 512;
 /// leaf's key `weight << 8 | symbol` then fits a `u64`, and so does every package (at
 /// most `max_len` times the total), which leaves `u64::MAX` free as a sentinel.
 ///
-/// Each level's merge runs from both ends at once: the front takes the smaller head (a
-/// leaf on a tie), the back the larger tail (a package on a tie, so that ties keep leaf
-/// before package), and the two meet in the middle. The front and the back are two
-/// independent dependency chains (load, compare, step an index), which halves the time
-/// of the one-chain merge.
+/// **Only the tails of the shallow lists.** The list at depth `d` has `len_d` items, all
+/// `n` leaves among them, and the selection takes a prefix of it; so the leaves it takes
+/// are `n` minus the leaves in the `len_d - take_d` items it leaves out. At depth 1 at
+/// most 1 item is left out (`take_1 = 2n - 2`, `len_1 <= 2n - 1`), and one level down at
+/// most `2x + 1` if `x` were left out above (from `take_{d+1} >= 2 (take_d - n)` and
+/// `2 len_d >= 2n + len_{d+1} - 1`): at most `2^d - 1` at depth `d`. The last `x` items
+/// of a list need only the last `x` leaves and packages, and those the last `2x + 1`
+/// items of the list below. So each list is built only as far as its last
+/// `min(len_d, 2^d - 1)` items: on a 128 KiB block of kennedy.xls (240 symbols) about a
+/// third of the items of the full construction.
+///
+/// A full list (the deep levels) is merged from both ends at once: the front takes the
+/// smaller head (a leaf on a tie), the back the larger tail (a package on a tie, so that
+/// ties keep leaf before package), and the two meet in the middle; two independent
+/// dependency chains (load, compare, step an index). A tail is merged from the back only.
 fn optimal_lengths_narrow(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
     debug_assert!(max_len <= 15);
     let mut keys = [0u64; 256];
@@ -468,68 +478,116 @@ fn optimal_lengths_narrow(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256
     }
     let keys = &mut keys[..n];
     keys.sort_unstable();
+    let levels = max_len as usize;
     // leaf[1..=n]: sorted weights; leaf[0] = 0 and leaf[n + 1] = MAX are sentinels.
     let mut leaf = [0u64; MAX_ITEMS];
     for (l, &k) in leaf[1..].iter_mut().zip(keys.iter()) {
         *l = k >> 8;
     }
     leaf[n + 1] = u64::MAX;
-    // kinds[lvl][k]: 1 if item k of the list at depth `max_len - lvl` is a leaf (the
-    // next unused one in sorted order), 0 for a package; as `levels` in the wide version.
+    // Level `lvl` is the list at depth `max_len - lvl`: len[lvl] items, of which the
+    // last built[lvl] are computed (positions len - built .. len).
+    let mut len = [0usize; 16];
+    let mut built = [0usize; 16];
+    for lvl in 0..levels {
+        len[lvl] = if lvl == 0 { n } else { n + len[lvl - 1] / 2 };
+        let depth = levels - lvl;
+        built[lvl] = len[lvl].min((1 << depth) - 1);
+    }
+    // A deeper level must cover what the one above needs: 2x + 1 items for x (which
+    // 2^d - 1 already does; kept so that the bound is checked here, not assumed).
+    for lvl in (1..levels).rev() {
+        if built[lvl - 1] < len[lvl - 1] {
+            built[lvl - 1] = len[lvl - 1].min(2 * built[lvl] + 1);
+        }
+    }
+    // kinds[lvl][k]: 1 if item k of level lvl is a leaf (the next unused one in sorted
+    // order), 0 for a package; as `levels` in the wide version.
     let mut kinds = [[0u8; MAX_ITEMS]; 16];
-    let mut level_len = [0usize; 16];
+    // The list of the level below and the one being built, at their absolute positions.
+    let mut below = [0u64; MAX_ITEMS];
     let mut list = [0u64; MAX_ITEMS];
-    // pkg[1..=m]: the packages of the level below; pkg[0] = 0 and pkg[m + 1] = MAX are
-    // sentinels (weights are >= 1, so a package is >= 2).
+    // pkg[1..=m]: the packages of the level below (only the last ones for a tail);
+    // pkg[0] = 0 and pkg[m + 1] = MAX are sentinels (weights are >= 1, so a package is
+    // >= 2).
     let mut pkg = [0u64; MAX_ITEMS];
     list[..n].copy_from_slice(&leaf[1..=n]);
     kinds[0][..n].fill(1);
-    level_len[0] = n;
-    let mut len = n;
-    for lvl in 1..max_len as usize {
-        let m = len / 2;
-        for j in 1..=m {
-            pkg[j] = list[2 * j - 2] + list[2 * j - 1];
-        }
-        pkg[0] = 0;
-        pkg[m + 1] = u64::MAX;
-        let total = n + m;
-        let half = total.div_ceil(2);
+    for lvl in 1..levels {
+        std::mem::swap(&mut below, &mut list);
+        let m = len[lvl - 1] / 2;
+        let total = len[lvl];
         let kl = &mut kinds[lvl];
-        let (mut i, mut j) = (1usize, 1usize);
-        let (mut ib, mut jb) = (n, m);
-        for step in 0..total - half {
-            let (lw, pw) = (leaf[i], pkg[j]);
-            let tl = lw <= pw;
-            list[step] = if tl { lw } else { pw };
-            kl[step] = tl as u8;
-            i += tl as usize;
-            j += 1 - tl as usize;
-            let (lb, pb) = (leaf[ib], pkg[jb]);
-            let tb = lb > pb;
-            let k = total - 1 - step;
-            list[k] = if tb { lb } else { pb };
-            kl[k] = tb as u8;
-            ib -= tb as usize;
-            jb -= 1 - tb as usize;
+        if built[lvl] == total {
+            for j in 1..=m {
+                pkg[j] = below[2 * j - 2] + below[2 * j - 1];
+            }
+            pkg[0] = 0;
+            pkg[m + 1] = u64::MAX;
+            let half = total.div_ceil(2);
+            let (mut i, mut j) = (1usize, 1usize);
+            let (mut ib, mut jb) = (n, m);
+            for step in 0..total - half {
+                let (lw, pw) = (leaf[i], pkg[j]);
+                let tl = lw <= pw;
+                list[step] = if tl { lw } else { pw };
+                kl[step] = tl as u8;
+                i += tl as usize;
+                j += 1 - tl as usize;
+                let (lb, pb) = (leaf[ib], pkg[jb]);
+                let tb = lb > pb;
+                let k = total - 1 - step;
+                list[k] = if tb { lb } else { pb };
+                kl[k] = tb as u8;
+                ib -= tb as usize;
+                jb -= 1 - tb as usize;
+            }
+            if half > total - half {
+                let (lw, pw) = (leaf[i], pkg[j]);
+                let tl = lw <= pw;
+                list[half - 1] = if tl { lw } else { pw };
+                kl[half - 1] = tl as u8;
+            }
+        } else {
+            // The last x items take at most x packages: build the last min(m, x), from
+            // items of the level below that it built (2x + 1 of them).
+            let x = built[lvl];
+            let first = m - m.min(x) + 1;
+            for j in first..=m {
+                pkg[j] = below[2 * j - 2] + below[2 * j - 1];
+            }
+            // Read only when every package is used up, which needs m < x: then first
+            // is 1 and this is the sentinel pkg[0].
+            pkg[first - 1] = 0;
+            let (mut ib, mut jb) = (n, m);
+            for k in (total - x..total).rev() {
+                let (lb, pb) = (leaf[ib], pkg[jb]);
+                let tb = lb > pb;
+                list[k] = if tb { lb } else { pb };
+                kl[k] = tb as u8;
+                ib -= tb as usize;
+                jb -= 1 - tb as usize;
+            }
         }
-        if half > total - half {
-            let (lw, pw) = (leaf[i], pkg[j]);
-            let tl = lw <= pw;
-            list[half - 1] = if tl { lw } else { pw };
-            kl[half - 1] = tl as u8;
-        }
-        len = total;
-        level_len[lvl] = len;
     }
-    // Selection, from depth 1 down, as in the wide version; a level that takes the first
-    // `t` leaves adds 1 to their lengths, so leaf i's length is the number of levels with
-    // t > i: a suffix sum over `taken_at[t]`.
+    // Selection, from depth 1 down, as in the wide version: a level takes the first
+    // `prefix` items, whose leaves are all n but those among the rest. A level that takes
+    // the first `t` leaves adds 1 to their lengths, so leaf i's length is the number of
+    // levels with t > i: a suffix sum over `taken_at[t]`.
     let mut taken_at = [0u32; 257];
     let mut take = 2 * n - 2;
-    for lvl in (0..max_len as usize).rev() {
-        let prefix = take.min(level_len[lvl]);
-        let leaves_taken: usize = kinds[lvl][..prefix].iter().map(|&k| k as usize).sum();
+    for lvl in (0..levels).rev() {
+        let prefix = take.min(len[lvl]);
+        if len[lvl] - prefix > built[lvl] {
+            // Cannot happen (bound above); the full construction if it ever did.
+            debug_assert!(false, "package-merge tail too short");
+            return optimal_lengths_wide(weights, max_len);
+        }
+        let left_out: usize = kinds[lvl][prefix..len[lvl]]
+            .iter()
+            .map(|&k| k as usize)
+            .sum();
+        let leaves_taken = n - left_out;
         taken_at[leaves_taken] += 1;
         take = 2 * (prefix - leaves_taken);
     }
