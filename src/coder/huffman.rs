@@ -80,7 +80,7 @@
 //! - **Encoder.** A 64-bit entry holds the code word at the top and its length in the low
 //!   bits, so a symbol is `acc = (acc >> e) | e; pending += e` (`Lane`); lanes run in
 //!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store,
-//!   unchecked in the paired loop (`Lane::flush_unchecked`: one bound is checked before
+//!   unchecked in the paired loop (`Lane::flush_at`: one bound is checked before
 //!   the loop). The lanes write into a per-thread scratch buffer kept between blocks,
 //!   and only the bytes they wrote are copied out.
 //!
@@ -776,17 +776,22 @@ impl Lane {
         self.advance();
     }
 
-    /// [`Lane::flush`] without the bounds check.
+    /// [`Lane::flush`] to a pointer that stands for `buf[at..]`, moved as `at` moves (the
+    /// caller writes `at` back); no bounds check.
     ///
     /// # Safety
     ///
-    /// `buf[at..at + 8]` must be writable.
+    /// `out[..8]` must be writable.
     #[inline(always)]
-    unsafe fn flush_unchecked(&mut self, buf: *mut u8) {
+    unsafe fn flush_at(&mut self, out: &mut *mut u8) {
         let word = self.word();
         // SAFETY: the caller's contract.
-        unsafe { buf.add(self.at).cast::<u64>().write_unaligned(word.to_le()) };
-        self.advance();
+        unsafe { out.cast::<u64>().write_unaligned(word.to_le()) };
+        let step = ((self.pending & 63) >> 3) as usize;
+        // SAFETY: at most 7 bytes on, inside the 8 just written.
+        *out = unsafe { out.add(step) };
+        // The mask of `Lane::advance`.
+        self.pending &= !0x38;
     }
 
     /// The pending bits moved to the bottom of a word, oldest lowest. With no bits pending
@@ -852,8 +857,9 @@ fn put_lanes(
     let reach = |lane: &Lane| lane.at + (MAX_CODE_LEN as usize * common) / 8 + 8;
     assert!(a.pending & 63 == 0 && b.pending & 63 == 0);
     assert!(reach(a) <= buf.len() && reach(b) <= buf.len());
-    let dst = buf.as_mut_ptr();
     let (mut la, mut lb) = (Lane { ..*a }, Lane { ..*b });
+    // Each lane's next store as a pointer (one register a lane, none for the buffer).
+    let (mut oa, mut ob) = (buf[a.at..].as_mut_ptr(), buf[b.at..].as_mut_ptr());
     for (ca, cb) in ta
         .rchunks_exact(SYMBOLS_PER_FLUSH)
         .zip(tb.rchunks_exact(SYMBOLS_PER_FLUSH))
@@ -862,12 +868,15 @@ fn put_lanes(
             la.put(enc[ca[j] as usize]);
             lb.put(enc[cb[j] as usize]);
         }
-        // SAFETY: at + 8 <= buf.len() for both lanes, by the bound checked above.
+        // SAFETY: each pointer is `buf[at..]` of its lane, and at + 8 <= buf.len() by the
+        // bound checked above; it moves exactly as `at` would.
         unsafe {
-            la.flush_unchecked(dst);
-            lb.flush_unchecked(dst);
+            la.flush_at(&mut oa);
+            lb.flush_at(&mut ob);
         }
     }
+    la.at = a.at + (oa as usize - buf[a.at..].as_ptr() as usize);
+    lb.at = b.at + (ob as usize - buf[b.at..].as_ptr() as usize);
     (*a, *b) = (la, lb);
 }
 
