@@ -709,21 +709,29 @@ pub fn max_stream_len(n_symbols: usize) -> usize {
 /// Codes `data` with `code` (module notes, "block stream layout").
 /// [`Error::ZeroFrequency`] if a byte of `data` has no code word.
 pub fn encode_block(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_block_into(data, code, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_block`] appending the stream to `out` (for example after the code's table),
+/// which saves a copy of it. On an error `out` is left as it was.
+pub fn encode_block_into(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
         // `encode_bmi` requires.
-        return unsafe { encode_bmi(data, code) };
+        return unsafe { encode_bmi(data, code, out) };
     }
-    encode_impl(data, code)
+    encode_impl(data, code, out)
 }
 
 /// [`encode_impl`] compiled with BMI2: the lanes shift by the entry itself (`shrx`, no
 /// `cl`, no flags).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
-unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
-    encode_impl(data, code)
+unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
+    encode_impl(data, code, out)
 }
 
 /// One bit stream being written into a shared buffer: the encoder's counterpart of a
@@ -886,7 +894,7 @@ fn lane_room(n: usize) -> usize {
 }
 
 #[inline(always)]
-fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+fn encode_impl(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
     let enc = &code.enc;
     let n = data.len();
     let zero_frequency = || {
@@ -904,8 +912,8 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
         if !ok {
             return Err(zero_frequency());
         }
-        buf.truncate(end);
-        return Ok(buf);
+        out.extend_from_slice(&buf[..end]);
+        return Ok(());
     }
     // Quarters 0..2 have q symbols, quarter 3 has q - d with d <= 3. The lanes run
     // together over the last `common` symbols of their quarters (a multiple of
@@ -948,10 +956,10 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
         ok &= lane_ok;
     }
     // Jump table, then the streams next to each other: only bytes the lanes wrote.
-    let mut out = Vec::with_capacity(JUMP_ROOM + ends[3] - base[0]);
     if ok {
+        out.reserve(JUMP_ROOM + ends[3] - base[0]);
         for k in 0..3 {
-            write_varint(&mut out, (ends[k] - base[k]) as u64);
+            write_varint(out, (ends[k] - base[k]) as u64);
         }
         for k in 0..4 {
             out.extend_from_slice(&buf[base[k]..ends[k]]);
@@ -963,7 +971,7 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
     if !ok {
         return Err(zero_frequency());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Largest scratch buffer [`encode_block`] keeps for its thread (enough for blocks of
@@ -1983,6 +1991,23 @@ mod tests {
         assert_eq!(rows[0].count, 4);
         assert!((rows[0].ideal_bits - (7.0f64 / 4.0).log2()).abs() < 1e-12);
         assert_eq!(rows[2].length, 2);
+    }
+
+    #[test]
+    fn encode_into_appends_and_leaves_out_alone_on_error() {
+        let data = std::fs::read("corpora/canterbury/fields.c").unwrap();
+        let code = HuffmanCode::from_counts(&Counts::of(&data)).unwrap();
+        for part in [&data[..500], &data[..]] {
+            let mut out = vec![1, 2, 3];
+            encode_block_into(part, &code, &mut out).unwrap();
+            assert_eq!(&out[..3], &[1, 2, 3]);
+            assert_eq!(out[3..], encode_block(part, &code).unwrap()[..]);
+            let mut bad = part.to_vec();
+            bad.push(0xff);
+            let before = out.clone();
+            assert!(encode_block_into(&bad, &code, &mut out).is_err());
+            assert_eq!(out, before);
+        }
     }
 
     #[test]
