@@ -87,11 +87,15 @@
 //! Measured with `cargo bench --bench huffman` (whole file as one block, code built
 //! outside the timed loop; 2-core Xeon shared with other jobs, load about 3): book1 4.5719
 //! bits a byte in all (payload 4.5710, 74 table bytes, 11 bytes of jump table, end
-//! markers and padding) against H0 = 4.5271; best of 300 runs encode 1812 MB/s, decode
-//! 2358 MB/s (memcpy 46 742 MB/s in the same run). kennedy.xls: 3.5994 bits a byte (H0
-//! 3.5735), encode 1794 MB/s, decode 2354 MB/s. Before the interleaved lanes, the
-//! multi-symbol table and the BMI2 build the same runs gave encode 1295 and decode 1471
-//! MB/s on book1. Against zstd's Huff0 in the same process: `docs/BENCHMARKS.md`.
+//! markers and padding) against H0 = 4.5271; best of 300 runs encode 2670 MB/s, decode
+//! 2706 MB/s (memcpy 49 385 MB/s in the same run; 2026-11-27, load about 4).
+//! kennedy.xls: 3.5994 bits a byte (H0 3.5735), encode 2812 MB/s, decode 2675 MB/s.
+//! Earlier runs of the same bench: 1812 and 2358 MB/s on book1 before the unchecked
+//! paired stores and the consumed-count refill, 1295 and 1471 before the interleaved
+//! lanes, the multi-symbol table and the BMI2 build. Per 128 KiB block (same bench, same
+//! run): book1 counting 35.9 us, code 4.6, table 0.4, encode_block 49.5, read + decode
+//! 55.3 (53.3 with the decoder's tables already built); kennedy.xls 34.4, 7.0, 0.7,
+//! 46.2, 43.7 (41.6). Against zstd's Huff0 in the same process: `docs/BENCHMARKS.md`.
 //!
 //! Appending the same code words to a `BitVec<u8, Msb0>` one word at a time ran at 12.4
 //! MiB/s in an earlier criterion run, 27 times slower than `encode_block` was then, which
