@@ -13,8 +13,8 @@
 //! 3. **Why [`MAX_CODE_LEN`] = 11.** The decoder looks up the next 11 bits in a table of
 //!    `2^11` entries of 4 bytes (8 KiB, a sixth of a 48 KiB L1 data cache, so it stays hot
 //!    next to the output), each giving up to three symbols ([`decode_block`]). And 5
-//!    lookups of at most 11 bits (55 bits) fit in the 56 bits a marked window holds after
-//!    one refill ([`bitio`](crate::coder::bitio)), so each refill feeds 5 lookups. The
+//!    lookups of at most 11 bits (55 bits) fit in the 57 bits a window holds after one
+//!    refill ([`bitio`](crate::coder::bitio)), so each refill feeds 5 lookups. The
 //!    price is small: Huffman gives a symbol more than 11 bits
 //!    only if it is rarer than about 1 in 200 (a Huffman depth of `d` needs a probability
 //!    below about `1/F(d+1)`, `F` the Fibonacci numbers: Katona & Nemetz, 1976), and such
@@ -118,9 +118,8 @@ const TABLE_SIZE: usize = 1 << MAX_CODE_LEN;
 /// Blocks of at least this many symbols are cut into 4 streams; shorter ones use one.
 pub const FOUR_STREAM_MIN: usize = 1024;
 
-/// Table lookups of the decoder per refill: a marked window holds `BITS_PER_FLUSH - 1`
-/// unread bits after a refill (the marker takes one), and a lookup takes at most
-/// `MAX_CODE_LEN`.
+/// Table lookups of the decoder per refill: a window holds at least `BITS_PER_FLUSH`
+/// unread bits after a refill, and a lookup takes at most `MAX_CODE_LEN`.
 const SYMBOLS_PER_REFILL: usize = 5;
 const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN < BITS_PER_FLUSH);
 
