@@ -13,8 +13,8 @@
 //! 3. **Why [`MAX_CODE_LEN`] = 11.** The decoder looks up the next 11 bits in a table of
 //!    `2^11` entries of 4 bytes (8 KiB, a sixth of a 48 KiB L1 data cache, so it stays hot
 //!    next to the output), each giving up to three symbols ([`decode_block`]). And 5
-//!    lookups of at most 11 bits (55 bits) fit in the 56 bits a marked window holds after
-//!    one refill ([`bitio`](crate::coder::bitio)), so each refill feeds 5 lookups. The
+//!    lookups of at most 11 bits (55 bits) fit in the 57 bits a window holds after one
+//!    refill ([`bitio`](crate::coder::bitio)), so each refill feeds 5 lookups. The
 //!    price is small: Huffman gives a symbol more than 11 bits
 //!    only if it is rarer than about 1 in 200 (a Huffman depth of `d` needs a probability
 //!    below about `1/F(d+1)`, `F` the Fibonacci numbers: Katona & Nemetz, 1976), and such
@@ -69,26 +69,33 @@
 //!
 //! - **Decoder.** Per block it builds a table whose entries give one to three symbols
 //!   (`MultiTable`): 2.0 symbols a lookup on book1, 2.5 on kennedy.xls. Each stream is a
-//!   lane of three numbers (input index, marked window, output index); a round refills
-//!   the window with one 8-byte load (the consumed count is the window's trailing zeros,
-//!   `BackwardBitReader::marked_bits`), makes 5 lookups and stores 4 bytes per lookup.
+//!   lane of three numbers (input index, bits consumed, output index); a round refills
+//!   the window with one 8-byte load, makes 5 lookups and stores 4 bytes per lookup,
+//!   summing the entries beside the chain to get the bits consumed (`decode_round`).
 //!   The number of rounds every lane can run without leaving its stream or its quarter
 //!   is computed up front, so the inner loop checks nothing; lanes that have rounds left
 //!   when others run out go on interleaved, and the last few symbols of each stream take
 //!   the checked one-symbol path. A lane's chain is "shift, load, shift" (about 7
-//!   cycles) per lookup plus about 12 per refill.
+//!   cycles) per lookup plus about 9 per refill (add, shift, subtract, load, shift).
 //! - **Encoder.** A 64-bit entry holds the code word at the top and its length in the low
 //!   bits, so a symbol is `acc = (acc >> e) | e; pending += e` (`Lane`); lanes run in
-//!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store.
+//!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store,
+//!   unchecked in the paired loop (`Lane::flush_at`: one bound is checked before
+//!   the loop). The lanes write into a per-thread scratch buffer kept between blocks,
+//!   and only the bytes they wrote are copied out.
 //!
 //! Measured with `cargo bench --bench huffman` (whole file as one block, code built
 //! outside the timed loop; 2-core Xeon shared with other jobs, load about 3): book1 4.5719
 //! bits a byte in all (payload 4.5710, 74 table bytes, 11 bytes of jump table, end
-//! markers and padding) against H0 = 4.5271; best of 300 runs encode 1812 MB/s, decode
-//! 2358 MB/s (memcpy 46 742 MB/s in the same run). kennedy.xls: 3.5994 bits a byte (H0
-//! 3.5735), encode 1794 MB/s, decode 2354 MB/s. Before the interleaved lanes, the
-//! multi-symbol table and the BMI2 build the same runs gave encode 1295 and decode 1471
-//! MB/s on book1. Against zstd's Huff0 in the same process: `docs/BENCHMARKS.md`.
+//! markers and padding) against H0 = 4.5271; best of 300 runs encode 2670 MB/s, decode
+//! 2706 MB/s (memcpy 49 385 MB/s in the same run; 2026-11-27, load about 4).
+//! kennedy.xls: 3.5994 bits a byte (H0 3.5735), encode 2812 MB/s, decode 2675 MB/s.
+//! Earlier runs of the same bench: 1812 and 2358 MB/s on book1 before the unchecked
+//! paired stores and the consumed-count refill, 1295 and 1471 before the interleaved
+//! lanes, the multi-symbol table and the BMI2 build. Per 128 KiB block (same bench, same
+//! run): book1 counting 35.9 us, code 4.6, table 0.4, encode_block 49.5, read + decode
+//! 55.3 (53.3 with the decoder's tables already built); kennedy.xls 34.4, 7.0, 0.7,
+//! 46.2, 43.7 (41.6). Against zstd's Huff0 in the same process: `docs/BENCHMARKS.md`.
 //!
 //! Appending the same code words to a `BitVec<u8, Msb0>` one word at a time ran at 12.4
 //! MiB/s in an earlier criterion run, 27 times slower than `encode_block` was then, which
@@ -111,9 +118,8 @@ const TABLE_SIZE: usize = 1 << MAX_CODE_LEN;
 /// Blocks of at least this many symbols are cut into 4 streams; shorter ones use one.
 pub const FOUR_STREAM_MIN: usize = 1024;
 
-/// Table lookups of the decoder per refill: a marked window holds `BITS_PER_FLUSH - 1`
-/// unread bits after a refill (the marker takes one), and a lookup takes at most
-/// `MAX_CODE_LEN`.
+/// Table lookups of the decoder per refill: a window holds at least `BITS_PER_FLUSH`
+/// unread bits after a refill, and a lookup takes at most `MAX_CODE_LEN`.
 const SYMBOLS_PER_REFILL: usize = 5;
 const _: () = assert!(SYMBOLS_PER_REFILL as u32 * MAX_CODE_LEN < BITS_PER_FLUSH);
 
@@ -147,7 +153,8 @@ pub struct HuffmanCode {
     /// one-symbol code the unused half repeats the symbol's entry). The length sits in the
     /// low bits so that `bits.wrapping_shl(entry)` (which masks the amount to 6 bits)
     /// shifts by exactly `len` with no extraction step on the decoder's dependency chain.
-    dec: Box<[u16; TABLE_SIZE]>,
+    /// Built on first use ([`HuffmanCode::dec`]): an encoder never needs it.
+    dec: std::sync::OnceLock<Box<[u16; TABLE_SIZE]>>,
 }
 
 impl PartialEq for HuffmanCode {
@@ -216,7 +223,6 @@ impl HuffmanCode {
             next[l] = c;
         }
         let mut enc = [NO_CODE; 256];
-        let mut dec = Box::new([0u16; TABLE_SIZE]);
         for s in 0..256 {
             let l = u32::from(lengths[s]);
             if l == 0 {
@@ -225,23 +231,38 @@ impl HuffmanCode {
             let code = next[l as usize];
             next[l as usize] += 1;
             enc[s] = u64::from(code) << (64 - l) | u64::from(l);
-            // Every window that starts with this code word decodes to s.
-            let shift = MAX_CODE_LEN - l;
-            let first = (code << shift) as usize;
-            let last = ((code + 1) << shift) as usize;
-            dec[first..last].fill(l as u16 | (s as u16) << 8);
-        }
-        let distinct = lengths.iter().filter(|&&l| l > 0).count();
-        if distinct == 1 {
-            // The code word is `0`; let `1` decode to the same symbol so that every entry
-            // is valid (a hostile stream decodes to garbage, then fails its end check).
-            let (lo, hi) = dec.split_at_mut(TABLE_SIZE / 2);
-            hi.copy_from_slice(lo);
         }
         Ok(HuffmanCode {
             lengths: *lengths,
             enc,
-            dec,
+            dec: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The decoder table (field notes), built from the code words on first use.
+    fn dec(&self) -> &[u16; TABLE_SIZE] {
+        self.dec.get_or_init(|| {
+            let mut dec = Box::new([0u16; TABLE_SIZE]);
+            for (s, &e) in self.enc.iter().enumerate() {
+                let l = (e & 15) as u32;
+                if l == 0 {
+                    continue;
+                }
+                let code = (e >> (64 - l)) as u32;
+                // Every window that starts with this code word decodes to s.
+                let shift = MAX_CODE_LEN - l;
+                let first = (code << shift) as usize;
+                let last = ((code + 1) << shift) as usize;
+                dec[first..last].fill(l as u16 | (s as u16) << 8);
+            }
+            if self.distinct() == 1 {
+                // The code word is `0`; let `1` decode to the same symbol so that every
+                // entry is valid (a hostile stream decodes to garbage, then fails its end
+                // check).
+                let (lo, hi) = dec.split_at_mut(TABLE_SIZE / 2);
+                hi.copy_from_slice(lo);
+            }
+            dec
         })
     }
 
@@ -407,13 +428,190 @@ fn check_lengths(lengths: &[u8; 256]) -> Result<()> {
 /// Optimal code lengths `<= max_len` for the weights (package-merge); `None` if all
 /// weights are 0. One non-zero weight gets length 1.
 ///
+/// Two implementations of one algorithm, with the same result (test
+/// `narrow_package_merge_matches_wide`): [`optimal_lengths_narrow`] for the usual case
+/// (weights summing below `2^56`, `max_len <= 15`), on fixed arrays with `u64` weights;
+/// [`optimal_lengths_wide`] for any weights, on `u128`.
+pub(crate) fn optimal_lengths(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+    let total = weights.iter().try_fold(0u64, |a, &w| a.checked_add(w));
+    match total {
+        Some(t) if t < 1 << 56 && max_len <= 15 => optimal_lengths_narrow(weights, max_len),
+        _ => optimal_lengths_wide(weights, max_len),
+    }
+}
+
+/// Longest list of package-merge: `n` leaves and at most `n - 1` packages.
+const MAX_ITEMS: usize = 512;
+
+/// [`optimal_lengths_wide`] for weights summing below `2^56` and `max_len <= 15`: a
+/// leaf's key `weight << 8 | symbol` then fits a `u64`, and so does every package (at
+/// most `max_len` times the total), which leaves `u64::MAX` free as a sentinel.
+///
+/// **Only the tails of the shallow lists.** The list at depth `d` has `len_d` items, all
+/// `n` leaves among them, and the selection takes a prefix of it; so the leaves it takes
+/// are `n` minus the leaves in the `len_d - take_d` items it leaves out. At depth 1 at
+/// most 1 item is left out (`take_1 = 2n - 2`, `len_1 <= 2n - 1`), and one level down at
+/// most `2x + 1` if `x` were left out above (from `take_{d+1} >= 2 (take_d - n)` and
+/// `2 len_d >= 2n + len_{d+1} - 1`): at most `2^d - 1` at depth `d`. The last `x` items
+/// of a list need only the last `x` leaves and packages, and those the last `2x + 1`
+/// items of the list below. So each list is built only as far as its last
+/// `min(len_d, 2^d - 1)` items: on a 128 KiB block of kennedy.xls (240 symbols) about a
+/// third of the items of the full construction.
+///
+/// A full list (the deep levels) is merged from both ends at once: the front takes the
+/// smaller head (a leaf on a tie), the back the larger tail (a package on a tie, so that
+/// ties keep leaf before package), and the two meet in the middle; two independent
+/// dependency chains (load, compare, step an index). A tail is merged from the back only.
+fn optimal_lengths_narrow(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+    debug_assert!(max_len <= 15);
+    let mut keys = [0u64; 256];
+    let mut n = 0;
+    for (s, &w) in weights.iter().enumerate() {
+        keys[n] = w << 8 | s as u64;
+        n += usize::from(w > 0);
+    }
+    let mut lengths = [0u8; 256];
+    match n {
+        0 => return None,
+        1 => {
+            lengths[keys[0] as u8 as usize] = 1;
+            return Some(lengths);
+        }
+        _ => {}
+    }
+    let keys = &mut keys[..n];
+    keys.sort_unstable();
+    let levels = max_len as usize;
+    // leaf[1..=n]: sorted weights; leaf[0] = 0 and leaf[n + 1] = MAX are sentinels.
+    let mut leaf = [0u64; MAX_ITEMS];
+    for (l, &k) in leaf[1..].iter_mut().zip(keys.iter()) {
+        *l = k >> 8;
+    }
+    leaf[n + 1] = u64::MAX;
+    // Level `lvl` is the list at depth `max_len - lvl`: len[lvl] items, of which the
+    // last built[lvl] are computed (positions len - built .. len).
+    let mut len = [0usize; 16];
+    let mut built = [0usize; 16];
+    for lvl in 0..levels {
+        len[lvl] = if lvl == 0 { n } else { n + len[lvl - 1] / 2 };
+        let depth = levels - lvl;
+        built[lvl] = len[lvl].min((1 << depth) - 1);
+    }
+    // A deeper level must cover what the one above needs: 2x + 1 items for x (which
+    // 2^d - 1 already does; kept so that the bound is checked here, not assumed).
+    for lvl in (1..levels).rev() {
+        if built[lvl - 1] < len[lvl - 1] {
+            built[lvl - 1] = len[lvl - 1].min(2 * built[lvl] + 1);
+        }
+    }
+    // kinds[lvl][k]: 1 if item k of level lvl is a leaf (the next unused one in sorted
+    // order), 0 for a package; as `levels` in the wide version.
+    let mut kinds = [[0u8; MAX_ITEMS]; 16];
+    // The list of the level below and the one being built, at their absolute positions.
+    let mut below = [0u64; MAX_ITEMS];
+    let mut list = [0u64; MAX_ITEMS];
+    // pkg[1..=m]: the packages of the level below (only the last ones for a tail);
+    // pkg[0] = 0 and pkg[m + 1] = MAX are sentinels (weights are >= 1, so a package is
+    // >= 2).
+    let mut pkg = [0u64; MAX_ITEMS];
+    list[..n].copy_from_slice(&leaf[1..=n]);
+    kinds[0][..n].fill(1);
+    for lvl in 1..levels {
+        std::mem::swap(&mut below, &mut list);
+        let m = len[lvl - 1] / 2;
+        let total = len[lvl];
+        let kl = &mut kinds[lvl];
+        if built[lvl] == total {
+            for j in 1..=m {
+                pkg[j] = below[2 * j - 2] + below[2 * j - 1];
+            }
+            pkg[0] = 0;
+            pkg[m + 1] = u64::MAX;
+            let half = total.div_ceil(2);
+            let (mut i, mut j) = (1usize, 1usize);
+            let (mut ib, mut jb) = (n, m);
+            for step in 0..total - half {
+                let (lw, pw) = (leaf[i], pkg[j]);
+                let tl = lw <= pw;
+                list[step] = if tl { lw } else { pw };
+                kl[step] = tl as u8;
+                i += tl as usize;
+                j += 1 - tl as usize;
+                let (lb, pb) = (leaf[ib], pkg[jb]);
+                let tb = lb > pb;
+                let k = total - 1 - step;
+                list[k] = if tb { lb } else { pb };
+                kl[k] = tb as u8;
+                ib -= tb as usize;
+                jb -= 1 - tb as usize;
+            }
+            if half > total - half {
+                let (lw, pw) = (leaf[i], pkg[j]);
+                let tl = lw <= pw;
+                list[half - 1] = if tl { lw } else { pw };
+                kl[half - 1] = tl as u8;
+            }
+        } else {
+            // The last x items take at most x packages: build the last min(m, x), from
+            // items of the level below that it built (2x + 1 of them).
+            let x = built[lvl];
+            let first = m - m.min(x) + 1;
+            for j in first..=m {
+                pkg[j] = below[2 * j - 2] + below[2 * j - 1];
+            }
+            // Read only when every package is used up, which needs m < x: then first
+            // is 1 and this is the sentinel pkg[0].
+            pkg[first - 1] = 0;
+            let (mut ib, mut jb) = (n, m);
+            for k in (total - x..total).rev() {
+                let (lb, pb) = (leaf[ib], pkg[jb]);
+                let tb = lb > pb;
+                list[k] = if tb { lb } else { pb };
+                kl[k] = tb as u8;
+                ib -= tb as usize;
+                jb -= 1 - tb as usize;
+            }
+        }
+    }
+    // Selection, from depth 1 down, as in the wide version: a level takes the first
+    // `prefix` items, whose leaves are all n but those among the rest. A level that takes
+    // the first `t` leaves adds 1 to their lengths, so leaf i's length is the number of
+    // levels with t > i: a suffix sum over `taken_at[t]`.
+    let mut taken_at = [0u32; 257];
+    let mut take = 2 * n - 2;
+    for lvl in (0..levels).rev() {
+        let prefix = take.min(len[lvl]);
+        if len[lvl] - prefix > built[lvl] {
+            // Cannot happen (bound above); the full construction if it ever did.
+            debug_assert!(false, "package-merge tail too short");
+            return optimal_lengths_wide(weights, max_len);
+        }
+        let left_out: usize = kinds[lvl][prefix..len[lvl]]
+            .iter()
+            .map(|&k| k as usize)
+            .sum();
+        let leaves_taken = n - left_out;
+        taken_at[leaves_taken] += 1;
+        take = 2 * (prefix - leaves_taken);
+    }
+    let mut depth = 0u32;
+    for i in (0..n).rev() {
+        depth += taken_at[i + 1];
+        lengths[keys[i] as u8 as usize] = depth as u8;
+    }
+    Some(lengths)
+}
+
+/// Optimal code lengths `<= max_len` for any weights (package-merge, on `u128`); `None`
+/// if all weights are 0. One non-zero weight gets length 1.
+///
 /// Package-merge, in the "coin collector" form: every symbol is a coin of face value
 /// `2^-l` for each level `l = 1..=max_len` and numismatic value its weight. Going from the
 /// deepest level up, the items of a level are *packaged* in pairs (cheapest first) and the
 /// packages *merged* with the symbols of the next level up. The cheapest `2n - 2` items of
 /// level 1 are an optimal selection; a symbol's length is the number of levels at which it
 /// is selected, inside a package or by itself.
-pub(crate) fn optimal_lengths(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
+fn optimal_lengths_wide(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]> {
     let mut leaves: Vec<(u64, u8)> = (0..=255u8)
         .filter(|&s| weights[s as usize] > 0)
         .map(|s| (weights[s as usize], s))
@@ -514,21 +712,29 @@ pub fn max_stream_len(n_symbols: usize) -> usize {
 /// Codes `data` with `code` (module notes, "block stream layout").
 /// [`Error::ZeroFrequency`] if a byte of `data` has no code word.
 pub fn encode_block(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_block_into(data, code, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_block`] appending the stream to `out` (for example after the code's table),
+/// which saves a copy of it. On an error `out` is left as it was.
+pub fn encode_block_into(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
         // `encode_bmi` requires.
-        return unsafe { encode_bmi(data, code) };
+        return unsafe { encode_bmi(data, code, out) };
     }
-    encode_impl(data, code)
+    encode_impl(data, code, out)
 }
 
 /// [`encode_impl`] compiled with BMI2: the lanes shift by the entry itself (`shrx`, no
 /// `cl`, no flags).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
-unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
-    encode_impl(data, code)
+unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
+    encode_impl(data, code, out)
 }
 
 /// One bit stream being written into a shared buffer: the encoder's counterpart of a
@@ -546,6 +752,7 @@ unsafe fn encode_bmi(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
 /// A flush stores `acc >> (64 - pending % 64)` (the pending bits moved to the bottom,
 /// oldest lowest: the [`BitWriter`] layout) as 8 little-endian bytes at `at`, then keeps
 /// only the `pending % 8` bits of the partial byte, which the next store writes again.
+#[derive(Clone, Copy)]
 struct Lane {
     /// Pending bits at the top; leftover lengths in the low 4 bits (see above).
     acc: u64,
@@ -575,15 +782,47 @@ impl Lane {
     /// region), else this panics.
     #[inline(always)]
     fn flush(&mut self, buf: &mut [u8]) {
-        let n = (self.pending & 63) as u32;
-        // n = 0 shifts by 64 & 63 = 0 and stores noise that the next store overwrites; at
-        // does not move.
-        let word = self.acc.wrapping_shr(64 - n);
+        let word = self.word();
         buf[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
-        self.at += (n >> 3) as usize;
-        // Keep the partial byte's bit count and the sticky NO_CODE flags (2^47 of them
-        // would be needed to carry out of their field).
-        self.pending &= 7 | NO_CODE_SEEN;
+        self.advance();
+    }
+
+    /// [`Lane::flush`] to a pointer that stands for `buf[at..]`, moved as `at` moves (the
+    /// caller writes `at` back); no bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `out[..8]` must be writable.
+    #[inline(always)]
+    unsafe fn flush_at(&mut self, out: &mut *mut u8) {
+        let word = self.word();
+        // SAFETY: the caller's contract.
+        unsafe { out.cast::<u64>().write_unaligned(word.to_le()) };
+        let step = ((self.pending & 63) >> 3) as usize;
+        // SAFETY: at most 7 bytes on, inside the 8 just written.
+        *out = unsafe { out.add(step) };
+        // The mask of `Lane::advance`.
+        self.pending &= !0x38;
+    }
+
+    /// The pending bits moved to the bottom of a word, oldest lowest. With no bits pending
+    /// the shift is by 64 & 63 = 0 and the word is noise that the next store overwrites
+    /// ([`Lane::advance`] does not move `at` then).
+    #[inline(always)]
+    fn word(&self) -> u64 {
+        self.acc.wrapping_shr(64 - (self.pending & 63) as u32)
+    }
+
+    /// Moves `at` past the whole bytes just stored and keeps the partial byte's bit count
+    /// and the sticky [`NO_CODE`] flags: the mask clears bits 3..6 only, so that it fits
+    /// an instruction's 8-bit immediate. Bits 0..6 then hold at most 7, and before the
+    /// next flush at most `7 + SYMBOLS_PER_FLUSH * MAX_CODE_LEN + 1 < 64`: nothing
+    /// carries into the flags, which stay below bit 53 (2^47 of them would be needed to
+    /// reach it); bits 53.. are the codes' noise, never read.
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.at += ((self.pending & 63) >> 3) as usize;
+        self.pending &= !0x38;
     }
 
     /// Puts the symbols of `data`, last first, flushing every [`SYMBOLS_PER_FLUSH`].
@@ -613,26 +852,43 @@ impl Lane {
 /// lanes already keep the core busy, and their state fits in registers, which four did
 /// not (measured: four lanes spilled to the stack and ran slower).
 #[inline(always)]
-fn put_lanes<const N: usize>(
-    mut lanes: [&mut Lane; N],
-    parts: [&[u8]; N],
+fn put_lanes(
+    [a, b]: [&mut Lane; 2],
+    [pa, pb]: [&[u8]; 2],
     common: usize,
     enc: &[u64; 256],
     buf: &mut [u8],
 ) {
-    let tails = parts.map(|p| &p[p.len() - common..]);
-    let mut i = common;
-    while i >= SYMBOLS_PER_FLUSH {
-        i -= SYMBOLS_PER_FLUSH;
+    let ta = &pa[pa.len() - common..];
+    let tb = &pb[pb.len() - common..];
+    // Each put shifts by at most MAX_CODE_LEN bits (invariant of `enc`), and a flush moves
+    // `at` by the whole bytes pending, so after any number of the `common` puts and their
+    // flushes a lane's `at` is at most `at0 + floor(MAX_CODE_LEN * common / 8)` (no bits
+    // are pending at `at0`, the lane's start): checked here, once, for the stores below.
+    let reach = |lane: &Lane| lane.at + (MAX_CODE_LEN as usize * common) / 8 + 8;
+    assert!(a.pending & 63 == 0 && b.pending & 63 == 0);
+    assert!(reach(a) <= buf.len() && reach(b) <= buf.len());
+    let (mut la, mut lb) = (Lane { ..*a }, Lane { ..*b });
+    // Each lane's next store as a pointer (one register a lane, none for the buffer).
+    let (mut oa, mut ob) = (buf[a.at..].as_mut_ptr(), buf[b.at..].as_mut_ptr());
+    for (ca, cb) in ta
+        .rchunks_exact(SYMBOLS_PER_FLUSH)
+        .zip(tb.rchunks_exact(SYMBOLS_PER_FLUSH))
+    {
         for j in (0..SYMBOLS_PER_FLUSH).rev() {
-            for k in 0..N {
-                lanes[k].put(enc[tails[k][i + j] as usize]);
-            }
+            la.put(enc[ca[j] as usize]);
+            lb.put(enc[cb[j] as usize]);
         }
-        for lane in lanes.iter_mut() {
-            lane.flush(buf);
+        // SAFETY: each pointer is `buf[at..]` of its lane, and at + 8 <= buf.len() by the
+        // bound checked above; it moves exactly as `at` would.
+        unsafe {
+            la.flush_at(&mut oa);
+            lb.flush_at(&mut ob);
         }
     }
+    la.at = a.at + (oa as usize - buf[a.at..].as_ptr() as usize);
+    lb.at = b.at + (ob as usize - buf[b.at..].as_ptr() as usize);
+    (*a, *b) = (la, lb);
 }
 
 /// Bytes a lane of `n` symbols may need: its stream, plus 8 for the last store.
@@ -641,7 +897,7 @@ fn lane_room(n: usize) -> usize {
 }
 
 #[inline(always)]
-fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
+fn encode_impl(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()> {
     let enc = &code.enc;
     let n = data.len();
     let zero_frequency = || {
@@ -659,8 +915,8 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
         if !ok {
             return Err(zero_frequency());
         }
-        buf.truncate(end);
-        return Ok(buf);
+        out.extend_from_slice(&buf[..end]);
+        return Ok(());
     }
     // Quarters 0..2 have q symbols, quarter 3 has q - d with d <= 3. The lanes run
     // together over the last `common` symbols of their quarters (a multiple of
@@ -680,7 +936,14 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
     for k in 1..4 {
         base[k] = base[k - 1] + lane_room(quarters[k - 1].len());
     }
-    let mut buf = vec![0u8; base[3] + lane_room(quarters[3].len())];
+    let need = base[3] + lane_room(quarters[3].len());
+    // `take` and `set` rather than a closure: a closure would be compiled without the
+    // caller's target features (BMI2).
+    let keep = need <= SCRATCH_MAX;
+    let mut buf = if keep { SCRATCH.take() } else { Vec::new() };
+    if buf.len() < need {
+        buf.resize(need, 0);
+    }
     let mut lanes = base.map(Lane::new);
     let [l0, l1, l2, l3] = &mut lanes;
     let [q0, q1, q2, q3] = quarters;
@@ -695,22 +958,34 @@ fn encode_impl(data: &[u8], code: &HuffmanCode) -> Result<Vec<u8>> {
         ends[k] = end;
         ok &= lane_ok;
     }
+    // Jump table, then the streams next to each other: only bytes the lanes wrote.
+    if ok {
+        out.reserve(JUMP_ROOM + ends[3] - base[0]);
+        for k in 0..3 {
+            write_varint(out, (ends[k] - base[k]) as u64);
+        }
+        for k in 0..4 {
+            out.extend_from_slice(&buf[base[k]..ends[k]]);
+        }
+    }
+    if keep {
+        SCRATCH.set(buf);
+    }
     if !ok {
         return Err(zero_frequency());
     }
-    // Jump table, then the streams moved down next to each other.
-    let mut jump = Vec::with_capacity(JUMP_ROOM);
-    for k in 0..3 {
-        write_varint(&mut jump, (ends[k] - base[k]) as u64);
-    }
-    buf[..jump.len()].copy_from_slice(&jump);
-    let mut to = jump.len();
-    for k in 0..4 {
-        buf.copy_within(base[k]..ends[k], to);
-        to += ends[k] - base[k];
-    }
-    buf.truncate(to);
-    Ok(buf)
+    Ok(())
+}
+
+/// Largest scratch buffer [`encode_block`] keeps for its thread (enough for blocks of
+/// about 1.4 MiB); longer blocks get a buffer of their own.
+const SCRATCH_MAX: usize = 2 << 20;
+
+std::thread_local! {
+    /// The lanes' regions of [`encode_block`], kept between calls so that each block does
+    /// not allocate and zero a new one (about 3 us of a 128 KiB block's ~100 us). Only
+    /// bytes the lanes wrote are copied out; what earlier blocks left is never read.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Decodes `out.len()` symbols from `stream` (written by [`encode_block`] with `code`).
@@ -727,8 +1002,7 @@ pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result
 }
 
 /// [`decode_impl`] compiled with BMI1/BMI2: `shlx`/`shrx` shift by a register without
-/// tying up `cl` or the flags, and `tzcnt` reads the marker of
-/// [`BackwardBitReader::marked_bits`] in one instruction.
+/// tying up `cl` or the flags.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi1,bmi2")]
 unsafe fn decode_bmi(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
@@ -792,13 +1066,15 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
         lo: [pos, pos + sizes[0], pos + sizes[0] + sizes[1], pos + first3],
         end: [q, 2 * q, 3 * q, n],
         ip: [0; 4],
-        bits: [0; 4],
+        used: [0; 4],
         op: [0, q, 2 * q, 3 * q],
     };
     for k in 0..4 {
         // The window lies inside stream k: ip + 8 <= lo[k] + sizes[k] <= stream.len().
         lanes.ip[k] = lanes.lo[k] + r[k].position().0;
-        lanes.bits[k] = r[k].marked_bits();
+        // At most 8 after BackwardBitReader::new (the end marker's byte); below 64 is
+        // what a round needs.
+        lanes.used[k] = r[k].position().1.min(63);
     }
     // All four lanes together; then, as they run out one by one (their streams differ in
     // length by a few percent), the ones left, still interleaved.
@@ -824,12 +1100,12 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
         lo,
         end,
         ip,
-        bits,
+        used,
         op,
         ..
     } = lanes;
     for (k, mut rk) in r.into_iter().enumerate() {
-        rk.seek(ip[k] - lo[k], bits[k].trailing_zeros());
+        rk.seek(ip[k] - lo[k], used[k]);
         decode_tail(&mut rk, code, &mut out[op[k]..end[k]])?;
         rk.finish()?;
     }
@@ -837,8 +1113,8 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
 }
 
 /// The state of the fast loop, one lane per stream (see [`decode_impl`]). A lane is three
-/// numbers: `ip`, the index in the block's stream of its window's lowest byte; `bits`, its
-/// marked window ([`BackwardBitReader::marked_bits`]: trailing zeros = bits consumed);
+/// numbers: `ip`, the index in the block's stream of its window's lowest byte; `used`, the
+/// bits consumed from the top of the 8 bytes at `ip` (as [`BackwardBitReader::position`]);
 /// `op`, the index in `out` of its next symbol. Lane k may run a round while its window
 /// can move down by 8 bytes and stay inside stream k (`ip >= lo + 8`) and the round's
 /// output window stays inside quarter k (`op + ROUND_WINDOW <= end`). A round moves `ip`
@@ -851,7 +1127,8 @@ struct Lanes {
     /// End of each quarter in `out`.
     end: [usize; 4],
     ip: [usize; 4],
-    bits: [u64; 4],
+    /// Bits consumed from the top of the 8 bytes at `ip`; at most 63.
+    used: [u32; 4],
     op: [usize; 4],
 }
 
@@ -885,7 +1162,7 @@ impl Lanes {
                 return;
             }
             let mut ip = ks.map(|k| self.ip[k]);
-            let mut bits = ks.map(|k| self.bits[k]);
+            let mut used = ks.map(|k| self.used[k]);
             let mut op = ks.map(|k| self.op[k]);
             let (src, dst) = (stream.as_ptr(), out.as_mut_ptr());
             for _ in 0..rounds {
@@ -894,12 +1171,12 @@ impl Lanes {
                     // rounds with lo + 8 <= ip and op + ROUND_WINDOW <= end; with ip + 8 <=
                     // stream.len() (ip only decreases) and end <= out.len() that is the
                     // contract of `decode_round`.
-                    unsafe { decode_round(src, &mut ip[x], &mut bits[x], dst, &mut op[x], table) };
+                    unsafe { decode_round(src, &mut ip[x], &mut used[x], dst, &mut op[x], table) };
                 }
             }
             for (x, &k) in ks.iter().enumerate() {
                 self.ip[k] = ip[x];
-                self.bits[k] = bits[x];
+                self.used[k] = used[x];
                 self.op[k] = op[x];
             }
         }
@@ -928,82 +1205,107 @@ impl MultiTable {
     /// bits fit in the window; likewise for a third.
     #[inline(always)]
     fn new(code: &HuffmanCode) -> MultiTable {
-        const MASK: usize = TABLE_SIZE - 1;
-        let single: &[u16; TABLE_SIZE] = &code.dec;
+        let single: &[u16; TABLE_SIZE] = code.dec();
         let mut t = [0u32; TABLE_SIZE];
-        for (w, slot) in t.iter_mut().enumerate() {
-            let e1 = u32::from(single[w]);
-            let l1 = e1 & 0xff;
-            let e2 = u32::from(single[(w << l1) & MASK]);
-            let l12 = l1 + (e2 & 0xff);
-            // l12 <= 22, so the shift stays below 64; its result only counts if l12 <= 11.
-            let e3 = u32::from(single[(w << l12) & MASK]);
-            let l123 = l12 + (e3 & 0xff);
-            let two = u32::from(l12 <= MAX_CODE_LEN);
-            let three = two & u32::from(l123 <= MAX_CODE_LEN);
-            let bits = if three == 1 {
-                l123
-            } else if two == 1 {
-                l12
-            } else {
-                l1
-            };
-            let symbols = (e1 >> 8) | (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
-            *slot = bits | symbols << 6 | (1 + two + three) << 30;
+        // Entries come in runs: the windows that start with the same code words (as many
+        // as fit) share an entry. The windows that start with a word of `l` bits are a
+        // block of `2^(MAX_CODE_LEN - l)`, aligned to its size (canonical words are
+        // consecutive), and the bits after it, left-aligned, are the window's offset in
+        // the block shifted up by `l`; so the next word's block is found in `single` at
+        // that offset, and so on. Walking the blocks visits each run once.
+        let len = |e: u16| u32::from(e & 0xff);
+        let mut w = 0;
+        while w < TABLE_SIZE {
+            let e1 = single[w];
+            let l1 = len(e1);
+            let s1 = u32::from(e1 >> 8);
+            let end1 = w + (TABLE_SIZE >> l1);
+            let mut w2 = w;
+            while w2 < end1 {
+                // (w2 << l1) & MASK: w is a multiple of 2^(MAX - l1), shifted out.
+                let e2 = single[((w2 - w) << l1) % TABLE_SIZE];
+                let l12 = l1 + len(e2);
+                if l12 > MAX_CODE_LEN {
+                    t[w2] = l1 | s1 << 6 | 1 << 30;
+                    w2 += 1;
+                    continue;
+                }
+                let s12 = s1 | u32::from(e2 >> 8) << 8;
+                let end2 = w2 + (TABLE_SIZE >> l12);
+                let mut w3 = w2;
+                while w3 < end2 {
+                    let e3 = single[((w3 - w2) << l12) % TABLE_SIZE];
+                    let l123 = l12 + len(e3);
+                    if l123 > MAX_CODE_LEN {
+                        t[w3] = l12 | s12 << 6 | 2 << 30;
+                        w3 += 1;
+                        continue;
+                    }
+                    let entry = l123 | (s12 | u32::from(e3 >> 8) << 16) << 6 | 3 << 30;
+                    let end3 = w3 + (TABLE_SIZE >> l123);
+                    t[w3..end3].fill(entry);
+                    w3 = end3;
+                }
+                w2 = end2;
+            }
+            w = end1;
         }
         MultiTable(t)
     }
 }
 
-/// One round of one lane of the fast loop ([`Lanes`]): refills the marked
-/// window, makes 5 lookups (at most `5 * MAX_CODE_LEN <= 56` bits: the marker takes the
-/// window's last bit) and writes the symbols they yield from `dst[op]` on.
+/// One round of one lane of the fast loop ([`Lanes`]): moves the window down by the
+/// whole bytes consumed, makes 5 lookups (at most `7 + 5 * MAX_CODE_LEN <= 62` bits of
+/// the 64) and writes the symbols they yield from `dst[op]` on.
 ///
 /// Inlined four times into one loop body, the four lanes' chains interleave. Per lookup
-/// the chain is `bits >> 53` -> table load -> `bits <<= len`; the consumed count is read
-/// back from the marker once per round (trailing zeros), and each lookup stores four
-/// bytes and advances by the symbols it yielded (bytes past them are rewritten by the
-/// next store, or by the tail loop).
+/// the chain is `bits >> 53` -> table load -> `bits <<= len`. The bits consumed are
+/// summed beside the chain: each entry keeps its length in its low 6 bits and the five
+/// lengths plus the 7 left from the last byte stay below 64, so the sum of whole entries
+/// has the count in its low 6 bits (higher bits are noise). The next round's refill then
+/// waits only for that sum (add, shift, load), not for the window's last shift.
 ///
 /// # Safety
 ///
 /// `src[ip - 8 .. ip + 8]` must be readable and `dst[op .. op + ROUND_WINDOW]` writable.
-/// The round reads 8 bytes at `ip - (trailing_zeros(bits) >> 3)`, at most 8 below `ip`
-/// (64 >> 3), and stores 4 bytes at offsets `0 ..= 12` from `op` (four advances of the
-/// 2-bit `count <= 3`), whatever `bits` and the table hold; it then leaves `ip` at most 8
-/// lower and `op` at most [`ROUND_ADVANCE`] higher.
+/// The round reads 8 bytes at `ip - (used >> 3)`, at most 7 below `ip` (`used <= 63`,
+/// which the round keeps by masking), and stores 4 bytes at offsets `0 ..= 12` from `op`
+/// (four advances of the 2-bit `count <= 3`), whatever the table holds; it then leaves
+/// `ip` at most 7 lower and `op` at most [`ROUND_ADVANCE`] higher.
 #[inline(always)]
 unsafe fn decode_round(
     src: *const u8,
     ip: &mut usize,
-    bits: &mut u64,
+    used: &mut u32,
     dst: *mut u8,
     op: &mut usize,
     table: &MultiTable,
 ) {
-    let used = bits.trailing_zeros();
-    *ip -= (used >> 3) as usize;
+    let u = *used & 63;
+    *ip -= (u >> 3) as usize;
     // SAFETY: 8 bytes from ip, inside src[ip_before - 8 .. ip_before + 8] (contract).
     let word = unsafe { src.add(*ip).cast::<u64>().read_unaligned() };
-    let mut b = (u64::from_le(word) | 1) << (used & 7);
+    let mut b = u64::from_le(word) << (u & 7);
+    let mut sum = u & 7;
     let mut at = *op;
     for _ in 0..SYMBOLS_PER_REFILL {
         // The index is below 2^11 by construction, so the lookup needs no bounds check.
         let e = table.0[(b >> (64 - MAX_CODE_LEN)) as usize];
         // wrapping_shl masks the amount to its low 6 bits: exactly `bits` (entry layout).
         b = b.wrapping_shl(e);
+        sum = sum.wrapping_add(e);
         // SAFETY: at - op <= 12 here (4 advances of at most 3), so the 4 bytes lie in
         // dst[op .. op + ROUND_WINDOW] (contract).
         unsafe { dst.add(at).cast::<u32>().write_unaligned((e >> 6).to_le()) };
         at += (e >> 30) as usize;
     }
-    *bits = b;
+    *used = sum & 63;
     *op = at;
 }
 
 /// Decodes `out.len()` symbols with full checks (the end of each stream, short blocks).
 fn decode_tail(r: &mut BackwardBitReader, code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
-    let table: &[u16; TABLE_SIZE] = &code.dec;
+    let table: &[u16; TABLE_SIZE] = code.dec();
     for o in out.iter_mut() {
         r.refill();
         let e = table[r.peek(MAX_CODE_LEN) as usize];
@@ -1239,6 +1541,60 @@ mod tests {
             .sum()
     }
 
+    /// The multi-symbol table by its definition, window by window (reference).
+    fn multi_table_reference(code: &HuffmanCode) -> [u32; TABLE_SIZE] {
+        const MASK: usize = TABLE_SIZE - 1;
+        let single = code.dec();
+        let mut t = [0u32; TABLE_SIZE];
+        for (w, slot) in t.iter_mut().enumerate() {
+            let e1 = u32::from(single[w]);
+            let l1 = e1 & 0xff;
+            let e2 = u32::from(single[(w << l1) & MASK]);
+            let l12 = l1 + (e2 & 0xff);
+            let e3 = u32::from(single[(w << l12) & MASK]);
+            let l123 = l12 + (e3 & 0xff);
+            let two = u32::from(l12 <= MAX_CODE_LEN);
+            let three = two & u32::from(l123 <= MAX_CODE_LEN);
+            let bits = [l1, l12, l123][(two + three) as usize];
+            let symbols = (e1 >> 8) | (two * (e2 >> 8)) << 8 | (three * (e3 >> 8)) << 16;
+            *slot = bits | symbols << 6 | (1 + two + three) << 30;
+        }
+        t
+    }
+
+    #[test]
+    fn multi_table_matches_its_definition() {
+        let mut codes: Vec<HuffmanCode> = corpus_files()
+            .iter()
+            .map(|p| HuffmanCode::from_counts(&Counts::of(&std::fs::read(p).unwrap())).unwrap())
+            .collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..300 {
+            let mut w = [0u64; 256];
+            for v in w.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = if x % 3 == 0 {
+                    0
+                } else {
+                    1 + (x >> 8) % (1 << (x % 20))
+                };
+            }
+            if let Ok(c) = HuffmanCode::from_counts(&Counts(w)) {
+                codes.push(c);
+            }
+        }
+        codes.push(HuffmanCode::from_counts(&Counts::of(b"zzzz")).unwrap());
+        codes.push(HuffmanCode::from_counts(&Counts::of(b"ab")).unwrap());
+        for code in &codes {
+            assert!(
+                MultiTable::new(code).0 == multi_table_reference(code),
+                "{code:?}"
+            );
+        }
+    }
+
     /// The one round trip used by unit and property tests: code, table and stream.
     fn round_trip(data: &[u8]) -> (HuffmanCode, Vec<u8>) {
         let counts = Counts::of(data);
@@ -1365,6 +1721,76 @@ mod tests {
         }
     }
 
+    /// The fast package-merge gives exactly the lengths of the wide one (the only one
+    /// before it), so output bytes do not change: both tie-breaks (leaf before package,
+    /// symbols in order among equal weights) must agree, hence the many equal weights.
+    fn assert_same_lengths(w: &[u64; 256]) {
+        for max_len in [MAX_CODE_LEN, 8, 9, 10, 12, 15] {
+            let n = w.iter().filter(|&&x| x > 0).count();
+            if n > 1 << max_len {
+                continue;
+            }
+            assert_eq!(
+                optimal_lengths_narrow(w, max_len),
+                optimal_lengths_wide(w, max_len),
+                "max_len {max_len}, weights {w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn narrow_package_merge_matches_wide() {
+        // Histograms of many shapes from a fixed generator (xorshift), each symbol
+        // present with some probability, with weights from small ranges (ties), skewed
+        // ranges (limits that bind) and the corpora's 128 KiB blocks.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..20_000u32 {
+            let present = 1 + next() % 256;
+            let shape = case % 5;
+            let mut w = [0u64; 256];
+            for v in w.iter_mut() {
+                if next() % 256 >= present {
+                    continue;
+                }
+                let r = next();
+                *v = match shape {
+                    0 => 1 + r % 4,
+                    1 => 1 + r % 64,
+                    2 => 1 << (r % 20),
+                    3 => 1 + (r % 1000) * (r >> 40) % 100_000,
+                    _ => 1 + r % (1 << 17),
+                };
+            }
+            assert_same_lengths(&w);
+        }
+        // Fibonacci weights (the deepest unlimited trees) and a wide-only total.
+        let mut fib = [0u64; 256];
+        let (mut a, mut b) = (1u64, 1u64);
+        for v in fib.iter_mut().take(60) {
+            *v = a;
+            (a, b) = (b, a + b);
+        }
+        assert_same_lengths(&fib);
+        for path in corpus_files() {
+            let data = std::fs::read(&path).unwrap();
+            for block in data.chunks(1 << 17) {
+                assert_same_lengths(&Counts::of(block).0);
+            }
+        }
+        let mut huge = [0u64; 256];
+        huge[..3].copy_from_slice(&[1, 1 << 60, 1 << 61]);
+        assert_eq!(
+            optimal_lengths(&huge, MAX_CODE_LEN),
+            optimal_lengths_wide(&huge, MAX_CODE_LEN)
+        );
+    }
+
     proptest! {
         #[test]
         fn package_merge_matches_brute_force(
@@ -1460,6 +1886,23 @@ mod tests {
         }
     }
 
+    /// Blocks share a per-thread scratch buffer that keeps what earlier, longer blocks
+    /// wrote; a block too long for it gets its own. Each must come out the same as alone.
+    #[test]
+    fn scratch_reuse_and_long_blocks_round_trip() {
+        let long: Vec<u8> = (0..1_600_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 27) as u8 | (i % 3) as u8)
+            .collect();
+        assert!(lane_room(long.len() / 4) * 4 > SCRATCH_MAX);
+        let mid = &long[..300_000];
+        let short = &long[..5_000];
+        let alone: Vec<Vec<u8>> = [short, mid].iter().map(|d| round_trip(d).1).collect();
+        round_trip(&long);
+        round_trip(mid);
+        assert_eq!(round_trip(short).1, alone[0]);
+        assert_eq!(round_trip(mid).1, alone[1]);
+    }
+
     /// The four lanes of the fast loop run out at different times when their quarters
     /// cost very different numbers of bits; each lane must finish alone, exactly.
     #[test]
@@ -1551,6 +1994,23 @@ mod tests {
         assert_eq!(rows[0].count, 4);
         assert!((rows[0].ideal_bits - (7.0f64 / 4.0).log2()).abs() < 1e-12);
         assert_eq!(rows[2].length, 2);
+    }
+
+    #[test]
+    fn encode_into_appends_and_leaves_out_alone_on_error() {
+        let data = std::fs::read("corpora/canterbury/fields.c").unwrap();
+        let code = HuffmanCode::from_counts(&Counts::of(&data)).unwrap();
+        for part in [&data[..500], &data[..]] {
+            let mut out = vec![1, 2, 3];
+            encode_block_into(part, &code, &mut out).unwrap();
+            assert_eq!(&out[..3], &[1, 2, 3]);
+            assert_eq!(out[3..], encode_block(part, &code).unwrap()[..]);
+            let mut bad = part.to_vec();
+            bad.push(0xff);
+            let before = out.clone();
+            assert!(encode_block_into(&bad, &code, &mut out).is_err());
+            assert_eq!(out, before);
+        }
     }
 
     #[test]
