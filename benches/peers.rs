@@ -10,7 +10,8 @@
 //! - Every codec sees the file cut into blocks of `BLOCK` bytes (128 KiB: Huff0's
 //!   largest block, `HUF_BLOCKSIZE_MAX`), and each block is coded on its own with its
 //!   own table, as in a `.shc` file.
-//! - Ours is the whole codec per block (`shannon::codec::encode_block` / `decode_block`):
+//! - Ours is the whole codec per block (`shannon::codec::encode_block` /
+//!   `decode_block_into`, which decodes into the block's place in the output as the peers do):
 //!   counting, table choice, table bytes, coding, block framing and the XXH3 block
 //!   check. The peers time their own equivalent: htscodecs' calls count, write their
 //!   table and code; Huff0 and FSE are timed over count + table + code the way zstd
@@ -33,7 +34,7 @@ use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::stack::DefaultAnsCoder;
 use constriction::stream::{Decode, Encode};
-use shannon::codec::{decode_block, encode_block};
+use shannon::codec::{decode_block_into, encode_block};
 use shannon::format::{Block, CoderKind, ModelKind};
 use shannon::{Options, model::Counts};
 
@@ -198,7 +199,6 @@ struct Ours {
     options: Options,
     /// Blocks from the last `encode`, kept for `decode` (our framing is in `Block`).
     blocks: Vec<Block>,
-    buf: Vec<u8>,
 }
 
 impl Ours {
@@ -208,7 +208,6 @@ impl Ours {
                 .with_block_size(BLOCK as u64)
                 .expect("valid block size"),
             blocks: Vec::new(),
-            buf: Vec::new(),
         }
     }
 }
@@ -238,8 +237,8 @@ impl BlockCodec for Ours {
     fn decode(&mut self, _coded: &[Vec<u8>], dst: &mut [u8]) {
         let header = self.options.header();
         for (i, (block, d)) in self.blocks.iter().zip(dst.chunks_mut(BLOCK)).enumerate() {
-            decode_block(&header, block, i as u64, &mut self.buf).expect("our block decodes");
-            d.copy_from_slice(&self.buf);
+            // Into its place in the output, as the peers decode.
+            decode_block_into(&header, block, i as u64, d, &mut None).expect("our block decodes");
         }
     }
 }

@@ -201,3 +201,28 @@ fn reused_adaptive_models_code_as_fresh_ones() {
         }
     }
 }
+
+/// `decode_block_into` decodes every kind of block (entropy-coded, stored, run) of every
+/// codec into a slice of the block's length, over stale bytes, and refuses a slice of
+/// another length.
+#[test]
+fn blocks_decode_into_a_slice_of_their_length() {
+    use shannon::codec::{decode_block_into, encode_block};
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpora/canterbury/alice29.txt"
+    ))
+    .unwrap();
+    let inputs: [Vec<u8>; 3] = [text[..20_000].to_vec(), pseudo_random(3000), vec![7; 5000]];
+    for o in all_options(1 << 16) {
+        let header = o.header();
+        for (i, input) in inputs.iter().enumerate() {
+            let (block, _) = encode_block(input, &o);
+            let mut out = vec![0xa5; input.len()];
+            decode_block_into(&header, &block, 0, &mut out, &mut None).unwrap();
+            assert!(out == *input, "{} input {i}", name(&o));
+            let mut short = vec![0; input.len() - 1];
+            assert!(decode_block_into(&header, &block, 0, &mut short, &mut None).is_err());
+        }
+    }
+}

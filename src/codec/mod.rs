@@ -152,7 +152,7 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
             let mut payload = Vec::new();
             code.write(&mut payload);
             let table_bytes = payload.len();
-            payload.extend_from_slice(&huffman::encode_block(data, &code)?);
+            huffman::encode_block_into(data, &code, &mut payload)?;
             Ok((
                 payload,
                 BlockCost {
@@ -320,23 +320,44 @@ pub fn decode_block_reusing(
     out: &mut Vec<u8>,
     spare: &mut Option<AdaptiveModel>,
 ) -> Result<()> {
+    // Every decoder writes all n bytes (or fails), so only growth needs zeroing: a
+    // caller that reuses `out` for many blocks does not pay a memset per block. Stale
+    // bytes of a failed decode are never returned as data, and a decoder that skipped a
+    // byte would fail the block's check.
     let n = block.raw_len as usize;
+    out.truncate(n);
+    out.resize(n, 0);
+    decode_block_into(header, block, index, out, spare)
+}
+
+/// [`decode_block_reusing`] into a slice of exactly the block's raw length (for example
+/// the block's place in a whole output buffer, which saves a copy); any other length is
+/// [`Error::InvalidOptions`]. On an error the slice holds unspecified bytes.
+pub fn decode_block_into(
+    header: &Header,
+    block: &Block,
+    index: u64,
+    out: &mut [u8],
+    spare: &mut Option<AdaptiveModel>,
+) -> Result<()> {
+    let n = block.raw_len as usize;
+    if out.len() != n {
+        return Err(Error::InvalidOptions(format!(
+            "block {index} decodes to {n} bytes, not {}",
+            out.len()
+        )));
+    }
     match block.kind {
+        BlockKind::Stored if block.body.len() == n => out.copy_from_slice(&block.body),
         BlockKind::Stored => {
-            out.clear();
-            out.extend_from_slice(&block.body);
+            return Err(Error::Corrupt {
+                what: "stored block body of another length than the block",
+            });
         }
-        BlockKind::Run => {
-            out.clear();
-            out.resize(n, block.body[0]);
-        }
+        BlockKind::Run => out.fill(*block.body.first().ok_or(Error::Corrupt {
+            what: "run block without its byte",
+        })?),
         BlockKind::Entropy => {
-            // Every entropy decoder writes all n bytes (or fails), so only growth needs
-            // zeroing: a caller that reuses `out` for many blocks does not pay a memset
-            // per block. Stale bytes of a failed decode are never returned as data, and a
-            // decoder that skipped a byte would fail the block's check.
-            out.truncate(n);
-            out.resize(n, 0);
             let decoded = match (header.model, header.order) {
                 (ModelKind::Static, 0) => decode_static_order0(header, &block.body, out),
                 (ModelKind::Static, k) if u32::from(k) <= MAX_STATIC_ORDER => {
