@@ -695,9 +695,15 @@ impl AdaptiveDist {
         debug_assert_eq!(cell, see_index(k, n, w, true));
         let p = self.see.get(cell).map_or(0, |c| u32::from(c[0]));
         let share = u64::from(spare) * u64::from(SEE_ONE - p);
+        // spare_per_weight(share, w) with one multiplication after p instead of two.
+        let mul = match TOP_RECIPROCAL.get(w as usize) {
+            Some(&r) => (u64::from(SEE_ONE - p) * r) >> 16,
+            None => spare_per_weight(share, w),
+        };
+        debug_assert_eq!(mul, spare_per_weight(share, w));
         let mut m = Mapping {
             base: 0,
-            mul: spare_per_weight(share, w),
+            mul,
             cell,
             last: u32::MAX,
             spare,
@@ -874,6 +880,19 @@ static RECIPROCAL: [u32; MAX_WEIGHT + 1] = {
     let mut w = 1;
     while w <= MAX_WEIGHT {
         r[w] = (u32::MAX as usize / w) as u32;
+        w += 1;
+    }
+    r
+};
+
+/// `TOP_RECIPROCAL[w] = (2^16 - 256) * RECIPROCAL[w]`: the first level's spare slots
+/// `S = 2^16 - 256` folded in, so that its `M` is one multiplication by `2^16 - p`
+/// (132 KiB; `w = 0` is never looked up).
+static TOP_RECIPROCAL: [u64; MAX_WEIGHT + 1] = {
+    let mut r = [0u64; MAX_WEIGHT + 1];
+    let mut w = 1;
+    while w <= MAX_WEIGHT {
+        r[w] = (TOTAL as u64 - 256) * RECIPROCAL[w] as u64;
         w += 1;
     }
     r
@@ -1669,6 +1688,18 @@ mod tests {
         assert_eq!(spare_per_weight(1 << 16, 1), u64::from(u32::MAX));
         let (a, w) = (u64::from(u32::MAX), MAX_WEIGHT as u32);
         assert!(spare_per_weight(a, w) <= (a << 16) / u64::from(w));
+    }
+
+    #[test]
+    fn top_reciprocals_give_the_first_levels_spare_per_weight() {
+        // Every weight, escape probabilities from the extremes and between.
+        for w in 1..=MAX_WEIGHT {
+            for p in [1u32, 2, 77, 1 << 12, 40_000, SEE_ONE - 1] {
+                let share = u64::from(TOTAL - 256) * u64::from(SEE_ONE - p);
+                let folded = (u64::from(SEE_ONE - p) * TOP_RECIPROCAL[w]) >> 16;
+                assert_eq!(folded, spare_per_weight(share, w as u32), "w {w} p {p}");
+            }
+        }
     }
 
     #[test]
