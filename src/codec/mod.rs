@@ -24,7 +24,7 @@ use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check}
 use crate::model::adaptive::AdaptiveModel;
 use crate::model::frequency::FrequencyModel;
 use crate::model::order_k::MAX_STATIC_ORDER;
-use crate::model::{Counts, FreqTable, MIN_SCALE_BITS};
+use crate::model::{Counts, FreqTable, MIN_SCALE_BITS, Model};
 use drive::{Direction, decode_with_model, encode_with_model};
 
 /// What encoding a block cost, beyond its size: the split the analyser reports.
@@ -203,14 +203,16 @@ fn encode_adaptive(
     spare: &mut Option<AdaptiveModel>,
 ) -> Result<(Vec<u8>, BlockCost)> {
     let mut model = take_model(spare, order, memory)?;
-    let coded = encode_adaptive_with(data, &mut model, coder);
+    let coded = encode_streamed(data, &mut model, coder);
     *spare = Some(model);
     coded
 }
 
-fn encode_adaptive_with(
+/// Codes `data` with an adaptive or frequency model and a stream coder: the payload is
+/// the coder's stream alone.
+fn encode_streamed<M: Model>(
     data: &[u8],
-    model: &mut AdaptiveModel,
+    model: &mut M,
     coder: CoderKind,
 ) -> Result<(Vec<u8>, BlockCost)> {
     let (stream, bits) = match coder {
@@ -238,30 +240,25 @@ fn encode_adaptive_with(
 /// Codes `data` with a fresh frequency model (`docs/FORMAT.md`: the payload is the
 /// coder's stream alone).
 fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8>, BlockCost)> {
-    let mut model = FrequencyModel::for_encoding(order)?;
-    let (stream, bits) = match coder {
+    encode_streamed(data, &mut FrequencyModel::for_encoding(order)?, coder)
+}
+
+/// Decodes a payload of [`encode_streamed`] with `model`; `what` names the model in the
+/// error for a table coder.
+fn decode_streamed<M: Model>(
+    coder: CoderKind,
+    payload: &[u8],
+    out: &mut [u8],
+    model: &mut M,
+    what: &'static str,
+) -> Result<()> {
+    match coder {
         CoderKind::Arithmetic => {
-            encode_with_model(data, &mut model, RangeEncoder::new(), Direction::Fifo)?
+            RangeDecoder::new(payload).and_then(|c| decode_with_model(out, model, c))
         }
-        CoderKind::Rans => encode_with_model(
-            data,
-            &mut model,
-            RansEncoder::new(data.len()),
-            Direction::Lifo,
-        )?,
-        CoderKind::Huffman | CoderKind::Tans => {
-            return Err(Error::InvalidOptions(
-                "table coders need a static model".into(),
-            ));
-        }
-    };
-    Ok((
-        stream,
-        BlockCost {
-            table_bytes: 0,
-            model_bits: bits,
-        },
-    ))
+        CoderKind::Rans => RansDecoder::new(payload).and_then(|c| decode_with_model(out, model, c)),
+        CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt { what }),
+    }
 }
 
 /// Decodes a frequency-model payload; the header's order was checked when it was
@@ -270,17 +267,8 @@ fn decode_frequency(coder: CoderKind, order: u32, payload: &[u8], out: &mut [u8]
     let mut model = FrequencyModel::new(order).map_err(|_| Error::Corrupt {
         what: "frequency model order above 1",
     })?;
-    match coder {
-        CoderKind::Arithmetic => {
-            RangeDecoder::new(payload).and_then(|c| decode_with_model(out, &mut model, c))
-        }
-        CoderKind::Rans => {
-            RansDecoder::new(payload).and_then(|c| decode_with_model(out, &mut model, c))
-        }
-        CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
-            what: "table coder with a frequency model",
-        }),
-    }
+    let what = "table coder with a frequency model";
+    decode_streamed(coder, payload, out, &mut model, what)
 }
 
 fn decode_adaptive(
@@ -291,16 +279,8 @@ fn decode_adaptive(
     spare: &mut Option<AdaptiveModel>,
 ) -> Result<()> {
     let mut model = take_model(spare, order, 1usize << header.memory_log2)?;
-    let decoded =
-        match header.coder {
-            CoderKind::Arithmetic => RangeDecoder::new(payload)
-                .and_then(|coder| decode_with_model(out, &mut model, coder)),
-            CoderKind::Rans => RansDecoder::new(payload)
-                .and_then(|coder| decode_with_model(out, &mut model, coder)),
-            CoderKind::Huffman | CoderKind::Tans => Err(Error::Corrupt {
-                what: "table coder with an adaptive model",
-            }),
-        };
+    let what = "table coder with an adaptive model";
+    let decoded = decode_streamed(header.coder, payload, out, &mut model, what);
     *spare = Some(model);
     decoded
 }

@@ -1157,6 +1157,18 @@ struct NodeMut<'a> {
 }
 
 impl NodeMut<'_> {
+    /// The list of block `b` (its header is written back by the caller).
+    #[inline(always)]
+    fn of_block(b: &mut Block) -> NodeMut<'_> {
+        NodeMut {
+            n: usize::from(b.n).min(CAP),
+            total: u32::from(b.total),
+            syms: &mut b.syms,
+            counts: &mut b.counts,
+            pos: None,
+        }
+    }
+
     /// Halves every count, keeping each `>= 1`.
     #[cold]
     #[inline(never)]
@@ -1244,13 +1256,7 @@ impl AdaptiveDist {
             node.total = total as u16;
         } else {
             let b = &mut self.table[i as usize];
-            let mut view = NodeMut {
-                n: usize::from(b.n).min(CAP),
-                total: u32::from(b.total),
-                syms: &mut b.syms,
-                counts: &mut b.counts,
-                pos: None,
-            };
+            let mut view = NodeMut::of_block(b);
             f(&mut view);
             let (n, total) = (view.n, view.total);
             b.n = n as u8;
@@ -1396,16 +1402,11 @@ impl AdaptiveDist {
             // longer context to add `s` to.
             self.see_learn(self.last.events[0].get());
             let b = &mut self.table[self.cur[order] as usize];
-            let mut view = NodeMut {
-                n: usize::from(b.n).min(CAP),
-                total: u32::from(b.total),
-                syms: &mut b.syms,
-                counts: &mut b.counts,
-                pos: None,
-            };
+            let mut view = NodeMut::of_block(b);
             view.bump(usize::from(found & 0xff), INC);
-            b.total = view.total as u16;
-            b.see = top_see_cell(view.n as u32, view.total);
+            let (n, total) = (view.n, view.total);
+            b.total = total as u16;
+            b.see = top_see_cell(n as u32, total);
         } else {
             self.learn_walk(s);
         }
