@@ -10,14 +10,8 @@
 
 use shannon::{Error, available_codecs, compress, decompress};
 
-fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("corpora")
-            .join(name),
-    )
-    .unwrap()
-}
+mod common;
+use common::corpus_bytes as corpus;
 
 /// The codecs to damage: every static coder, and one adaptive order with each stream
 /// coder (with a small context memory, since every decode builds a fresh model).

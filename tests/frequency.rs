@@ -14,14 +14,8 @@ use shannon::model::frequency::{FIRST_PERIOD, FrequencyModel, INC, LIMIT, MAX_PE
 use shannon::model::{Distribution, Model};
 use shannon::{Error, Options};
 
-fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("corpora")
-            .join(name),
-    )
-    .unwrap()
-}
+mod common;
+use common::corpus_bytes as corpus;
 
 /// Checks that `d` tiles `[0, 2^16)` with every symbol at `freq >= 1`, and that
 /// `symbol_at` inverts `interval` at both ends of every interval.

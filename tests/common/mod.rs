@@ -1,4 +1,4 @@
-//! Helpers shared by the command-line test files.
+//! Helpers shared by the test files.
 #![allow(dead_code)]
 
 use std::fs;
@@ -16,6 +16,11 @@ pub fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("corpora")
         .join(name)
+}
+
+/// The bytes of a bundled corpus file, e.g. `corpus_bytes("calgary/book1")`.
+pub fn corpus_bytes(name: &str) -> Vec<u8> {
+    fs::read(corpus(name)).unwrap()
 }
 
 /// The names in `dir`, sorted.
