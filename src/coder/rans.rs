@@ -574,7 +574,7 @@ fn decode_quads<const SCALE: u32>(
 ///
 /// Errors as [`RansDecoder::new`] and [`Decode::finish`]: a stream that runs out of words
 /// is [`Error::Truncated`]; leftover words or final states other than `L` are
-/// [`Error::Corrupt`]. Allocates the 512 KiB slot table and nothing else.
+/// [`Error::Corrupt`]. Allocates the slot table (`2^scale` entries of 8 bytes: 32 KiB at scale 12) and nothing else.
 pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
