@@ -9,7 +9,7 @@
 
 use crate::coder::{Decode, Encode};
 use crate::error::Result;
-use crate::model::{Distribution, Model};
+use crate::model::Model;
 
 /// Order in which an encoder consumes symbols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,31 +31,21 @@ pub fn encode_with_model<M: Model, E: Encode>(
 ) -> Result<(Vec<u8>, f64)> {
     let mut bits = CodeLength::new();
     match direction {
-        Direction::Fifo => {
-            for &s in data {
-                let d = model.predict();
-                let scale = d.scale_bits();
-                let iv = d.interval(s)?;
-                bits.add(scale, iv.freq);
-                coder.encode(iv.start, iv.freq, scale);
-                model.update(s);
-            }
-        }
+        Direction::Fifo => model.encode_each(data, |scale, iv| {
+            bits.add(scale, iv.freq);
+            coder.encode(iv.start, iv.freq, scale);
+        })?,
         Direction::Lifo => {
             // One u64 per symbol: start (< 2^16) in bits 0..16, freq - 1 (< 2^16) in bits
             // 16..32, scale (<= 16) in bits 32..40: 8 bytes a symbol while buffering.
             let mut buffered: Vec<u64> = Vec::with_capacity(data.len());
-            for &s in data {
-                let d = model.predict();
-                let scale = d.scale_bits();
-                let iv = d.interval(s)?;
+            model.encode_each(data, |scale, iv| {
                 bits.add(scale, iv.freq);
                 debug_assert!(scale <= crate::model::MAX_SCALE_BITS && iv.freq >= 1);
                 buffered.push(
                     u64::from(iv.start) | u64::from(iv.freq - 1) << 16 | u64::from(scale) << 32,
                 );
-                model.update(s);
-            }
+            })?;
             for &packed in buffered.iter().rev() {
                 let start = (packed & 0xffff) as u32;
                 let freq = ((packed >> 16) & 0xffff) as u32 + 1;
@@ -129,15 +119,7 @@ pub fn decode_with_model<M: Model, D: Decode>(
     model: &mut M,
     mut coder: D,
 ) -> Result<()> {
-    for o in out.iter_mut() {
-        let d = model.predict();
-        let scale = d.scale_bits();
-        let target = coder.peek(scale);
-        let (s, iv) = d.symbol_at(target)?;
-        coder.consume(iv.start, iv.freq, scale);
-        *o = s;
-        model.update(s);
-    }
+    model.decode_into(out, &mut coder)?;
     coder.finish()
 }
 

@@ -31,6 +31,7 @@ pub use order_k::{OrderKTable, StaticOrderK};
 pub use order0::StaticOrder0;
 pub use table::{FreqTable, read_symbol_set, write_symbol_set};
 
+use crate::coder::Decode;
 use crate::error::{Error, Result};
 
 /// Smallest scale (log2 of a distribution's total) any model may use.
@@ -77,6 +78,60 @@ pub trait Model {
 
     /// Tells the model which symbol occurred.
     fn update(&mut self, symbol: u8);
+
+    /// Decodes `out.len()` symbols from `coder`, learning each: [`decode_symbols`],
+    /// which calls `predict`, [`Decode::peek`], [`Distribution::symbol_at`],
+    /// [`Decode::consume`] and `update` per symbol. A model may replace it with a
+    /// faster loop that decodes the same symbols and leaves the same state (and makes
+    /// the same calls of `coder`).
+    fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
+        decode_symbols(self, out, coder)
+    }
+
+    /// Runs the model over `data`: for each symbol, in order, calls `emit(scale_bits,
+    /// interval)` with the interval it is coded with, then learns it. Provided:
+    /// [`intervals_of`] (`predict`, [`Distribution::interval`], `update` per symbol); a
+    /// model may replace it with a faster loop that emits the same intervals and leaves
+    /// the same state.
+    fn encode_each<F: FnMut(u32, Interval)>(&mut self, data: &[u8], emit: F) -> Result<()> {
+        intervals_of(self, data, emit)
+    }
+}
+
+/// The plain loop of [`Model::encode_each`].
+#[inline(always)]
+pub fn intervals_of<M: Model + ?Sized, F: FnMut(u32, Interval)>(
+    model: &mut M,
+    data: &[u8],
+    mut emit: F,
+) -> Result<()> {
+    for &s in data {
+        let d = model.predict();
+        let scale = d.scale_bits();
+        emit(scale, d.interval(s)?);
+        model.update(s);
+    }
+    Ok(())
+}
+
+/// The plain decoding loop of [`Model::decode_into`]: per symbol, `predict`, `peek`,
+/// `symbol_at`, `consume` and `update`. Does not call [`Decode::finish`].
+#[inline(always)]
+pub fn decode_symbols<M: Model + ?Sized, D: Decode>(
+    model: &mut M,
+    out: &mut [u8],
+    coder: &mut D,
+) -> Result<()> {
+    for o in out.iter_mut() {
+        let d = model.predict();
+        let scale = d.scale_bits();
+        let target = coder.peek(scale);
+        let (s, iv) = d.symbol_at(target)?;
+        coder.consume(iv.start, iv.freq, scale);
+        *o = s;
+        model.update(s);
+    }
+    Ok(())
 }
 
 /// Checks that `scale_bits` lies within [`MIN_SCALE_BITS`]`..=`[`MAX_SCALE_BITS`].
