@@ -207,11 +207,10 @@ impl FrequencyDist {
         // freq = floor(c m / 2^16) = c mh + floor(c ml / 2^16) exactly, and it is below
         // 2^16 (c <= T - 255, so c m / 2^16 < 2^16 c / T < 2^16): both terms fit u16,
         // and the loop is plain 16-bit lanes (a multiply and a high multiply a lane).
-        let mut freq = [0u16; 256];
-        for (f, &c) in freq.iter_mut().zip(counts) {
+        let mut freq: [u16; 256] = counts.map(|c| {
             let high = ((u32::from(c) * ml) >> 16) as u16;
-            *f = c.wrapping_mul(mh).wrapping_add(high);
-        }
+            c.wrapping_mul(mh).wrapping_add(high)
+        });
         // sum <= 2^16 (each freq <= c m / 2^16), so the remainder is >= 0.
         let sum: u32 = freq.iter().map(|&f| u32::from(f)).sum();
         let last = usize::from(last);
