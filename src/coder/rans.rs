@@ -96,9 +96,12 @@
 //! takes `f` from memory, no field extraction) and the four words of a group are loaded
 //! before the states are known, 0.84 / 0.85 alone; two groups per iteration 0.90 / 0.91;
 //! states 2 and 3 take their word by an indexed load and state 1 by a select that LLVM
-//! makes a branch on state 0's renormalisation (see `decode_group`) 0.92 / 0.93.
+//! makes a branch on state 0's renormalisation (see `decode_group`) 0.92 / 0.93;
+//! `f` as u32 instead of u64 (table 44 -> 28 KiB at scale 12, L1 is 48 KiB) 0.985 /
+//! 0.985; `f - 1` as u16 (20 KiB, one more add) 0.95 / 0.95, not kept.
 //! Callgrind, `decode_order0` over book1 in 128 KiB blocks: 18.7M -> 14.6M instructions
-//! [htscodecs 16.8M]; the loop is bound by latency, not by instructions.
+//! (u64 `f`) [htscodecs 16.8M]; the loop is bound by latency and cache, not by
+//! instructions.
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -495,32 +498,34 @@ pub fn encode_order0(data: &[u8], table: &FreqTable) -> Result<Vec<u8>> {
 /// interval `[start, start + f)`, the symbol `s`, `f` and `t - start`, so that
 /// `D(s, x') = f * floor(x' / 2^scale) + (t - start)` for `t = x' mod 2^scale`.
 ///
-/// Three arrays in one allocation, one after the other: `f` as u64 (the multiplier is
-/// then a memory operand of `imul`), `t - start` as u16, `s` as u8; 11 bytes a slot,
-/// 44 KiB at scale 12. One base register with constant offsets reaches all three (the
-/// hot loop is short of registers). The table is rebuilt for every block.
+/// Three arrays in one allocation, one after the other: `f` as u32, `t - start` as u16,
+/// `s` as u8; 7 bytes a slot, 28 KiB at scale 12. One base register with constant
+/// offsets reaches all three (the hot loop is short of registers). Every slot is equally
+/// likely to be read, so the whole table must stay in L1 beside the streams: `f` as u64
+/// (an `imul` memory operand, 44 KiB in all) was 7% slower. The table is rebuilt for
+/// every block.
 struct SlotTable {
-    /// `f` (u64 little endian) of the `n` slots, then `t - start` (u16), then `s` (u8).
+    /// `f` (u32 little endian) of the `n` slots, then `t - start` (u16), then `s` (u8).
     bytes: Vec<u8>,
     /// The number of slots, `2^scale`.
     n: usize,
 }
 
 /// Bytes per slot in [`SlotTable`].
-const SLOT_BYTES: usize = 8 + 2 + 1;
+const SLOT_BYTES: usize = 4 + 2 + 1;
 
 impl SlotTable {
     fn new(table: &FreqTable) -> SlotTable {
         let n = 1usize << table.scale_bits();
         let mut bytes = vec![0u8; SLOT_BYTES * n];
-        let (freq, rest) = bytes.split_at_mut(8 * n);
+        let (freq, rest) = bytes.split_at_mut(4 * n);
         let (off, sym) = rest.split_at_mut(2 * n);
         let (freqs, cums) = (table.freqs(), table.cums());
         // The intervals of a FreqTable tile [0, 2^scale), so every slot is written once.
         for s in 0..256 {
             let (f, c) = (freqs[s] as usize, cums[s] as usize);
-            let f_bytes = (f as u64).to_le_bytes();
-            let slots = freq[8 * c..8 * (c + f)].chunks_exact_mut(8);
+            let f_bytes = (f as u32).to_le_bytes();
+            let slots = freq[4 * c..4 * (c + f)].chunks_exact_mut(4);
             for (i, (e, o)) in slots
                 .zip(off[2 * c..2 * (c + f)].chunks_exact_mut(2))
                 .enumerate()
@@ -538,18 +543,21 @@ impl SlotTable {
     #[inline(always)]
     fn decode(&self, x: u64, scale_bits: u32, mask: u64) -> (u8, u64) {
         let (t, n) = ((x & mask) as usize, self.n);
-        let f = u64::from_le_bytes(self.bytes[8 * t..8 * t + 8].try_into().expect("8 bytes"));
-        let at = 8 * n + 2 * t;
+        let f = u32::from_le_bytes(self.bytes[4 * t..4 * t + 4].try_into().expect("4 bytes"));
+        let at = 4 * n + 2 * t;
         let o = u16::from_le_bytes(self.bytes[at..at + 2].try_into().expect("2 bytes"));
         // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
-        (self.bytes[10 * n + t], f * (x >> scale_bits) + u64::from(o))
+        (
+            self.bytes[6 * n + t],
+            u64::from(f) * (x >> scale_bits) + u64::from(o),
+        )
     }
 }
 
 /// The arrays of a [`SlotTable`] at a scale known at compile time.
 #[derive(Clone, Copy)]
 struct Slots<'a> {
-    /// `f` of each slot, 8 bytes little endian.
+    /// `f` of each slot, 4 bytes little endian.
     freq: &'a [u8],
     /// `t - start` of each slot, 2 bytes little endian.
     off: &'a [u8],
@@ -579,7 +587,9 @@ fn decode_group<const SCALE: u32>(
     for j in 0..STATES {
         let t = (x[j] & mask) as usize;
         // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
-        let f = u64::from_le_bytes(slots.freq[8 * t..8 * t + 8].try_into().expect("8 bytes"));
+        let f = u64::from(u32::from_le_bytes(
+            slots.freq[4 * t..4 * t + 4].try_into().expect("4 bytes"),
+        ));
         let o = u16::from_le_bytes(slots.off[2 * t..2 * t + 2].try_into().expect("2 bytes"));
         quad[j] = slots.sym[t];
         d[j] = f * (x[j] >> SCALE) + u64::from(o);
@@ -623,7 +633,7 @@ fn decode_quads<const SCALE: u32>(
     let Some(bytes) = table.bytes.get(..SLOT_BYTES * n) else {
         return (0, 0);
     };
-    let (freq, rest) = bytes.split_at(8 * n);
+    let (freq, rest) = bytes.split_at(4 * n);
     let (off, sym) = rest.split_at(2 * n);
     let slots = Slots { freq, off, sym };
     // A local copy stays in registers; writing through `states` costs four stores a group.
@@ -653,7 +663,7 @@ fn decode_quads<const SCALE: u32>(
 ///
 /// Errors as [`RansDecoder::new`] and [`Decode::finish`]: a stream that runs out of words
 /// is [`Error::Truncated`]; leftover words or final states other than `L` are
-/// [`Error::Corrupt`]. Allocates the slot table (11 bytes a slot, `2^scale` slots: 44 KiB
+/// [`Error::Corrupt`]. Allocates the slot table (7 bytes a slot, `2^scale` slots: 28 KiB
 /// at scale 12) and nothing else.
 pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
