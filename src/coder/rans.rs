@@ -57,9 +57,10 @@
 //! [`encode_order0`] and [`decode_order0`] code a whole block with one [`FreqTable`] and
 //! write/read exactly the bytes that [`RansEncoder`]/[`RansDecoder`] do with the same
 //! table. The encoder divides by `f` with a precomputed reciprocal (`EncSymbol`); the
-//! decoder finds symbol, `f` and `start` with one load from a table of `2^scale` slots
-//! (`SlotTable`). Both are safe code: each group of four symbols does one bounds check
-//! for the (at most four) words it may touch, and the state arithmetic cannot overflow.
+//! decoder finds symbol, `f` and `t - start` in three arrays of `2^scale` slots in one
+//! allocation (`SlotTable`), two groups of four symbols per iteration. Both are safe
+//! code: each group (decoder: each pair of groups) does one bounds check for the words
+//! it may touch, and the state arithmetic cannot overflow.
 //! The only `unsafe` is the call of a copy compiled with BMI2 (`decode_order0`,
 //! `encode_order_k`, `decode_order_k`) after the CPU was seen to support it; the code of
 //! that copy is the same safe code. Tables indexed in hot loops are sliced once to a
@@ -87,7 +88,20 @@
 //!   instead of 21.8M instructions on book1, so both decoders now use it;
 //! - the decoder's shift by the scale as a constant (one loop instance per scale): +3%;
 //! - a `u32` (f, offset) table plus a `u8` symbol table instead of one `u64` per slot:
-//!   +4% at scale 12, -3% at scale 14; not kept.
+//!   +4% at scale 12, -3% at scale 14; not kept then.
+//!
+//! Order-0 decoder, fourth session (thread CPU time, min of 201 alternating runs in one
+//! process, ratio to htscodecs' `rans_uncompress_to_4x16` order 0, book1 / kennedy.xls):
+//! 0.85 / 0.85 before; the u64 `f | offset | symbol` slot became three arrays (`imul`
+//! takes `f` from memory, no field extraction) and the four words of a group are loaded
+//! before the states are known, 0.84 / 0.85 alone; two groups per iteration 0.90 / 0.91;
+//! states 2 and 3 take their word by an indexed load and state 1 by a select that LLVM
+//! makes a branch on state 0's renormalisation (see `decode_group`) 0.92 / 0.93;
+//! `f` as u32 instead of u64 (table 44 -> 28 KiB at scale 12, L1 is 48 KiB) 0.985 /
+//! 0.985; `f - 1` as u16 (20 KiB, one more add) 0.95 / 0.95, not kept.
+//! Callgrind, `decode_order0` over book1 in 128 KiB blocks: 18.7M -> 14.6M instructions
+//! (u64 `f`) [htscodecs 16.8M]; the loop is bound by latency and cache, not by
+//! instructions.
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -481,92 +495,167 @@ pub fn encode_order0(data: &[u8], table: &FreqTable) -> Result<Vec<u8>> {
 }
 
 /// The decoder's slot table: for each slot `t` in `[0, 2^scale)` of symbol `s` with
-/// interval `[start, start + f)`, the u64 `f | (t - start) << 32 | s << 48`, so that one
-/// load gives `s` and `D(s, x') = f * floor(x' / 2^scale) + (t - start)`.
+/// interval `[start, start + f)`, the symbol `s`, `f` and `t - start`, so that
+/// `D(s, x') = f * floor(x' / 2^scale) + (t - start)` for `t = x' mod 2^scale`.
 ///
-/// Exactly `2^scale` entries (32 KiB at scale 12), each written once and nothing zeroed
-/// first: the table is rebuilt for every block, so its size is paid per block.
-struct SlotTable(Vec<u64>);
+/// Three arrays in one allocation, one after the other: `f` as u32, `t - start` as u16,
+/// `s` as u8; 7 bytes a slot, 28 KiB at scale 12. One base register with constant
+/// offsets reaches all three (the hot loop is short of registers). Every slot is equally
+/// likely to be read, so the whole table must stay in L1 beside the streams: `f` as u64
+/// (an `imul` memory operand, 44 KiB in all) was 7% slower. The table is rebuilt for
+/// every block.
+struct SlotTable {
+    /// `f` (u32 little endian) of the `n` slots, then `t - start` (u16), then `s` (u8).
+    bytes: Vec<u8>,
+    /// The number of slots, `2^scale`.
+    n: usize,
+}
+
+/// Bytes per slot in [`SlotTable`].
+const SLOT_BYTES: usize = 4 + 2 + 1;
 
 impl SlotTable {
     fn new(table: &FreqTable) -> SlotTable {
-        let mut slots = Vec::with_capacity(1 << table.scale_bits());
+        let n = 1usize << table.scale_bits();
+        let mut bytes = vec![0u8; SLOT_BYTES * n];
+        let (freq, rest) = bytes.split_at_mut(4 * n);
+        let (off, sym) = rest.split_at_mut(2 * n);
         let (freqs, cums) = (table.freqs(), table.cums());
+        // The intervals of a FreqTable tile [0, 2^scale), so every slot is written once.
         for s in 0..256 {
-            let f = freqs[s];
-            debug_assert_eq!(cums[s] as usize, slots.len());
-            slots.extend((0..u64::from(f)).map(|off| u64::from(f) | off << 32 | (s as u64) << 48));
+            let (f, c) = (freqs[s] as usize, cums[s] as usize);
+            let f_bytes = (f as u32).to_le_bytes();
+            let slots = freq[4 * c..4 * (c + f)].chunks_exact_mut(4);
+            for (i, (e, o)) in slots
+                .zip(off[2 * c..2 * (c + f)].chunks_exact_mut(2))
+                .enumerate()
+            {
+                e.copy_from_slice(&f_bytes);
+                o.copy_from_slice(&(i as u16).to_le_bytes());
+            }
+            sym[c..c + f].fill(s as u8);
         }
-        // The frequencies of a FreqTable sum to 2^scale.
-        debug_assert_eq!(slots.len(), 1 << table.scale_bits());
-        SlotTable(slots)
+        SlotTable { bytes, n }
     }
 
     /// Decodes one symbol from state `x` (in `[L, L * 2^32)`): returns `s` and `D(s, x)`,
     /// not yet renormalised. `mask` is `2^scale - 1`, the last index of the table.
     #[inline(always)]
     fn decode(&self, x: u64, scale_bits: u32, mask: u64) -> (u8, u64) {
-        let e = self.0[(x & mask) as usize];
-        let f = e & 0xffff_ffff;
-        let off = (e >> 32) & 0xffff;
+        let (t, n) = ((x & mask) as usize, self.n);
+        let f = u32::from_le_bytes(self.bytes[4 * t..4 * t + 4].try_into().expect("4 bytes"));
+        let at = 4 * n + 2 * t;
+        let o = u16::from_le_bytes(self.bytes[at..at + 2].try_into().expect("2 bytes"));
         // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
-        ((e >> 48) as u8, f * (x >> scale_bits) + off)
+        (
+            self.bytes[6 * n + t],
+            u64::from(f) * (x >> scale_bits) + u64::from(o),
+        )
     }
 }
 
-/// The hot loop of [`decode_order0`]: four symbols at a time while at least four words
-/// (the most a group can read) remain. Returns the symbols decoded and the byte offset
-/// of the next word.
+/// The arrays of a [`SlotTable`] at a scale known at compile time.
+#[derive(Clone, Copy)]
+struct Slots<'a> {
+    /// `f` of each slot, 4 bytes little endian.
+    freq: &'a [u8],
+    /// `t - start` of each slot, 2 bytes little endian.
+    off: &'a [u8],
+    /// The symbol of each slot.
+    sym: &'a [u8],
+}
+
+/// One group of four symbols, one per state: decodes them into `quad`, renormalises the
+/// states with the words at the start of `win` and returns how many words it took.
+///
+/// State `j` takes word number `k_j = need_0 + ... + need_(j-1)` of the group. Measured
+/// choices (book1 and kennedy.xls against htscodecs in one process): state 1 selects its
+/// word from the first two (`n0 ? w1 : w0`), a select with a loaded operand that LLVM
+/// turns into a branch on `need_0`, which takes state 0's renormalisation off the
+/// dependency chains when it is predicted (about 86% of symbols on book1): 0.92-0.93x
+/// htscodecs; all selects as conditional moves 0.86-0.88x, also the sliding window of
+/// six selects for all states 0.90x; indexed loads for all states 0.86x.
+#[inline(always)]
+fn decode_group<const SCALE: u32>(
+    x: &mut [u64; STATES],
+    win: &[u8],
+    quad: &mut [u8],
+    slots: Slots,
+) -> usize {
+    let mask = (1u64 << SCALE) - 1;
+    let mut d = [0u64; STATES];
+    for j in 0..STATES {
+        let t = (x[j] & mask) as usize;
+        // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
+        let f = u64::from(u32::from_le_bytes(
+            slots.freq[4 * t..4 * t + 4].try_into().expect("4 bytes"),
+        ));
+        let o = u16::from_le_bytes(slots.off[2 * t..2 * t + 2].try_into().expect("2 bytes"));
+        quad[j] = slots.sym[t];
+        d[j] = f * (x[j] >> SCALE) + u64::from(o);
+    }
+    let w = |i: usize| {
+        u64::from(u32::from_le_bytes(
+            win[4 * i..4 * i + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let n0 = d[0] < L;
+    let n1 = d[1] < L;
+    let n2 = d[2] < L;
+    let n3 = d[3] < L;
+    let k2 = usize::from(n0) + usize::from(n1);
+    let k3 = k2 + usize::from(n2);
+    let (w0, w1) = (w(0), w(1));
+    let c1 = if n0 { w1 } else { w0 };
+    let c2 = w(k2);
+    let c3 = w(k3);
+    // x = x * 2^32 + word if x < L
+    x[0] = if n0 { (d[0] << 32) | w0 } else { d[0] };
+    x[1] = if n1 { (d[1] << 32) | c1 } else { d[1] };
+    x[2] = if n2 { (d[2] << 32) | c2 } else { d[2] };
+    x[3] = if n3 { (d[3] << 32) | c3 } else { d[3] };
+    k3 + usize::from(n3)
+}
+
+/// The hot loop of [`decode_order0`]: two groups of four symbols at a time while at
+/// least eight words (the most two groups can read) remain. Returns the symbols decoded
+/// and the byte offset of the next word.
 #[inline(always)]
 fn decode_quads<const SCALE: u32>(
     states: &mut [u64; STATES],
     words: &[u8],
-    slots: &SlotTable,
+    table: &SlotTable,
     out: &mut [u8],
 ) -> (usize, usize) {
-    let mask = (1u64 << SCALE) - 1;
-    // One length check here (the table has 2^SCALE entries); `x & mask` then indexes
-    // `table` without one.
-    let Some(table) = slots.0.get(..=mask as usize) else {
+    // One length check here (the table has 2^SCALE slots); `x & mask` then indexes the
+    // three arrays without one.
+    let n = 1usize << SCALE;
+    let Some(bytes) = table.bytes.get(..SLOT_BYTES * n) else {
         return (0, 0);
     };
+    let (freq, rest) = bytes.split_at(4 * n);
+    let (off, sym) = rest.split_at(2 * n);
+    let slots = Slots { freq, off, sym };
     // A local copy stays in registers; writing through `states` costs four stores a group.
     let mut x = *states;
-    let mut pos = 0usize;
+    // The unread words; shrinks from the front.
+    let mut rest = words;
     let mut done = 0usize;
-    for quad in out.chunks_exact_mut(STATES) {
-        let Some(win) = words.get(pos..pos + 16) else {
+    let mut octs = out.chunks_exact_mut(2 * STATES);
+    // Two groups an iteration: one length check of the words and of the output for both.
+    while let Some(win) = rest.first_chunk::<32>() {
+        let Some(oct) = octs.next() else {
             break;
         };
-        let win: &[u8; 16] = win.try_into().expect("16 bytes");
-        let mut d = [0u64; STATES];
-        for j in 0..STATES {
-            let e = table[(x[j] & mask) as usize];
-            // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
-            let (s, xj) = (
-                (e >> 48) as u8,
-                (e & 0xffff_ffff) * (x[j] >> SCALE) + ((e >> 32) & 0xffff),
-            );
-            quad[j] = s;
-            d[j] = xj;
-        }
-        // State j takes word number k_j = need[0] + ... + need[j-1] of the group, by an
-        // indexed load from the window.
-        let mut k = 0usize;
-        for j in 0..STATES {
-            let need = d[j] < L;
-            let at = 4 * (k & 3);
-            let word = u32::from_le_bytes(win[at..at + 4].try_into().expect("4 bytes"));
-            let shifted = (d[j] << 32) | u64::from(word);
-            // x = x * 2^32 + word if x < L: a conditional move, not a branch.
-            x[j] = if need { shifted } else { d[j] };
-            k += usize::from(need);
-        }
-        pos += WORD_BYTES * k;
-        done += STATES;
+        let (first, second) = oct.split_at_mut(STATES);
+        let k = decode_group::<SCALE>(&mut x, &win[..16], first, slots);
+        // k <= 4, so the second group's 16 bytes lie within the 32.
+        let k2 = decode_group::<SCALE>(&mut x, &win[4 * k..4 * k + 16], second, slots);
+        rest = &rest[WORD_BYTES * (k + k2)..];
+        done += 2 * STATES;
     }
     *states = x;
-    (done, pos)
+    (done, words.len() - rest.len())
 }
 
 /// Decodes `out.len()` symbols coded with one static table; reads exactly the streams
@@ -574,7 +663,8 @@ fn decode_quads<const SCALE: u32>(
 ///
 /// Errors as [`RansDecoder::new`] and [`Decode::finish`]: a stream that runs out of words
 /// is [`Error::Truncated`]; leftover words or final states other than `L` are
-/// [`Error::Corrupt`]. Allocates the slot table (`2^scale` entries of 8 bytes: 32 KiB at scale 12) and nothing else.
+/// [`Error::Corrupt`]. Allocates the slot table (7 bytes a slot, `2^scale` slots: 28 KiB
+/// at scale 12) and nothing else.
 pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
