@@ -320,8 +320,14 @@ fn digit(rank: &[u8; 256], listed: &[bool; 256], b: u8) -> u64 {
 
 /// The block's distinct bytes, most frequent first (ties in byte order), and each
 /// byte's rank and whether it is listed.
+#[cfg(test)]
 fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
-    let counts = Counts::of(data);
+    rank_counted(&Counts::of(data))
+}
+
+/// The distinct bytes of a block with byte counts `counts`, most frequent first (ties
+/// in byte order), and each byte's rank and whether it is listed.
+fn rank_counted(counts: &Counts) -> (Vec<u8>, [u8; 256], [bool; 256]) {
     let mut alphabet: Vec<u8> = (0..=255u8).filter(|&s| counts.0[s as usize] > 0).collect();
     alphabet.sort_by_key(|&s| (std::cmp::Reverse(counts.0[s as usize]), s));
     let mut rank = [0u8; 256];
@@ -333,8 +339,9 @@ fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
     (alphabet, rank, listed)
 }
 
-fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
-    let (alphabet, rank, listed) = rank_bytes(data);
+/// Per-context counts of `data`, whose byte counts are `counts`.
+fn histograms(data: &[u8], counts: &Counts, order: u32, lanes: Lanes) -> Histograms {
+    let (alphabet, rank, listed) = rank_counted(counts);
     if order == 1 && u32::try_from(data.len()).is_ok() {
         histograms_o1(data, lanes, alphabet, &rank, &listed)
     } else if order <= 2 {
@@ -510,6 +517,11 @@ fn histograms_dense(
 /// order (the key of an order-1 context is its digit) and each row's bytes in rank order.
 /// Time `O(n + (m + 1) m)`, memory `1 KiB (m + 1)`; no scatter of the data as
 /// [`histograms_dense`] does, which costs about twice as much per byte.
+///
+/// The pass walks four quarters of the block side by side, each with its own context,
+/// so that four independent chains of loads and increments overlap: with four lanes the
+/// quarters are the lanes (each starting from the padding); with one lane every quarter
+/// but the first starts from the byte before it.
 fn histograms_o1(
     data: &[u8],
     lanes: Lanes,
@@ -517,23 +529,49 @@ fn histograms_o1(
     rank: &[u8; 256],
     listed: &[bool; 256],
 ) -> Histograms {
-    // Digits are at most m <= 256.
-    let mut dig = [0u16; 256];
+    // The row of each byte as a context: its digit (at most m <= 256) times 256.
+    let mut row_at = [0u32; 256];
     for b in 0..=255u8 {
-        dig[b as usize] = digit(rank, listed, b) as u16;
+        row_at[b as usize] = digit(rank, listed, b) as u32 * 256;
     }
-    let mut rows = vec![[0u32; 256]; alphabet.len() + 1];
-    for (start, end) in lanes.ranges(data.len()) {
-        // The padding before a lane reads as byte 0.
-        let mut d = usize::from(dig[0]);
-        for &b in &data[start..end] {
-            rows[d][usize::from(b)] += 1;
-            d = usize::from(dig[usize::from(b)]);
-        }
+    let mut rows = vec![0u32; (alphabet.len() + 1) * 256];
+    let n = data.len();
+    let q = n / 4;
+    // The padding before a lane reads as byte 0.
+    let pad = row_at[0];
+    let mut ctx = match lanes {
+        Lanes::Four => [pad; 4],
+        Lanes::One if q == 0 => [pad; 4],
+        Lanes::One => [
+            pad,
+            row_at[usize::from(data[q - 1])],
+            row_at[usize::from(data[2 * q - 1])],
+            row_at[usize::from(data[3 * q - 1])],
+        ],
+    };
+    // Every index is a row start (at most 256 m) plus a byte: below (m + 1) 256.
+    let (l0, rest) = data.split_at(q);
+    let (l1, rest) = rest.split_at(q);
+    let (l2, rest) = rest.split_at(q);
+    let (l3, tail) = rest.split_at(q);
+    for (((&b0, &b1), &b2), &b3) in l0.iter().zip(l1).zip(l2).zip(l3) {
+        rows[(ctx[0] | u32::from(b0)) as usize] += 1;
+        ctx[0] = row_at[usize::from(b0)];
+        rows[(ctx[1] | u32::from(b1)) as usize] += 1;
+        ctx[1] = row_at[usize::from(b1)];
+        rows[(ctx[2] | u32::from(b2)) as usize] += 1;
+        ctx[2] = row_at[usize::from(b2)];
+        rows[(ctx[3] | u32::from(b3)) as usize] += 1;
+        ctx[3] = row_at[usize::from(b3)];
+    }
+    // The rest of the last quarter (lane 3 continues).
+    for &b in tail {
+        rows[(ctx[3] | u32::from(b)) as usize] += 1;
+        ctx[3] = row_at[usize::from(b)];
     }
     let mut contexts = Vec::new();
     let mut syms = Vec::new();
-    for (key, row) in rows.iter().enumerate() {
+    for (key, row) in rows.chunks_exact(256).enumerate() {
         let first = syms.len() as u32;
         for (r, &b) in alphabet.iter().enumerate() {
             let c = row[usize::from(b)];
@@ -895,14 +933,28 @@ impl OrderKTable {
         max_scale: u32,
         kind: CostKind,
     ) -> Result<(OrderKTable, BuildCost)> {
+        OrderKTable::build_counted(data, &Counts::of(data), order, lanes, max_scale, kind)
+    }
+
+    /// [`OrderKTable::build`] for a caller that has the byte counts of `data` already
+    /// (`counts` must be `Counts::of(data)`), so that they are not counted again.
+    pub fn build_counted(
+        data: &[u8],
+        counts: &Counts,
+        order: u32,
+        lanes: Lanes,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
         check_order(order)?;
+        debug_assert_eq!(counts.total(), data.len() as u64);
         if data.is_empty() {
             return Err(Error::InvalidOptions(
                 "cannot build a model of an empty block".into(),
             ));
         }
         let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
-        let h = histograms(data, order, lanes);
+        let h = histograms(data, counts, order, lanes);
         let m = h.alphabet.len();
         let mut table_bits = 8 + 8 * m as u64 + 4 + gamma_len(h.contexts.len() as u64);
         let mut coded = 0.0;
@@ -1258,7 +1310,7 @@ pub fn exact_code_length(data: &[u8], order: u32, lanes: Lanes) -> f64 {
     if data.is_empty() {
         return 0.0;
     }
-    let h = histograms(data, order, lanes);
+    let h = histograms(data, &Counts::of(data), order, lanes);
     h.iter()
         .map(|(_, syms)| {
             let nc: u64 = syms.iter().map(|&(_, c)| c).sum();
