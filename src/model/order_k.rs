@@ -643,11 +643,12 @@ fn context_bits(s: u32, ranks: &[u8], freqs: &[u32]) -> u64 {
 
 /// Coded bits of counts `c` under frequencies `f` of total `2^s`.
 fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
+    let logs = log_tables();
     match kind {
         CostKind::Ideal => counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(f)))
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(logs, f)))
             .sum(),
         CostKind::Huffman => {
             if counts.len() == 1 {
@@ -769,8 +770,8 @@ fn log_tables() -> &'static LogTables {
 
 /// `log2(f)`.
 #[inline]
-fn log2_of(f: u32) -> f64 {
-    match log_tables().log2.get(f as usize) {
+fn log2_of(logs: &LogTables, f: u32) -> f64 {
+    match logs.log2.get(f as usize) {
         Some(&v) => v,
         None => f64::from(f).log2(),
     }
@@ -818,16 +819,19 @@ fn arg_max_gain(gain: &[u64]) -> usize {
 
 /// Index of the smallest loss among symbols with `f > 1` other than `skip`, the first of
 /// equals. The loss is infinite exactly when `f <= 1`, so a finite one marks a
-/// candidate.
+/// candidate. (`skip` is left out by reading its loss as infinite, which keeps the scan
+/// free of branches.)
 #[inline]
 fn arg_min_loss(loss: &[u64], skip: usize) -> Option<usize> {
+    const INF: u64 = 0x7ff0_0000_0000_0000;
+    debug_assert_eq!(INF, f64::INFINITY.to_bits());
     let mut best = usize::MAX;
-    let mut low = f64::INFINITY.to_bits();
+    let mut low = INF;
     for (i, &l) in loss.iter().enumerate() {
-        if l < low && i != skip {
-            best = i;
-            low = l;
-        }
+        let l = if i == skip { INF } else { l };
+        let lower = l < low;
+        best = if lower { i } else { best };
+        low = if lower { l } else { low };
     }
     (best != usize::MAX).then_some(best)
 }
