@@ -658,10 +658,14 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 // 4. **Memory.** At most [`MAX_CONTEXT_SLOTS`] slots (16 MiB) plus a 256 KiB index;
 //    [`ContextSlots::new`] returns `None` beyond that (and for `k > 2`), and the caller
 //    uses the generic path, which reads the same stream.
-// 5. **Encoder.** Per context a row of 256 bytes maps a symbol to its entry in the
-//    context's run of [`EncSymbol`]s (reciprocal division, as [`encode_order0`]); a
-//    symbol the context lacks maps to an entry with frequency 0 that leaves the state
-//    alone and raises a flag, reported as [`Error::ZeroFrequency`] after the loop.
+// 5. **Encoder.** Entries hold the reciprocal division of [`encode_order0`]. At order 1
+//    every context has a full row of 256 entries (one load for the row, one for the
+//    entry), and the hot loop runs in two passes per chunk of groups: look up the
+//    entries lane by lane, then code the four states (together they spilled registers).
+//    At order 2 a row of 256 u32 per context maps a symbol to its entry in the context's
+//    run. A symbol the context lacks gets an entry with frequency 0 that leaves the
+//    state alone and carries a flag in its shift byte (the shift takes its count mod
+//    64), reported as [`Error::ZeroFrequency`] after the loop.
 
 /// Most slots of all per-context decoder tables of one block (4 bytes each).
 pub const MAX_CONTEXT_SLOTS: usize = 1 << 22;

@@ -44,12 +44,16 @@
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
 //! 7. **Building fast.** For `k = 1` the counts come from one pass that adds each
-//!    position to a row of 256 counts per context digit; for `k = 2` from a counting sort
-//!    by key (keys are below `257^2`); neither sorts one key per position. The precision
+//!    position to a row of 256 counts per context digit (four quarters of the block side
+//!    by side); for `k = 2` from a counting sort by key (keys are below `257^2`); neither
+//!    sorts one key per position. The byte counts can be passed in
+//!    ([`OrderKTable::build_counted`]) so that a caller counts them once. The precision
 //!    search of every context uses a normaliser that gives `normalize`'s frequencies bit
-//!    for bit with cached marginal gains, tabulated logarithms and scans that compare the
-//!    gains' bit patterns as integers. All are checked against the plain versions in the
-//!    tests, so the tables, and thus the bytes, do not change. (On book1 at order 1 the
+//!    for bit with cached marginal gains, tabulated logarithms, one division per symbol
+//!    for all `s_c`, and branch-free scans that compare the gains' bit patterns as
+//!    integers; a one-symbol context takes `s_c = 0` without a search. All are checked
+//!    against the plain versions in the tests, so the tables, and thus the bytes, do not
+//!    change. (On book1 at order 1 the
 //!    precision search is about a fifth of the encoder's instructions: trying only the
 //!    largest `s_c` saves that but makes the block 0.97% larger, more than htscodecs'.)
 //!
