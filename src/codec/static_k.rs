@@ -81,9 +81,9 @@ fn coder_overhead_bits(coder: CoderKind) -> f64 {
 /// which can save at most `f / (x ln 2) < 2^-15` bits a symbol (`x >= 2^31`,
 /// `f <= 2^16`). The bound subtracts `n / 1024 + 8` bits for that and for floating-point
 /// error.
-fn rans_order0_lower_bound(data: &[u8]) -> f64 {
-    let n = data.len() as f64;
-    let info = n * Counts::of(data).entropy_bits_per_symbol();
+fn rans_order0_lower_bound(counts: &Counts) -> f64 {
+    let n = counts.total() as f64;
+    let info = n * counts.entropy_bits_per_symbol();
     let word_bits = (info - 128.0 - n / 1024.0 - 8.0).max(0.0);
     (1 + rans::max_stream_len(0, 0)) as f64 + word_bits / 8.0
 }
@@ -95,8 +95,11 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     let max_scale = options.scale_bits().min(MAX_CONTEXT_SCALE);
     let mut best: Option<(u32, OrderKTable, f64)> = None;
     let mut best_bits = f64::INFINITY;
+    // Counted once for every order and the order-0 bound.
+    let counts = Counts::of(data);
     for k in 1..=options.order() {
-        let (mut table, mut cost) = OrderKTable::build(data, k, lanes, max_scale, kind)?;
+        let (mut table, mut cost) =
+            OrderKTable::build_counted(data, &counts, k, lanes, max_scale, kind)?;
         if coder == CoderKind::Tans && !tans_fits(&table) {
             // The largest R whose tables fit; rebuild at that precision if it exists.
             let per_context = TANS_MAX_SLOTS / table.contexts().len() as u64;
@@ -104,7 +107,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             if fit < tans::MIN_TABLE_LOG {
                 continue;
             }
-            (table, cost) = OrderKTable::build(data, k, lanes, fit, kind)?;
+            (table, cost) = OrderKTable::build_counted(data, &counts, k, lanes, fit, kind)?;
         }
         let table_bytes = cost.table_bits.div_ceil(8);
         let bits =
@@ -119,7 +122,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     // otherwise the choice is the same without it.
     let order0_can_win = coder != CoderKind::Rans
         || best.is_none()
-        || 8.0 * (rans_order0_lower_bound(data) + 1.0) <= best_bits;
+        || 8.0 * (rans_order0_lower_bound(&counts) + 1.0) <= best_bits;
     if order0_can_win {
         let (p0, c0) = encode_static_order0(data, options)?;
         if 8.0 * (p0.len() + 1) as f64 <= best_bits {

@@ -748,10 +748,14 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 // 4. **Memory.** At most [`MAX_CONTEXT_SLOTS`] slots (16 MiB) plus a 256 KiB index;
 //    [`ContextSlots::new`] returns `None` beyond that (and for `k > 2`), and the caller
 //    uses the generic path, which reads the same stream.
-// 5. **Encoder.** Per context a row of 256 bytes maps a symbol to its entry in the
-//    context's run of [`EncSymbol`]s (reciprocal division, as [`encode_order0`]); a
-//    symbol the context lacks maps to an entry with frequency 0 that leaves the state
-//    alone and raises a flag, reported as [`Error::ZeroFrequency`] after the loop.
+// 5. **Encoder.** Entries hold the reciprocal division of [`encode_order0`]. At order 1
+//    every context has a full row of 256 entries (one load for the row, one for the
+//    entry), and the hot loop runs in two passes per chunk of groups: look up the
+//    entries lane by lane, then code the four states (together they spilled registers).
+//    At order 2 a row of 256 u32 per context maps a symbol to its entry in the context's
+//    run. A symbol the context lacks gets an entry with frequency 0 that leaves the
+//    state alone and carries a flag in its shift byte (the shift takes its count mod
+//    64), reported as [`Error::ZeroFrequency`] after the loop.
 
 /// Most slots of all per-context decoder tables of one block (4 bytes each).
 pub const MAX_CONTEXT_SLOTS: usize = 1 << 22;
@@ -1023,8 +1027,10 @@ fn decode_order_k_with<const K: usize, const SCALE: u32>(
 }
 
 /// What the order-k encoder needs about one symbol of one context, 16 bytes: the
-/// reciprocal of [`EncSymbol`] with the small fields packed (`S <= 12`).
+/// reciprocal of [`EncSymbol`] with the small fields packed (`S <= 12`). Aligned so that
+/// one entry never straddles two cache lines.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(16))]
 struct CtxEncSymbol {
     /// The reciprocal `m` of `f` (see [`EncSymbol`]); 0 for an absent symbol.
     rcp: u64,
@@ -1035,11 +1041,14 @@ struct CtxEncSymbol {
     /// `f`; `u16::MAX` for an absent symbol, so that it never renormalises (the test
     /// `x >> (63 - S) >= f` compares with a value below `2^S <= 2^12`).
     freq: u16,
-    /// `l = ceil(log2 f)`.
+    /// `l = ceil(log2 f) <= 12`, with [`ABSENT_FLAG`] added for an absent symbol. The
+    /// shift by it takes the count mod 64, which drops the flag; the encoder ORs the
+    /// shifts of all symbols and checks the flag once at the end.
     shift: u8,
-    /// 1 for an absent symbol, else 0.
-    zero: u8,
 }
+
+/// The flag in [`CtxEncSymbol::shift`] of an absent symbol.
+const ABSENT_FLAG: u8 = 0x80;
 
 impl CtxEncSymbol {
     const ABSENT: CtxEncSymbol = CtxEncSymbol {
@@ -1047,8 +1056,7 @@ impl CtxEncSymbol {
         start: 0,
         cmpl: 0,
         freq: u16::MAX,
-        shift: 0,
-        zero: 1,
+        shift: ABSENT_FLAG,
     };
 
     /// The entry of a symbol with interval `[start, start + freq)` out of `2^scale`,
@@ -1061,7 +1069,6 @@ impl CtxEncSymbol {
             cmpl: e.cmpl as u16,
             freq: freq as u16,
             shift: e.shift as u8,
-            zero: 0,
         }
     }
 
@@ -1074,15 +1081,51 @@ impl CtxEncSymbol {
     /// `x' = C(s, x)` for an `x` already renormalised.
     #[inline(always)]
     fn encode(&self, x: u64) -> u64 {
-        let q = ((u128::from(x << 1) * u128::from(self.rcp)) >> 64) as u64 >> self.shift;
+        let hi = ((u128::from(x << 1) * u128::from(self.rcp)) >> 64) as u64;
+        // The shift count is taken mod 64 (the flag of an absent symbol drops out).
+        let q = hi.wrapping_shr(u32::from(self.shift));
         // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
         x + u64::from(self.start) + q * u64::from(self.cmpl)
     }
 }
 
-/// Encoder tables of a static order-1 or order-2 model (notes above).
+/// One row of order-1 encoder entries: the entry of every byte in one context.
+type EncRow = [CtxEncSymbol; 256];
+
+/// Encoder tables of a static order-1 model: a full row of 256 entries per context, so
+/// that a symbol costs one load of its context's row and one of its entry.
+struct RowEnc {
+    /// The row of each context byte in `rows`; row 0 is all absent (contexts without a
+    /// table).
+    row_of: [u16; 256],
+    rows: Vec<EncRow>,
+}
+
+impl RowEnc {
+    fn new(table: &OrderKTable) -> RowEnc {
+        debug_assert_eq!(table.order(), 1);
+        let scale = table.scale_bits();
+        let mut row_of = [0u16; 256];
+        let mut rows = vec![[CtxEncSymbol::ABSENT; 256]; table.contexts().len() + 1];
+        for (r, c) in table.contexts().iter().enumerate() {
+            // An order-1 context is one byte, so at most 256 contexts: r + 1 fits a u16.
+            row_of[(c.context & 0xff) as usize] = (r + 1) as u16;
+            for e in c.entries() {
+                rows[r + 1][usize::from(e.symbol)] = CtxEncSymbol::of(e.start, e.freq, scale);
+            }
+        }
+        RowEnc { row_of, rows }
+    }
+
+    /// The row of every context byte.
+    fn rows(&self) -> [&EncRow; 256] {
+        std::array::from_fn(|c| &self.rows[usize::from(self.row_of[c])])
+    }
+}
+
+/// Encoder tables of a static order-2 model (notes above).
 struct ContextEnc {
-    /// For context bytes `c` (`256^k` entries): `256 r`, where `r` is the context's row
+    /// For context bytes `c` (`256^2` entries): `256 r`, where `r` is the context's row
     /// in `map` (row 0: contexts without a table).
     row: Vec<u32>,
     /// 256 u32 per row: the index in `syms` of each symbol's entry (an absent entry if it
@@ -1126,16 +1169,12 @@ impl ContextEnc {
         }
     }
 
-    /// The entry of symbol `s` in context bytes `c` (below `256^k`). The masks only let
+    /// The entry of symbol `s` in context bytes `c` (below `256^2`). The masks only let
     /// the compiler see that the indices are in bounds.
     #[inline(always)]
-    fn get<const K: usize>(&self, c: u32, s: u8) -> &CtxEncSymbol {
+    fn get(&self, c: u32, s: u8) -> &CtxEncSymbol {
         let (map, syms) = (&self.map[..=self.map_mask], &self.syms[..=self.syms_mask]);
-        let r = if K == 1 {
-            self.row[..256][usize::from(c as u8)]
-        } else {
-            self.row[..1 << 16][usize::from(c as u16)]
-        };
+        let r = self.row[..1 << 16][usize::from(c as u16)];
         let i = map[(r as usize + usize::from(s)) & self.map_mask] as usize;
         &syms[i & self.syms_mask]
     }
@@ -1188,45 +1227,195 @@ unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable) -> Result<Vec<u8
 #[inline(always)]
 fn encode_order_k_any(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     macro_rules! by_scale {
-        ($k:literal; $($s:literal)*) => {
+        ($f:ident; $($s:literal)*) => {
             match table.scale_bits() {
-                $($s => encode_order_k_with::<$k, $s>(data, table),)*
+                $($s => $f::<$s>(data, table),)*
                 _ => unreachable!("scale checked by encode_order_k"),
             }
         };
     }
     if table.order() == 1 {
-        by_scale!(1; 0 1 2 3 4 5 6 7 8 9 10 11 12)
+        by_scale!(encode_order1_with; 0 1 2 3 4 5 6 7 8 9 10 11 12)
     } else {
-        by_scale!(2; 0 1 2 3 4 5 6 7 8 9 10 11 12)
+        by_scale!(encode_order2_with; 0 1 2 3 4 5 6 7 8 9 10 11 12)
     }
 }
 
+/// The stream buffer of the order-k encoders for `n` symbols at `scale`: words are
+/// written backwards from the end, with one spare word for the unconditional store.
+fn order_k_buffer(n: usize, scale: u32) -> Vec<u8> {
+    vec![0u8; HEADER_BYTES + WORD_BYTES * (max_words(n, scale) + 1)]
+}
+
+/// Codes stream symbol `i` (state `i % 4`) with entry `e`, one at a time with a
+/// checked store (the tail and the few groups outside the hot loops).
 #[inline(always)]
-fn encode_order_k_with<const K: usize, const SCALE: u32>(
+fn encode_one<const SCALE: u32>(
+    e: &CtxEncSymbol,
+    xj: &mut u64,
+    buf: &mut [u8],
+    p: &mut usize,
+    flags: &mut u8,
+) {
+    *flags |= e.shift;
+    if e.needs_word(*xj, SCALE) {
+        buf[*p - WORD_BYTES..*p].copy_from_slice(&(*xj as u32).to_le_bytes());
+        *p -= WORD_BYTES;
+        *xj >>= 32;
+    }
+    *xj = e.encode(*xj);
+}
+
+/// Writes the final states into the header and moves the words behind it.
+fn finish_order_k(mut buf: Vec<u8>, p: usize, x: &[u64; STATES]) -> Vec<u8> {
+    let cap = buf.len();
+    for (j, xj) in x.iter().enumerate() {
+        buf[8 * j..8 * j + 8].copy_from_slice(&xj.to_le_bytes());
+    }
+    let word_bytes = cap - p;
+    buf.copy_within(p..cap, HEADER_BYTES);
+    buf.truncate(HEADER_BYTES + word_bytes);
+    buf
+}
+
+/// The first byte of `data` that is absent from its context's table (lanes as in the
+/// notes above), for the error; `entry(context, byte)` gives the entry.
+fn absent_symbol<'a, const K: usize>(
     data: &[u8],
-    table: &OrderKTable,
-) -> Result<Vec<u8>> {
+    entry: impl Fn(u32, u8) -> &'a CtxEncSymbol,
+) -> Error {
+    let q = data.len() / STATES;
+    let starts = [0, q, 2 * q, 3 * q];
+    for (at, &b) in data.iter().enumerate() {
+        let lane = if at < 4 * q { at / q.max(1) } else { 3 };
+        if entry(lane_context::<K>(data, at, starts[lane.min(3)]), b).shift & ABSENT_FLAG != 0 {
+            return Error::ZeroFrequency { symbol: b };
+        }
+    }
+    unreachable!("an absent symbol was flagged")
+}
+
+/// [`encode_order_k`] at order 1 and scale `SCALE`.
+#[inline(always)]
+fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let enc = RowEnc::new(table);
+    let rows = enc.rows();
+    let entry = |c: u32, s: u8| &rows[(c & 0xff) as usize][usize::from(s)];
+    let n = data.len();
+    let q = n / STATES;
+    let mut buf = order_k_buffer(n, SCALE);
+    // Words written so far occupy buf[p..]; invariant p >= HEADER_BYTES + 4.
+    let mut p = buf.len();
+    let mut x = [L; STATES];
+    let mut flags = 0u8;
+    // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
+    for i in (STATES * q..n).rev() {
+        let e = entry(lane_context::<1>(data, i, 3 * q), data[i]);
+        encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
+    }
+    // Then groups g = q-1 .. 1 (every context inside its lane), then group 0 (zero
+    // contexts); within a group lane 3 first.
+    if q > 0 {
+        let lanes = [
+            &data[..q],
+            &data[q..2 * q],
+            &data[2 * q..3 * q],
+            &data[3 * q..4 * q],
+        ];
+        encode_order1_groups::<SCALE>(&rows, lanes, &mut buf, &mut p, &mut x, &mut flags);
+        for j in (0..STATES).rev() {
+            let e = entry(0, lanes[j][0]);
+            encode_one::<SCALE>(e, &mut x[j], &mut buf, &mut p, &mut flags);
+        }
+    }
+    if flags & ABSENT_FLAG != 0 {
+        return Err(absent_symbol::<1>(data, entry));
+    }
+    Ok(finish_order_k(buf, p, &x))
+}
+
+/// Groups per chunk of the order-1 encoder's hot loop.
+const ENC_CHUNK: usize = 256;
+
+/// The hot loop of the order-1 encoder: groups `g = q-1 .. 1` of the four lanes (each
+/// `q` bytes), lane 3 first, with the branch-free renormalisation of [`encode_order0`].
+///
+/// In chunks of [`ENC_CHUNK`] groups, two passes: the first looks up every symbol's
+/// entry (the context of lane position `g` is the byte at `g - 1`), lane by lane, into
+/// a stack array in stream order; the second codes them. Apart, each pass keeps its
+/// values in registers: together, the lane pointers and the four states spilled.
+#[inline(always)]
+fn encode_order1_groups<const SCALE: u32>(
+    rows: &[&EncRow; 256],
+    lanes: [&[u8]; STATES],
+    buf: &mut [u8],
+    p: &mut usize,
+    x: &mut [u64; STATES],
+    flags: &mut u8,
+) {
+    let q = lanes[0].len();
+    let [mut x0, mut x1, mut x2, mut x3] = *x;
+    let mut pp = *p;
+    let mut fl = 0u8;
+    let mut ents = [&CtxEncSymbol::ABSENT; STATES * ENC_CHUNK];
+    // Groups [1, hi) remain.
+    let mut hi = q;
+    while hi > 1 {
+        let lo = hi.saturating_sub(ENC_CHUNK).max(1);
+        let ents = &mut ents[..STATES * (hi - lo)];
+        for (j, lane) in lanes.iter().enumerate() {
+            let (ctx, sym) = (&lane[lo - 1..hi - 1], &lane[lo..hi]);
+            for ((e, &c), &s) in ents.chunks_exact_mut(STATES).zip(ctx).zip(sym) {
+                e[j] = &rows[usize::from(c)][usize::from(s)];
+            }
+        }
+        for es in ents.chunks_exact(STATES).rev() {
+            // At most four words per group; the window sits just below pp, above the
+            // header (pp >= 36), so one bounds check per group.
+            let win: &mut [u8; 16] = (&mut buf[pp - 16..pp]).try_into().expect("16 bytes");
+            let mut k = 0usize; // words emitted in this group, <= 3 before each store
+            macro_rules! put {
+                ($x:ident, $e:expr) => {{
+                    let e = $e;
+                    let emit = e.needs_word($x, SCALE);
+                    // Store the candidate word unconditionally; it counts only if `emit`.
+                    let at = 12 - 4 * (k & 3);
+                    win[at..at + 4].copy_from_slice(&($x as u32).to_le_bytes());
+                    k += usize::from(emit);
+                    let xr = if emit { $x >> 32 } else { $x };
+                    fl |= e.shift;
+                    $x = e.encode(xr);
+                }};
+            }
+            put!(x3, es[3]);
+            put!(x2, es[2]);
+            put!(x1, es[1]);
+            put!(x0, es[0]);
+            pp -= WORD_BYTES * k;
+        }
+        hi = lo;
+    }
+    *x = [x0, x1, x2, x3];
+    *p = pp;
+    *flags |= fl;
+}
+
+/// [`encode_order_k`] at order 2 and scale `SCALE`.
+#[inline(always)]
+fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    const K: usize = 2;
     let enc = ContextEnc::new(table);
     let n = data.len();
     let q = n / STATES;
-    let cap = HEADER_BYTES + WORD_BYTES * (max_words(n, SCALE) + 1);
-    let mut buf = vec![0u8; cap];
-    // Words written so far occupy buf[p..cap]; invariant p >= HEADER_BYTES + 4.
-    let mut p = cap;
+    let mut buf = order_k_buffer(n, SCALE);
+    // Words written so far occupy buf[p..]; invariant p >= HEADER_BYTES + 4.
+    let mut p = buf.len();
     let mut x = [L; STATES];
-    let mut zero = 0u32;
+    let mut flags = 0u8;
     // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
     for i in (STATES * q..n).rev() {
-        let e = enc.get::<K>(lane_context::<K>(data, i, 3 * q), data[i]);
-        let xj = &mut x[i % STATES];
-        zero |= u32::from(e.zero);
-        if e.needs_word(*xj, SCALE) {
-            buf[p - WORD_BYTES..p].copy_from_slice(&(*xj as u32).to_le_bytes());
-            p -= WORD_BYTES;
-            *xj >>= 32;
-        }
-        *xj = e.encode(*xj);
+        let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
+        encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
     }
     // Then groups g = q-1 .. 0; within a group lane 3 first.
     let mut es = [&CtxEncSymbol::ABSENT; STATES];
@@ -1234,67 +1423,44 @@ fn encode_order_k_with<const K: usize, const SCALE: u32>(
     if q > K {
         // Windows of K + 1 bytes: the context, then the symbol, of lane position `g >= K`.
         let w = |j: usize| data[j * q..(j + 1) * q].windows(K + 1);
-        let ctx = |w: &[u8]| {
-            if K == 1 {
-                u32::from(w[0])
-            } else {
-                u32::from(w[1]) | u32::from(w[0]) << 8
-            }
-        };
+        let ctx = |w: &[u8]| u32::from(w[1]) | u32::from(w[0]) << 8;
         for (((w0, w1), w2), w3) in w(0).zip(w(1)).zip(w(2)).zip(w(3)).rev() {
-            es[0] = enc.get::<K>(ctx(w0), w0[K]);
-            es[1] = enc.get::<K>(ctx(w1), w1[K]);
-            es[2] = enc.get::<K>(ctx(w2), w2[K]);
-            es[3] = enc.get::<K>(ctx(w3), w3[K]);
-            encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
+            es[0] = enc.get(ctx(w0), w0[K]);
+            es[1] = enc.get(ctx(w1), w1[K]);
+            es[2] = enc.get(ctx(w2), w2[K]);
+            es[3] = enc.get(ctx(w3), w3[K]);
+            encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut flags);
         }
     }
     for g in (0..q.min(K)).rev() {
         for (j, e) in es.iter_mut().enumerate() {
             let at = j * q + g;
-            *e = enc.get::<K>(lane_context::<K>(data, at, j * q), data[at]);
+            *e = enc.get(lane_context::<K>(data, at, j * q), data[at]);
         }
-        encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut zero);
+        encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut flags);
     }
-    if zero != 0 {
-        // Find the first offending symbol (any will do) for the error.
-        let starts = [0, q, 2 * q, 3 * q];
-        for (at, &b) in data.iter().enumerate() {
-            let lane = if at < 4 * q { at / q.max(1) } else { 3 };
-            if enc
-                .get::<K>(lane_context::<K>(data, at, starts[lane.min(3)]), b)
-                .zero
-                != 0
-            {
-                return Err(Error::ZeroFrequency { symbol: b });
-            }
-        }
+    if flags & ABSENT_FLAG != 0 {
+        return Err(absent_symbol::<K>(data, |c, s| enc.get(c, s)));
     }
-    for (j, xj) in x.iter().enumerate() {
-        buf[8 * j..8 * j + 8].copy_from_slice(&xj.to_le_bytes());
-    }
-    let word_bytes = cap - p;
-    buf.copy_within(p..cap, HEADER_BYTES);
-    buf.truncate(HEADER_BYTES + word_bytes);
-    Ok(buf)
+    Ok(finish_order_k(buf, p, &x))
 }
 
-/// Codes one group of the order-k encoder: the four symbols' entries, lane 3 first, with
-/// the branch-free renormalisation of [`encode_order0`]. `buf[..p]` must hold at least
-/// 16 bytes.
+/// Codes one group of the order-2 encoder: the four symbols' entries, lane 3 first,
+/// with the branch-free renormalisation of [`encode_order0`]. `buf[..p]` must hold at
+/// least 16 bytes.
 #[inline(always)]
 fn encode_group<const SCALE: u32>(
     es: &[&CtxEncSymbol; STATES],
     buf: &mut [u8],
     p: &mut usize,
     x: &mut [u64; STATES],
-    zero: &mut u32,
+    flags: &mut u8,
 ) {
     let win: &mut [u8; 16] = (&mut buf[*p - 16..*p]).try_into().expect("16 bytes");
     let mut k = 0usize; // words emitted in this group, <= 3 before each store
     for j in (0..STATES).rev() {
         let e = es[j];
-        *zero |= u32::from(e.zero);
+        *flags |= e.shift;
         let emit = e.needs_word(x[j], SCALE);
         let w = 12 - 4 * (k & 3);
         win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());

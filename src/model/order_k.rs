@@ -44,12 +44,16 @@
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
 //! 7. **Building fast.** For `k = 1` the counts come from one pass that adds each
-//!    position to a row of 256 counts per context digit; for `k = 2` from a counting sort
-//!    by key (keys are below `257^2`); neither sorts one key per position. The precision
+//!    position to a row of 256 counts per context digit (four quarters of the block side
+//!    by side); for `k = 2` from a counting sort by key (keys are below `257^2`); neither
+//!    sorts one key per position. The byte counts can be passed in
+//!    ([`OrderKTable::build_counted`]) so that a caller counts them once. The precision
 //!    search of every context uses a normaliser that gives `normalize`'s frequencies bit
-//!    for bit with cached marginal gains, tabulated logarithms and scans that compare the
-//!    gains' bit patterns as integers. All are checked against the plain versions in the
-//!    tests, so the tables, and thus the bytes, do not change. (On book1 at order 1 the
+//!    for bit with cached marginal gains, tabulated logarithms, one division per symbol
+//!    for all `s_c`, and branch-free scans that compare the gains' bit patterns as
+//!    integers; a one-symbol context takes `s_c = 0` without a search. All are checked
+//!    against the plain versions in the tests, so the tables, and thus the bytes, do not
+//!    change. (On book1 at order 1 the
 //!    precision search is about a fifth of the encoder's instructions: trying only the
 //!    largest `s_c` saves that but makes the block 0.97% larger, more than htscodecs'.)
 //!
@@ -320,8 +324,14 @@ fn digit(rank: &[u8; 256], listed: &[bool; 256], b: u8) -> u64 {
 
 /// The block's distinct bytes, most frequent first (ties in byte order), and each
 /// byte's rank and whether it is listed.
+#[cfg(test)]
 fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
-    let counts = Counts::of(data);
+    rank_counted(&Counts::of(data))
+}
+
+/// The distinct bytes of a block with byte counts `counts`, most frequent first (ties
+/// in byte order), and each byte's rank and whether it is listed.
+fn rank_counted(counts: &Counts) -> (Vec<u8>, [u8; 256], [bool; 256]) {
     let mut alphabet: Vec<u8> = (0..=255u8).filter(|&s| counts.0[s as usize] > 0).collect();
     alphabet.sort_by_key(|&s| (std::cmp::Reverse(counts.0[s as usize]), s));
     let mut rank = [0u8; 256];
@@ -333,8 +343,9 @@ fn rank_bytes(data: &[u8]) -> (Vec<u8>, [u8; 256], [bool; 256]) {
     (alphabet, rank, listed)
 }
 
-fn histograms(data: &[u8], order: u32, lanes: Lanes) -> Histograms {
-    let (alphabet, rank, listed) = rank_bytes(data);
+/// Per-context counts of `data`, whose byte counts are `counts`.
+fn histograms(data: &[u8], counts: &Counts, order: u32, lanes: Lanes) -> Histograms {
+    let (alphabet, rank, listed) = rank_counted(counts);
     if order == 1 && u32::try_from(data.len()).is_ok() {
         histograms_o1(data, lanes, alphabet, &rank, &listed)
     } else if order <= 2 {
@@ -510,6 +521,11 @@ fn histograms_dense(
 /// order (the key of an order-1 context is its digit) and each row's bytes in rank order.
 /// Time `O(n + (m + 1) m)`, memory `1 KiB (m + 1)`; no scatter of the data as
 /// [`histograms_dense`] does, which costs about twice as much per byte.
+///
+/// The pass walks four quarters of the block side by side, each with its own context,
+/// so that four independent chains of loads and increments overlap: with four lanes the
+/// quarters are the lanes (each starting from the padding); with one lane every quarter
+/// but the first starts from the byte before it.
 fn histograms_o1(
     data: &[u8],
     lanes: Lanes,
@@ -517,23 +533,49 @@ fn histograms_o1(
     rank: &[u8; 256],
     listed: &[bool; 256],
 ) -> Histograms {
-    // Digits are at most m <= 256.
-    let mut dig = [0u16; 256];
+    // The row of each byte as a context: its digit (at most m <= 256) times 256.
+    let mut row_at = [0u32; 256];
     for b in 0..=255u8 {
-        dig[b as usize] = digit(rank, listed, b) as u16;
+        row_at[b as usize] = digit(rank, listed, b) as u32 * 256;
     }
-    let mut rows = vec![[0u32; 256]; alphabet.len() + 1];
-    for (start, end) in lanes.ranges(data.len()) {
-        // The padding before a lane reads as byte 0.
-        let mut d = usize::from(dig[0]);
-        for &b in &data[start..end] {
-            rows[d][usize::from(b)] += 1;
-            d = usize::from(dig[usize::from(b)]);
-        }
+    let mut rows = vec![0u32; (alphabet.len() + 1) * 256];
+    let n = data.len();
+    let q = n / 4;
+    // The padding before a lane reads as byte 0.
+    let pad = row_at[0];
+    let mut ctx = match lanes {
+        Lanes::Four => [pad; 4],
+        Lanes::One if q == 0 => [pad; 4],
+        Lanes::One => [
+            pad,
+            row_at[usize::from(data[q - 1])],
+            row_at[usize::from(data[2 * q - 1])],
+            row_at[usize::from(data[3 * q - 1])],
+        ],
+    };
+    // Every index is a row start (at most 256 m) plus a byte: below (m + 1) 256.
+    let (l0, rest) = data.split_at(q);
+    let (l1, rest) = rest.split_at(q);
+    let (l2, rest) = rest.split_at(q);
+    let (l3, tail) = rest.split_at(q);
+    for (((&b0, &b1), &b2), &b3) in l0.iter().zip(l1).zip(l2).zip(l3) {
+        rows[(ctx[0] | u32::from(b0)) as usize] += 1;
+        ctx[0] = row_at[usize::from(b0)];
+        rows[(ctx[1] | u32::from(b1)) as usize] += 1;
+        ctx[1] = row_at[usize::from(b1)];
+        rows[(ctx[2] | u32::from(b2)) as usize] += 1;
+        ctx[2] = row_at[usize::from(b2)];
+        rows[(ctx[3] | u32::from(b3)) as usize] += 1;
+        ctx[3] = row_at[usize::from(b3)];
+    }
+    // The rest of the last quarter (lane 3 continues).
+    for &b in tail {
+        rows[(ctx[3] | u32::from(b)) as usize] += 1;
+        ctx[3] = row_at[usize::from(b)];
     }
     let mut contexts = Vec::new();
     let mut syms = Vec::new();
-    for (key, row) in rows.iter().enumerate() {
+    for (key, row) in rows.chunks_exact(256).enumerate() {
         let first = syms.len() as u32;
         for (r, &b) in alphabet.iter().enumerate() {
             let c = row[usize::from(b)];
@@ -605,11 +647,12 @@ fn context_bits(s: u32, ranks: &[u8], freqs: &[u32]) -> u64 {
 
 /// Coded bits of counts `c` under frequencies `f` of total `2^s`.
 fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
+    let logs = log_tables();
     match kind {
         CostKind::Ideal => counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(f)))
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(logs, f)))
             .sum(),
         CostKind::Huffman => {
             if counts.len() == 1 {
@@ -628,6 +671,11 @@ fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
 
 /// Chooses `s_c` and the frequencies for one context (design note, item 3); returns
 /// `(s_c, freqs, table bits without the gap, coded bits)`.
+///
+/// The same choice as trying every `s` with [`context_bits`] and [`coded_bits`] (test
+/// `best_precision_equals_the_plain_search`), with less work: one symbol goes straight
+/// to `s = 0`, the rank bits are counted once, and the normaliser divides once per
+/// symbol for all `s` (see [`Normalizer::prepare`]).
 fn best_precision(
     kind: CostKind,
     max_scale: u32,
@@ -636,31 +684,37 @@ fn best_precision(
     work: &mut Normalizer,
 ) -> Result<(u32, Vec<u32>, u64, f64)> {
     let nsym = counts.len();
+    if nsym == 1 {
+        // s = 0 costs gamma(1) + gamma(rank + 1) bits and codes in 0 bits. Every s >= 1
+        // adds gamma(s + 1) >= 3 bits for the precision and gamma(1) for the count, and
+        // codes in 0 bits as well (f = 2^s, log2 f = s exactly): s = 0 wins.
+        return Ok((0, vec![1], context_bits(0, ranks, &[1]), 0.0));
+    }
     let total: u64 = counts.iter().sum();
-    let min_s = if nsym == 1 {
-        0
-    } else {
-        usize::BITS - (nsym - 1).leading_zeros()
-    };
+    let min_s = usize::BITS - (nsym - 1).leading_zeros();
     // Precision beyond the counts' own resolution cannot pay for its table bits.
     let max_s = max_scale.min(64 - total.leading_zeros() + 1).max(min_s);
-    let mut best: Option<(u32, Vec<u32>, u64, f64)> = None;
+    // context_bits at s >= 1 apart from the precision and the frequencies.
+    let rank_bits = context_bits(1, ranks, &[1]) - gamma_len(2);
+    let logs = log_tables();
+    work.prepare(counts, max_s)?;
+    let mut best: Option<(u32, u64, f64)> = None;
+    let mut best_freqs = Vec::with_capacity(nsym);
     for s in min_s..=max_s {
-        let freqs: Vec<u32> = if s == 0 {
-            vec![1]
-        } else {
-            work.run(counts, s)?.to_vec()
-        };
-        let tb = context_bits(s, ranks, &freqs);
-        let cb = coded_bits(kind, s, counts, &freqs);
-        if best
-            .as_ref()
-            .is_none_or(|b| tb as f64 + cb < b.2 as f64 + b.3 - 1e-9)
-        {
-            best = Some((s, freqs, tb, cb));
+        let freqs = work.run_at(counts, s, logs)?;
+        let mut tb = gamma_len(u64::from(s) + 1) + rank_bits;
+        for &f in &freqs[..nsym - 1] {
+            tb += gamma_len(u64::from(f));
+        }
+        let cb = coded_bits(kind, s, counts, freqs);
+        if best.is_none_or(|b| tb as f64 + cb < b.1 as f64 + b.2 - 1e-9) {
+            best = Some((s, tb, cb));
+            best_freqs.clear();
+            best_freqs.extend_from_slice(freqs);
         }
     }
-    best.ok_or(Error::InvalidOptions("no usable context precision".into()))
+    let (s, tb, cb) = best.ok_or(Error::InvalidOptions("no usable context precision".into()))?;
+    Ok((s, best_freqs, tb, cb))
 }
 
 /// [`crate::model::normalize`] for one context's counts (all `>= 1`, in rank order), with the same
@@ -674,11 +728,17 @@ fn best_precision(
 /// the same values (test `fast_normalizer_equals_normalize`).
 #[derive(Default)]
 struct Normalizer {
+    /// `floor(c_i 2^top / n)`, from which the first guess at every `s <= top` follows
+    /// by a shift (see [`Normalizer::prepare`]).
+    base: Vec<u64>,
+    /// The scale of `base`.
+    top: u32,
     freq: Vec<u32>,
-    /// `gain(c_i, f_i)`: code length saved by one more unit for symbol `i`.
-    gain: Vec<f64>,
-    /// `loss(c_i, f_i)`: code length lost by one unit less; infinite at `f_i = 1`.
-    loss: Vec<f64>,
+    /// Bits of `gain(c_i, f_i)`: code length saved by one more unit for symbol `i`.
+    gain: Vec<u64>,
+    /// Bits of `loss(c_i, f_i)`: code length lost by one unit less; infinite at
+    /// `f_i = 1`.
+    loss: Vec<u64>,
 }
 
 /// Logarithms of the frequencies of one context (`f <= 2^MAX_CONTEXT_SCALE`), each
@@ -714,8 +774,8 @@ fn log_tables() -> &'static LogTables {
 
 /// `log2(f)`.
 #[inline]
-fn log2_of(f: u32) -> f64 {
-    match log_tables().log2.get(f as usize) {
+fn log2_of(logs: &LogTables, f: u32) -> f64 {
+    match logs.log2.get(f as usize) {
         Some(&v) => v,
         None => f64::from(f).log2(),
     }
@@ -724,8 +784,8 @@ fn log2_of(f: u32) -> f64 {
 /// Code length of one more unit for a symbol with count `c` at frequency `f` (the
 /// expression of `normalize`).
 #[inline]
-fn unit_gain(c: u64, f: u32) -> f64 {
-    let up = match log_tables().up.get(f as usize) {
+fn unit_gain(logs: &LogTables, c: u64, f: u32) -> f64 {
+    let up = match logs.up.get(f as usize) {
         Some(&v) => v,
         None => (f64::from(f + 1) / f64::from(f)).log2(),
     };
@@ -734,83 +794,115 @@ fn unit_gain(c: u64, f: u32) -> f64 {
 
 /// Code length lost by taking one unit from a symbol with count `c` at frequency `f`.
 #[inline]
-fn unit_loss(c: u64, f: u32) -> f64 {
+fn unit_loss(logs: &LogTables, c: u64, f: u32) -> f64 {
     if f <= 1 {
         return f64::INFINITY;
     }
-    let down = match log_tables().down.get(f as usize) {
+    let down = match logs.down.get(f as usize) {
         Some(&v) => v,
         None => (f64::from(f) / f64::from(f - 1)).log2(),
     };
     c as f64 * down
 }
 
+/// Index of the largest gain, the last of equals. Gains and losses are positive (or
+/// +inf), and for non-negative floats the order of the bit patterns as integers is
+/// `total_cmp`'s: the scans compare integers.
+#[inline]
+fn arg_max_gain(gain: &[u64]) -> usize {
+    let mut best = 0;
+    let mut top = gain[0];
+    for (i, &g) in gain.iter().enumerate().skip(1) {
+        if g >= top {
+            best = i;
+            top = g;
+        }
+    }
+    best
+}
+
+/// Index of the smallest loss among symbols with `f > 1` other than `skip`, the first of
+/// equals. The loss is infinite exactly when `f <= 1`, so a finite one marks a
+/// candidate. (`skip` is left out by reading its loss as infinite, which keeps the scan
+/// free of branches.)
+#[inline]
+fn arg_min_loss(loss: &[u64], skip: usize) -> Option<usize> {
+    const INF: u64 = 0x7ff0_0000_0000_0000;
+    debug_assert_eq!(INF, f64::INFINITY.to_bits());
+    let mut best = usize::MAX;
+    let mut low = INF;
+    for (i, &l) in loss.iter().enumerate() {
+        let l = if i == skip { INF } else { l };
+        let lower = l < low;
+        best = if lower { i } else { best };
+        low = if lower { l } else { low };
+    }
+    (best != usize::MAX).then_some(best)
+}
+
 impl Normalizer {
     /// Frequencies for `counts` (non-empty, each `>= 1`, `len <= 2^s`) summing to `2^s`.
+    #[cfg(test)]
     fn run(&mut self, counts: &[u64], s: u32) -> Result<&[u32]> {
-        crate::model::check_scale(s)?;
-        let total_slots: u32 = 1 << s;
-        if counts.is_empty() || counts.len() as u64 > u64::from(total_slots) {
+        self.prepare(counts, s)?;
+        self.run_at(counts, s, log_tables())
+    }
+
+    /// Prepares runs at every scale `s <= top` for `counts` (non-empty, each `>= 1`):
+    /// the first guess `floor(c 2^s / n)` of [`crate::model::normalize`] is
+    /// `floor(c 2^top / n) >> (top - s)` (`floor(floor(a) / b) = floor(a / b)` for a
+    /// positive integer `b`), so one division per symbol serves every `s`.
+    fn prepare(&mut self, counts: &[u64], top: u32) -> Result<()> {
+        crate::model::check_scale(top)?;
+        if counts.is_empty() {
             return Err(Error::InvalidOptions(
                 "context counts do not fit the precision".into(),
             ));
         }
         let n: u128 = counts.iter().map(|&c| u128::from(c)).sum();
-        self.freq.clear();
-        let mut sum: u64 = 0;
+        self.top = top;
+        self.base.clear();
         for &c in counts {
-            // floor(c * 2^s / n), in u64 when c * 2^s fits (the same integer).
-            let f = match (c.checked_shl(s), u64::try_from(n)) {
-                (Some(cs), Ok(n64)) if cs >> s == c => (cs / n64) as u32,
-                _ => (u128::from(c) * u128::from(total_slots) / n) as u32,
-            }
-            .max(1);
-            self.freq.push(f);
-            sum += u64::from(f);
+            // floor(c * 2^top / n), in u64 when c * 2^top fits (the same integer).
+            let f = match (c.checked_shl(top), u64::try_from(n)) {
+                (Some(cs), Ok(n64)) if cs >> top == c => cs / n64,
+                _ => (u128::from(c) * (1u128 << top) / n) as u64,
+            };
+            self.base.push(f);
+        }
+        Ok(())
+    }
+
+    /// [`Normalizer::run`] at `s <= top` for the counts given to
+    /// [`Normalizer::prepare`].
+    fn run_at(&mut self, counts: &[u64], s: u32, logs: &LogTables) -> Result<&[u32]> {
+        let total_slots: u32 = 1 << s;
+        if s > self.top
+            || counts.len() != self.base.len()
+            || counts.len() as u64 > u64::from(total_slots)
+        {
+            return Err(Error::InvalidOptions(
+                "context counts do not fit the precision".into(),
+            ));
         }
         let (freq, gain, loss) = (&mut self.freq, &mut self.gain, &mut self.loss);
+        freq.clear();
         gain.clear();
         loss.clear();
-        for (&c, &f) in counts.iter().zip(freq.iter()) {
-            gain.push(unit_gain(c, f));
-            loss.push(unit_loss(c, f));
+        let mut sum: u64 = 0;
+        let down = self.top - s;
+        for (&c, &b) in counts.iter().zip(&self.base) {
+            // floor(c 2^s / n) <= 2^s: fits a u32.
+            let f = ((b >> down) as u32).max(1);
+            freq.push(f);
+            gain.push(unit_gain(logs, c, f).to_bits());
+            loss.push(unit_loss(logs, c, f).to_bits());
+            sum += u64::from(f);
         }
-        let set =
-            |i: usize, f: u32, freq: &mut Vec<u32>, gain: &mut Vec<f64>, loss: &mut Vec<f64>| {
-                freq[i] = f;
-                gain[i] = unit_gain(counts[i], f);
-                loss[i] = unit_loss(counts[i], f);
-            };
-        // Index of the largest gain, the last of equals.
-        // Gains and losses are positive (or +inf), and for non-negative floats the order
-        // of the bit patterns as integers is `total_cmp`'s: the scans compare integers.
-        // Index of the largest gain, the last of equals.
-        let arg_max_gain = |gain: &[f64]| {
-            let mut best = 0;
-            let mut top = gain[0].to_bits();
-            for (i, &g) in gain.iter().enumerate().skip(1) {
-                debug_assert!(g.is_sign_positive() && !g.is_nan());
-                if g.to_bits() >= top {
-                    best = i;
-                    top = g.to_bits();
-                }
-            }
-            best
-        };
-        // Index of the smallest loss among symbols with `f > 1` other than `skip`, the
-        // first of equals. The loss is infinite exactly when `f <= 1`, so a finite one
-        // marks a candidate.
-        let arg_min_loss = |loss: &[f64], skip: usize| {
-            let mut best: Option<usize> = None;
-            let mut low = f64::INFINITY.to_bits();
-            for (i, &l) in loss.iter().enumerate() {
-                debug_assert!(l.is_sign_positive() && !l.is_nan());
-                if l.to_bits() < low && i != skip {
-                    best = Some(i);
-                    low = l.to_bits();
-                }
-            }
-            best
+        let set = |i: usize, f: u32, freq: &mut [u32], gain: &mut [u64], loss: &mut [u64]| {
+            freq[i] = f;
+            gain[i] = unit_gain(logs, counts[i], f).to_bits();
+            loss[i] = unit_loss(logs, counts[i], f).to_bits();
         };
         let target = u64::from(total_slots);
         while sum < target {
@@ -829,7 +921,7 @@ impl Normalizer {
             let Some(down) = arg_min_loss(loss, up) else {
                 break;
             };
-            if gain[up] <= loss[down] * (1.0 + 1e-12) {
+            if f64::from_bits(gain[up]) <= f64::from_bits(loss[down]) * (1.0 + 1e-12) {
                 break;
             }
             set(up, freq[up] + 1, freq, gain, loss);
@@ -849,14 +941,28 @@ impl OrderKTable {
         max_scale: u32,
         kind: CostKind,
     ) -> Result<(OrderKTable, BuildCost)> {
+        OrderKTable::build_counted(data, &Counts::of(data), order, lanes, max_scale, kind)
+    }
+
+    /// [`OrderKTable::build`] for a caller that has the byte counts of `data` already
+    /// (`counts` must be `Counts::of(data)`), so that they are not counted again.
+    pub fn build_counted(
+        data: &[u8],
+        counts: &Counts,
+        order: u32,
+        lanes: Lanes,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
         check_order(order)?;
+        debug_assert_eq!(counts.total(), data.len() as u64);
         if data.is_empty() {
             return Err(Error::InvalidOptions(
                 "cannot build a model of an empty block".into(),
             ));
         }
         let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
-        let h = histograms(data, order, lanes);
+        let h = histograms(data, counts, order, lanes);
         let m = h.alphabet.len();
         let mut table_bits = 8 + 8 * m as u64 + 4 + gamma_len(h.contexts.len() as u64);
         let mut coded = 0.0;
@@ -1212,7 +1318,7 @@ pub fn exact_code_length(data: &[u8], order: u32, lanes: Lanes) -> f64 {
     if data.is_empty() {
         return 0.0;
     }
-    let h = histograms(data, order, lanes);
+    let h = histograms(data, &Counts::of(data), order, lanes);
     h.iter()
         .map(|(_, syms)| {
             let nc: u64 = syms.iter().map(|&(_, c)| c).sum();
@@ -1488,6 +1594,37 @@ mod tests {
             let mut work = Normalizer::default();
             let got = work.run(&counts, s).unwrap();
             prop_assert_eq!(got, &want[..nsym]);
+        }
+
+        /// The search with its shortcuts picks what trying every precision with the
+        /// reference normaliser picks, with the same bits.
+        #[test]
+        fn best_precision_equals_the_plain_search(counts in proptest::collection::vec(prop_oneof![3 => 1u64..20, 2 => 1u64..5000, 1 => 1u64..2_000_000], 1..80), max_scale in 0u32..=12, huffman in any::<bool>()) {
+            let kind = if huffman { CostKind::Huffman } else { CostKind::Ideal };
+            let nsym = counts.len();
+            let ranks: Vec<u8> = (0..nsym).map(|i| (i * 3) as u8).collect();
+            let total: u64 = counts.iter().sum();
+            let min_s = if nsym == 1 { 0 } else { usize::BITS - (nsym - 1).leading_zeros() };
+            let max_s = max_scale.min(64 - total.leading_zeros() + 1).max(min_s);
+            let mut plain: Option<(u32, Vec<u32>, u64, f64)> = None;
+            for s in min_s..=max_s {
+                let freqs: Vec<u32> = if s == 0 {
+                    vec![1]
+                } else {
+                    let mut hist = Counts::default();
+                    hist.0[..nsym].copy_from_slice(&counts);
+                    crate::model::normalize(&hist, s).unwrap()[..nsym].to_vec()
+                };
+                let tb = context_bits(s, &ranks, &freqs);
+                let cb = coded_bits(kind, s, &counts, &freqs);
+                if plain.as_ref().is_none_or(|b| tb as f64 + cb < b.2 as f64 + b.3 - 1e-9) {
+                    plain = Some((s, freqs, tb, cb));
+                }
+            }
+            let (s, freqs, tb, cb) = plain.unwrap();
+            let got = best_precision(kind, max_scale, &ranks, &counts, &mut Normalizer::default()).unwrap();
+            prop_assert_eq!((got.0, &got.1, got.2), (s, &freqs, tb));
+            prop_assert_eq!(got.3.to_bits(), cb.to_bits());
         }
 
         #[test]
