@@ -1295,24 +1295,37 @@ fn absent_symbol<'a, const K: usize>(
     unreachable!("an absent symbol was flagged")
 }
 
+/// The start of an order-`K` encoder: the output buffer, then the tail coded first
+/// (stream symbols `n - 1` down to `4q`: lane 3, state `i % 4`), with `entry(context,
+/// symbol)` giving each symbol's coder entry. Returns the buffer, the start of the words
+/// written so far (`buf[p..]`; invariant `p >= HEADER_BYTES + 4`), the states and the
+/// absent-symbol flags.
+#[inline(always)]
+fn encode_tail<'e, const SCALE: u32, const K: usize>(
+    data: &[u8],
+    entry: impl Fn(u32, u8) -> &'e CtxEncSymbol,
+) -> (Vec<u8>, usize, [u64; STATES], u8) {
+    let n = data.len();
+    let q = n / STATES;
+    let mut buf = order_k_buffer(n, SCALE);
+    let mut p = buf.len();
+    let mut x = [L; STATES];
+    let mut flags = 0u8;
+    for i in (STATES * q..n).rev() {
+        let e = entry(lane_context::<K>(data, i, 3 * q), data[i]);
+        encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
+    }
+    (buf, p, x, flags)
+}
+
 /// [`encode_order_k`] at order 1 and scale `SCALE`.
 #[inline(always)]
 fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let enc = RowEnc::new(table);
     let rows = enc.rows();
     let entry = |c: u32, s: u8| &rows[(c & 0xff) as usize][usize::from(s)];
-    let n = data.len();
-    let q = n / STATES;
-    let mut buf = order_k_buffer(n, SCALE);
-    // Words written so far occupy buf[p..]; invariant p >= HEADER_BYTES + 4.
-    let mut p = buf.len();
-    let mut x = [L; STATES];
-    let mut flags = 0u8;
-    // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
-    for i in (STATES * q..n).rev() {
-        let e = entry(lane_context::<1>(data, i, 3 * q), data[i]);
-        encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
-    }
+    let q = data.len() / STATES;
+    let (mut buf, mut p, mut x, mut flags) = encode_tail::<SCALE, 1>(data, entry);
     // Then groups g = q-1 .. 1 (every context inside its lane), then group 0 (zero
     // contexts); within a group lane 3 first.
     if q > 0 {
@@ -1407,16 +1420,7 @@ fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Res
     let enc = ContextEnc::new(table);
     let n = data.len();
     let q = n / STATES;
-    let mut buf = order_k_buffer(n, SCALE);
-    // Words written so far occupy buf[p..]; invariant p >= HEADER_BYTES + 4.
-    let mut p = buf.len();
-    let mut x = [L; STATES];
-    let mut flags = 0u8;
-    // The tail first (stream symbols n-1 down to 4q: lane 3, state i % 4).
-    for i in (STATES * q..n).rev() {
-        let e = enc.get(lane_context::<K>(data, i, 3 * q), data[i]);
-        encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
-    }
+    let (mut buf, mut p, mut x, mut flags) = encode_tail::<SCALE, K>(data, |c, s| enc.get(c, s));
     // Then groups g = q-1 .. 0; within a group lane 3 first.
     let mut es = [&CtxEncSymbol::ABSENT; STATES];
     // Groups g >= K: every context lies inside its lane.
