@@ -1764,11 +1764,6 @@ impl Model for AdaptiveModel {
         self.dist.locate(self.hist);
     }
 
-    /// For a direct order 2, one loop that does what `predict`, `symbol_at` and
-    /// `update` do, without the trace in between: a byte its top block holds (98% of
-    /// book1's) is found by [`find_in_top`] and learnt by `learn_top`, in the block
-    /// the last two bytes name, with no `locate`; any other byte locates the contexts
-    /// and takes the walk. Other orders use the plain loop.
     /// For a direct order 2, one loop as in `decode_into` (`encode_top_run`, with the
     /// encoder's branch-free `Block::find_and_sum`); other orders use the plain loop.
     #[inline(never)]
@@ -1800,6 +1795,11 @@ impl Model for AdaptiveModel {
         Ok(())
     }
 
+    /// For a direct order 2, one loop that does what `predict`, `symbol_at` and
+    /// `update` do, without the trace in between: a byte its top block holds (98% of
+    /// book1's) is found by [`find_in_top`] and learnt by `learn_top`, in the block
+    /// the last two bytes name, with no `locate`; any other byte locates the contexts
+    /// and takes the walk. Other orders use the plain loop.
     #[inline(never)]
     fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
         if !(self.dist.order == 2 && self.dist.direct2) {
