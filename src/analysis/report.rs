@@ -1078,7 +1078,7 @@ mod tests {
         );
         let mut packed = o.header().to_bytes().to_vec();
         crate::format::write_block(&mut packed, &block).unwrap();
-        let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        let hash = twox_hash::XxHash3_64::oneshot(&data);
         crate::format::write_trailer(&mut packed, data.len() as u64, hash).unwrap();
         let report = analyse_compressed("foreign.shc", &packed, 0).unwrap();
         let [r] = &report.runs[..] else {

@@ -19,7 +19,8 @@
 use std::io::{self, BufReader, Read, Write};
 
 use rayon::prelude::*;
-use xxhash_rust::xxh3::Xxh3;
+use std::hash::Hasher as _;
+use twox_hash::XxHash3_64;
 
 use super::{BlockCost, Options, decode_block_reusing, encode_block_reusing};
 use crate::error::{Error, Result};
@@ -98,7 +99,7 @@ pub struct Compressor<W: Write> {
     /// Full blocks (each exactly the block size) waiting for a batch;
     /// `queue.len() < threads` between calls.
     queue: Vec<Vec<u8>>,
-    hasher: Xxh3,
+    hasher: XxHash3_64,
     summary: Summary,
     blocks: Vec<BlockInfo>,
     /// One adaptive model per block of a batch, reset and reused by the next batch
@@ -117,7 +118,7 @@ impl<W: Write> Compressor<W> {
             threads: 1,
             pending: Vec::new(),
             queue: Vec::new(),
-            hasher: Xxh3::new(),
+            hasher: XxHash3_64::new(),
             summary: Summary {
                 compressed_bytes: HEADER_LEN as u64,
                 frames: 1,
@@ -161,7 +162,7 @@ impl<W: Write> Compressor<W> {
         for (data, (block, cost)) in batch.iter().zip(coded) {
             format::write_block(&mut self.out, &block)?;
             let encoded_len = block.encoded_len();
-            self.hasher.update(data);
+            self.hasher.write(data);
             self.summary.raw_bytes += data.len() as u64;
             self.summary.compressed_bytes += encoded_len as u64;
             self.summary.blocks += 1;
@@ -247,7 +248,7 @@ impl<W: Write> Compressor<W> {
             self.queue.push(block);
         }
         self.flush_queue()?;
-        format::write_trailer(&mut self.out, self.summary.raw_bytes, self.hasher.digest())?;
+        format::write_trailer(&mut self.out, self.summary.raw_bytes, self.hasher.finish())?;
         self.summary.compressed_bytes += TRAILER_LEN as u64;
         self.out.flush()?;
         Ok((self.out, self.summary, self.blocks))
@@ -289,7 +290,7 @@ fn decode_frames<R: Read>(
     let mut batch: Vec<Block> = Vec::with_capacity(threads);
     loop {
         let frame_start = reader.consumed() - HEADER_LEN as u64;
-        let mut hasher = Xxh3::new();
+        let mut hasher = XxHash3_64::new();
         let mut frame = FrameInfo {
             header,
             blocks: Vec::new(),
@@ -338,7 +339,7 @@ fn decode_frames<R: Read>(
             };
             for ((block, buf), result) in batch.iter().zip(bufs.iter()).zip(results) {
                 result?;
-                hasher.update(buf);
+                hasher.write(buf);
                 sink(buf)?;
                 frame.raw_bytes += buf.len() as u64;
                 frame.blocks.push(BlockInfo {
@@ -359,7 +360,7 @@ fn decode_frames<R: Read>(
                         actual: frame.raw_bytes,
                     });
                 }
-                let actual = hasher.digest();
+                let actual = hasher.finish();
                 if actual != content_hash {
                     return Err(Error::ContentChecksum {
                         expected: content_hash,

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 use crate::error::{Error, Result};
 use varint::{read_varint, write_varint};
@@ -152,7 +152,7 @@ impl Header {
         b[8] = self.scale_bits;
         b[9] = self.memory_log2;
         b[12..16].copy_from_slice(&self.block_size.to_le_bytes());
-        let check = xxh3_64(&b[0..16]) as u32;
+        let check = XxHash3_64::oneshot(&b[0..16]) as u32;
         b[16..20].copy_from_slice(&check.to_le_bytes());
         b
     }
@@ -169,7 +169,7 @@ impl Header {
             });
         }
         let check = u32::from_le_bytes([b[16], b[17], b[18], b[19]]);
-        if check != xxh3_64(&b[0..16]) as u32 {
+        if check != XxHash3_64::oneshot(&b[0..16]) as u32 {
             return Err(Error::Corrupt {
                 what: "header check mismatch",
             });
@@ -277,7 +277,7 @@ impl Block {
 
 /// The check stored with each block: low 32 bits of XXH3-64 of its content.
 pub fn block_check(content: &[u8]) -> u32 {
-    xxh3_64(content) as u32
+    XxHash3_64::oneshot(content) as u32
 }
 
 /// Writes one block.
@@ -530,7 +530,7 @@ mod tests {
         for version in [0, 1, VERSION + 1, u8::MAX] {
             let mut b = header().to_bytes();
             b[4] = version;
-            let check = (xxh3_64(&b[0..16]) as u32).to_le_bytes();
+            let check = (XxHash3_64::oneshot(&b[0..16]) as u32).to_le_bytes();
             b[16..20].copy_from_slice(&check);
             match Header::parse(&b) {
                 Err(Error::UnsupportedVersion { got, supported }) => {
