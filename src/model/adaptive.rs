@@ -1522,6 +1522,13 @@ impl AdaptiveDist {
             if b.n == 0 {
                 return (i, Some(target));
             }
+            // Fetch the block that follows the likeliest byte (the list's first, 40% of
+            // book1's bytes) while this one is searched: when the scan's exit is
+            // mispredicted, the next block's load would otherwise wait for the scan.
+            // 3 to 4% faster decoding of book1 at order 2 with either coder.
+            let s0 = b.syms[0];
+            prefetch(&direct[((hist << 8 | u64::from(s0)) & 0xffff) as usize]);
+            let b = &mut direct[(hist & 0xffff) as usize];
             // `Block::see` is below 128 (`top_cell`).
             let part = usize::from(b.see) & 127;
             let m = top_mapping(b, see_base + part, u32::from(see[part][0]));
