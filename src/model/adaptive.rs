@@ -1084,6 +1084,11 @@ impl Distribution for AdaptiveDist {
                 self.hash_ahead(b.syms[0]);
             }
             if let Some((j, iv)) = find_in_top(b, &m, target) {
+                if self.order >= 3 && j != 0 {
+                    // The guess was wrong: fetch the contexts after the byte found, now,
+                    // rather than when `locate` asks for them after this byte's work.
+                    self.hash_ahead(b.syms[j]);
+                }
                 tr.nev.set(0);
                 tr.event(m.cell, false);
                 tr.found_at(self.order as usize, j);
@@ -1091,7 +1096,13 @@ impl Distribution for AdaptiveDist {
                 return Ok((b.syms[j], iv));
             }
         }
-        self.symbol_at_walk(target)
+        let found = self.symbol_at_walk(target);
+        if self.order >= 3
+            && let Ok((s, _)) = found
+        {
+            self.hash_ahead(s);
+        }
+        found
     }
 }
 
