@@ -944,9 +944,25 @@ fn see_step(cell: &mut [u16; 2], escaped: bool) {
 /// keep the block's total and SEE part.
 #[inline(always)]
 fn learn_in_block(b: &mut Block, j: usize) {
-    let mut view = NodeMut::of_block(b);
-    view.bump(j, INC);
-    let (n, total) = (view.n, view.total);
+    let n = usize::from(b.n).min(CAP);
+    let mut total = u32::from(b.total);
+    if u32::from(b.counts[j]) + INC > 255 || total + INC > LIMIT {
+        total = halve_counts(&mut b.counts[..n]);
+    }
+    total += INC;
+    // `NodeMut::bump` without a branch on the move up (whether the bumped count now
+    // outweighs its predecessor is data, and mispredicted often): k is the
+    // predecessor, or j itself at the head of the list, where nothing moves.
+    let c = b.counts[j] + INC as u8;
+    b.counts[j] = c;
+    let k = j.saturating_sub(1);
+    let prev = b.counts[k];
+    let up = c > prev;
+    let (sj, sk) = (b.syms[j], b.syms[k]);
+    b.counts[k] = if up { c } else { prev };
+    b.counts[j] = if up { prev } else { c };
+    b.syms[k] = if up { sj } else { sk };
+    b.syms[j] = if up { sk } else { sj };
     b.total = total as u16;
     b.see = top_see_cell(n as u32, total);
 }
