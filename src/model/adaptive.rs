@@ -510,10 +510,6 @@ impl SymSet {
     fn has(&self, s: u8) -> bool {
         self.0[usize::from(s >> 6)] >> (s & 63) & 1 != 0
     }
-    #[inline]
-    fn insert(&mut self, s: u8) {
-        self.0[usize::from(s >> 6)] |= 1 << (s & 63);
-    }
     /// Number of members.
     fn len(&self) -> u32 {
         self.0.iter().map(|x| x.count_ones()).sum()
@@ -552,11 +548,12 @@ impl Excluded {
     /// Adds every symbol of `lv` not yet excluded.
     #[inline]
     fn add_level(&mut self, lv: &Level<'_>) {
+        // Without a branch on membership, which is data (mispredicted often).
         for &s in lv.syms {
-            if !self.set.has(s) {
-                self.set.insert(s);
-                self.len += 1;
-            }
+            let word = &mut self.set.0[usize::from(s >> 6)];
+            let bit = 1u64 << (s & 63);
+            self.len += usize::from(*word & bit == 0);
+            *word |= bit;
         }
     }
 }
@@ -1184,7 +1181,7 @@ impl AdaptiveDist {
             let w_shift = u64::from(m.w) << 32;
             let goal = u64::from(t + 1) * w_shift;
             let mut lhs = 0u64;
-            let mut best = None;
+            let best;
             let mut i = 0u32;
             let mut cum = 0u32;
             if excl.len == 0 {
@@ -1201,18 +1198,24 @@ impl AdaptiveDist {
                 }
                 best = Some((lv.syms[j], j, j as u32, cum, weight(lv.counts[j])));
             } else {
+                // Without a branch on exclusion (data, mispredicted often): an excluded
+                // symbol adds nothing and cannot end the scan.
+                let mut last = None;
                 for (j, (&s, &c)) in lv.syms.iter().zip(lv.counts).enumerate() {
-                    if excl.set.has(s) {
-                        continue;
-                    }
-                    if lhs >= goal && m.starts_after(i, cum, t) {
+                    let fresh = !excl.set.has(s);
+                    if fresh & (lhs >= goal) && m.starts_after(i, cum, t) {
                         break;
                     }
-                    best = Some((s, j, i, cum, weight(c)));
-                    i += 1;
-                    cum += weight(c);
-                    lhs += u64::from(weight(c)) * m.num + w_shift;
+                    let wc = weight(c);
+                    if fresh {
+                        last = Some((j, i, cum));
+                    }
+                    let f = u32::from(fresh);
+                    i += f;
+                    cum += f * wc;
+                    lhs += u64::from(f) * (u64::from(wc) * m.num + w_shift);
                 }
+                best = last.map(|(j, i, cum)| (lv.syms[j], j, i, cum, weight(lv.counts[j])));
             }
             let hit = best.and_then(|(s, j, i, cum, w)| {
                 let iv = m.interval(i, cum, w);
