@@ -81,12 +81,13 @@
 //! of blocks that fits, is hashed for the longer orders (order 2 too when there is no
 //! direct region), two ways per bucket, a new context evicting the way with the smaller
 //! total. Everything is allocated zeroed once in [`AdaptiveModel::new`], and
-//! [`AdaptiveModel::memory_used`] never exceeds the budget. The block table comes from
-//! `calloc` (`BlockTable`: 16-byte-aligned request, started at the first cache-line
-//! boundary so a block is one line): the OS maps its pages as they are first touched,
-//! so an unused budget costs nothing (a `vec!` of 64-byte blocks, or an allocation with
-//! 64-byte alignment, writes all of it up front: 128 MiB per model, per codec block, at
-//! the default budget). Behaviour depends only on `(order, memory_bytes)`.
+//! [`AdaptiveModel::memory_used`] never exceeds the budget. The block table is an
+//! anonymous memory map (`BlockTable`, started at a 2 MiB boundary so a block is one
+//! cache line): the OS maps its pages as they are first touched, so an unused budget
+//! costs nothing (a `vec!` of 64-byte blocks writes all of it up front: 128 MiB per
+//! model, per codec block, at the default budget), and on Linux it is advised to use
+//! transparent huge pages, which spares the hashed orders a TLB miss per lookup.
+//! Behaviour depends only on `(order, memory_bytes)`.
 //!
 //! **Speed (what one byte costs).** `predict` is free; `interval` / `symbol_at` walk the
 //! levels once and record the walk (found context and SEE events); `update` replays
