@@ -1862,7 +1862,7 @@ impl Model for AdaptiveModel {
 
     /// For a direct order 2, one loop that does what `predict`, `symbol_at` and
     /// `update` do, without the trace in between: a byte its top block holds (98% of
-    /// book1's) is found by [`find_in_top`] and learnt by `learn_top`, in the block
+    /// book1's) is found by `find_in_top` and learnt by `learn_top`, in the block
     /// the last two bytes name, with no `locate`; any other byte locates the contexts
     /// and takes the walk. Other orders use the plain loop.
     #[inline(never)]
