@@ -763,6 +763,9 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 /// Most slots of all per-context decoder tables of one block (4 bytes each).
 pub const MAX_CONTEXT_SLOTS: usize = 1 << 22;
 
+/// Slots that [`ContextSlots::new`] writes at a time.
+const FILL: usize = 8;
+
 /// Where a context's table offset starts in its `ContextSlots::info` word; the five bits
 /// below hold the shift `d` (bits 0-3) and the missing flag.
 const INFO_OFFSET_SHIFT: u32 = 5;
@@ -829,7 +832,8 @@ impl ContextSlots {
         }
         let missing = INFO_MISSING | scale;
         let mut info = vec![missing; 1 << (8 * order)];
-        let mut slots = Vec::with_capacity(total.next_power_of_two());
+        // Room for the last run's overshoot (below): no reallocation.
+        let mut slots = Vec::with_capacity(total.next_power_of_two().max(total + FILL));
         // The placeholder: f = 2^S, start = 0, symbol 0.
         slots.push(0);
         for c in table.contexts() {
@@ -837,11 +841,18 @@ impl ContextSlots {
             info[c.context as usize] = (slots.len() as u32) << INFO_OFFSET_SHIFT | d;
             for e in c.entries() {
                 let v = u32::from(e.symbol) | e.start << 8 | ((1 << scale) - e.freq) << 20;
-                slots.resize(slots.len() + e.freq_c as usize, v);
+                // Runs are short (16 slots on average on book1): whole blocks of FILL
+                // copies, then the overshoot cut off.
+                let end = slots.len() + e.freq_c as usize;
+                while slots.len() < end {
+                    slots.extend_from_slice(&[v; FILL]);
+                }
+                slots.truncate(end);
             }
         }
         debug_assert_eq!(slots.len(), total);
-        slots.resize(total.next_power_of_two(), slots[0]);
+        // Padding: copies of the placeholder.
+        slots.resize(total.next_power_of_two(), 0);
         let cmask = (1u32 << (8 * order)) - 1;
         let present = |c: u32| info[(c & cmask) as usize] & INFO_MISSING == 0;
         let closed = present(0)
