@@ -102,6 +102,20 @@
 //! Callgrind, `decode_order0` over book1 in 128 KiB blocks: 18.7M -> 14.6M instructions
 //! (u64 `f`) [htscodecs 16.8M]; the loop is bound by latency and cache, not by
 //! instructions.
+//!
+//! Order-1 decoder, fifth session (same method, ratio to htscodecs' order 1, whole
+//! `decode_block_into` / the rANS call with its table build only, book1 / kennedy.xls):
+//! 0.87 / 1.23 and 0.97 / 1.37 before. Callgrind over book1, `decode_order_k` with
+//! `ContextSlots::new`: 33.9M -> 28.3M [htscodecs 27.7M with its table]. The loop is
+//! bound by instructions (about 5 an cycle), not by its chains: dropping the
+//! missing-context flag for closed tables, the shift `d` in the info word's low bits,
+//! `D(s, x) = x - start - (2^S - f) floor(x / 2^S)` from the slot's top bits and two
+//! groups per iteration give 0.92 / 1.33 and 1.05 / 1.49; filling the table eight slots
+//! at a time 0.93-0.94 / 1.30-1.33. Not kept: the next context's info word in a u64
+//! slot (no index load, but twice the table: 0.85 / 1.21), four groups per iteration
+//! (0.94 / 1.37, more instructions), `get_unchecked` for the slot load (+3%, one
+//! instruction and one register a symbol; the mask is kept). Left: the table read
+//! (`OrderKTable::read`, 8% of the block decode) and the block check (1%).
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
