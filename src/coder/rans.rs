@@ -102,6 +102,20 @@
 //! Callgrind, `decode_order0` over book1 in 128 KiB blocks: 18.7M -> 14.6M instructions
 //! (u64 `f`) [htscodecs 16.8M]; the loop is bound by latency and cache, not by
 //! instructions.
+//!
+//! Order-1 decoder, fifth session (same method, ratio to htscodecs' order 1, whole
+//! `decode_block_into` / the rANS call with its table build only, book1 / kennedy.xls):
+//! 0.87 / 1.23 and 0.97 / 1.37 before. Callgrind over book1, `decode_order_k` with
+//! `ContextSlots::new`: 33.9M -> 28.3M [htscodecs 27.7M with its table]. The loop is
+//! bound by instructions (about 5 an cycle), not by its chains: dropping the
+//! missing-context flag for closed tables, the shift `d` in the info word's low bits,
+//! `D(s, x) = x - start - (2^S - f) floor(x / 2^S)` from the slot's top bits and two
+//! groups per iteration give 0.92 / 1.33 and 1.05 / 1.49; filling the table eight slots
+//! at a time 0.93-0.94 / 1.30-1.33. Not kept: the next context's info word in a u64
+//! slot (no index load, but twice the table: 0.85 / 1.21), four groups per iteration
+//! (0.94 / 1.37, more instructions), `get_unchecked` for the slot load (+3%, one
+//! instruction and one register a symbol; the mask is kept). Left: the table read
+//! (`OrderKTable::read`, 8% of the block decode) and the block check (1%).
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -741,10 +755,13 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 //    of only `2^s_c` entries. The tables of all contexts take `sum_c 2^s_c` u32 instead of
 //    `nctx * 2^S` (on book1 at order 2, about 10 times less), which keeps them in cache.
 // 3. **One index load, one slot load per symbol.** `ContextSlots::info[c]` holds the
-//    context's table offset and `d`; the slot holds the symbol, `start` and `f - 1` at
-//    scale `S <= 12` (12 + 12 + 8 bits). A context without a table points at a one-slot
-//    table with `f = 2^S` (the state arithmetic stays in range) and carries a flag that
-//    the decoder ORs into an error word and checks at the end.
+//    context's table offset and `d`; the slot holds the symbol, `start` and `2^S - f` at
+//    scale `S <= 12` (8 + 12 + 12 bits, see `slot_step`). A context without a table
+//    points at a one-slot table with `f = 2^S` (the state arithmetic stays in range) and
+//    carries a flag. Most tables are *closed* (no decodable symbol leads to a context
+//    without a table; `ContextSlots::closed`), and their hot loop has no flag; otherwise
+//    the decoder ORs the info words into an error word and checks it at the end.
+//    Two groups per iteration, like `decode_quads`.
 // 4. **Memory.** At most [`MAX_CONTEXT_SLOTS`] slots (16 MiB) plus a 256 KiB index;
 //    [`ContextSlots::new`] returns `None` beyond that (and for `k > 2`), and the caller
 //    uses the generic path, which reads the same stream.
@@ -760,13 +777,18 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 /// Most slots of all per-context decoder tables of one block (4 bytes each).
 pub const MAX_CONTEXT_SLOTS: usize = 1 << 22;
 
-/// Bits of a context's table offset in `ContextSlots::info`.
-const INFO_BASE_BITS: u32 = 27;
-/// The offset mask of an info word.
-const INFO_BASE: u32 = (1 << INFO_BASE_BITS) - 1;
-/// The flag of a context without a table.
-const INFO_MISSING: u32 = 1 << 31;
-const _: () = assert!(MAX_CONTEXT_SLOTS < 1 << INFO_BASE_BITS);
+/// Slots that [`ContextSlots::new`] writes at a time.
+const FILL: usize = 8;
+
+/// Where a context's table offset starts in its `ContextSlots::info` word; the five bits
+/// below hold the shift `d` (bits 0-3) and the missing flag.
+const INFO_OFFSET_SHIFT: u32 = 5;
+/// The flag of a context without a table. It adds 16 to the shift count `d`, which then
+/// stays below 32 (a shift by the word's low five bits is a plain shift) and turns every
+/// `t < 2^S` into 0, the placeholder's slot.
+const INFO_MISSING: u32 = 1 << 4;
+const _: () = assert!(MAX_CONTEXT_SLOTS < 1 << (32 - INFO_OFFSET_SHIFT));
+const _: () = assert!(MAX_CONTEXT_SCALE < 16);
 
 /// The context bytes of data position `p` in a lane that starts at `lane_start`.
 #[inline(always)]
@@ -787,15 +809,21 @@ pub struct ContextSlots {
     order: u32,
     /// The block scale `S <= 12`.
     scale: u32,
-    /// For context bytes `c` (`2^(8k)` entries): `offset | d << 27 | missing << 31`, where
-    /// `offset + (t >> d)` is in bounds of `slots` for every `t < 2^S`.
+    /// For context bytes `c` (`2^(8k)` entries): `d | missing << 4 | offset << 5`, where
+    /// `offset + (t >> d)` is in bounds of `slots` for every `t < 2^S`. A shift by the
+    /// whole word (`wrapping_shr`, which takes its low five bits) shifts by `d`.
     info: Vec<u32>,
-    /// Slot entries `f - 1 | start << 12 | symbol << 24` at scale `S`; slot 0 is the
+    /// Slot entries `symbol | start << 8 | (2^S - f) << 20` at scale `S` (see
+    /// [`slot_step`]): the symbol is the low byte (stored as it is); slot 0 is the
     /// placeholder of missing contexts (`f = 2^S`, `start = 0`). Padded with copies of
     /// the placeholder to a power-of-two length, `slots_mask + 1`, which lets a masked
     /// index stand in for a bounds check (no index in bounds is changed by the mask).
     slots: Vec<u32>,
     slots_mask: usize,
+    /// No decodable symbol leads to a context without a table: the start context (all
+    /// zeros) has a table, and so has context `(c << 8 | s) mod 2^(8k)` for every symbol
+    /// `s` of every context `c` with a table. Then the hot loop needs no missing flag.
+    closed: bool,
 }
 
 impl ContextSlots {
@@ -816,27 +844,44 @@ impl ContextSlots {
         if total > MAX_CONTEXT_SLOTS {
             return None;
         }
-        let missing = INFO_MISSING | scale << INFO_BASE_BITS;
+        let missing = INFO_MISSING | scale;
         let mut info = vec![missing; 1 << (8 * order)];
-        let mut slots = Vec::with_capacity(total.next_power_of_two());
+        // Room for the last run's overshoot (below): no reallocation.
+        let mut slots = Vec::with_capacity(total.next_power_of_two().max(total + FILL));
         // The placeholder: f = 2^S, start = 0, symbol 0.
-        slots.push(((1u32 << scale) - 1) & 0xfff);
+        slots.push(0);
         for c in table.contexts() {
             let d = scale - u32::from(c.scale_c);
-            info[c.context as usize] = slots.len() as u32 | d << INFO_BASE_BITS;
+            info[c.context as usize] = (slots.len() as u32) << INFO_OFFSET_SHIFT | d;
             for e in c.entries() {
-                let v = (e.freq - 1) | e.start << 12 | u32::from(e.symbol) << 24;
-                slots.extend(std::iter::repeat_n(v, e.freq_c as usize));
+                let v = u32::from(e.symbol) | e.start << 8 | ((1 << scale) - e.freq) << 20;
+                // Runs are short (16 slots on average on book1): whole blocks of FILL
+                // copies, then the overshoot cut off.
+                let end = slots.len() + e.freq_c as usize;
+                while slots.len() < end {
+                    slots.extend_from_slice(&[v; FILL]);
+                }
+                slots.truncate(end);
             }
         }
         debug_assert_eq!(slots.len(), total);
-        slots.resize(total.next_power_of_two(), slots[0]);
+        // Padding: copies of the placeholder.
+        slots.resize(total.next_power_of_two(), 0);
+        let cmask = (1u32 << (8 * order)) - 1;
+        let present = |c: u32| info[(c & cmask) as usize] & INFO_MISSING == 0;
+        let closed = present(0)
+            && table.contexts().iter().all(|c| {
+                c.entries()
+                    .iter()
+                    .all(|e| present(c.context << 8 | u32::from(e.symbol)))
+            });
         Some(ContextSlots {
             order,
             scale,
             info,
             slots_mask: slots.len() - 1,
             slots,
+            closed,
         })
     }
 
@@ -849,27 +894,37 @@ impl ContextSlots {
     fn decode(&self, x: u64, c: u32, scale: u32) -> (u8, u64, u32) {
         let info = self.info[c as usize];
         let t = (x as u32) & ((1 << scale) - 1);
-        let at = (info & INFO_BASE) as usize + (t >> ((info >> INFO_BASE_BITS) & 15)) as usize;
+        let at = (info >> INFO_OFFSET_SHIFT) as usize + t.wrapping_shr(info) as usize;
         let e = self.slots[..=self.slots_mask][at & self.slots_mask];
-        let f = u64::from((e & 0xfff) + 1);
-        let start = (e >> 12) & 0xfff;
-        // x = D(s, x') = f * floor(x' / 2^S) + (x' mod 2^S) - start
-        let xn = f * (x >> scale) + u64::from(t.wrapping_sub(start));
-        ((e >> 24) as u8, xn, info)
+        (e as u8, slot_step(x, e, scale), info)
     }
 }
 
-/// The hot loop of [`decode_order_k`]: groups of four symbols (one per lane) while at
-/// least four words remain. `lanes` are the four lanes' outputs, each `q` bytes;
-/// `ctx` the lanes' contexts. Returns the groups decoded, the byte offset of the next
-/// word and the OR of the info words used.
+/// `D(s, x)` for the slot entry `e` of `t = x mod 2^S` (see [`ContextSlots::slots`]),
+/// not yet renormalised.
+///
+/// `D(s, x) = f * floor(x / 2^S) + t - start = x - start - (2^S - f) * floor(x / 2^S)`:
+/// the second form needs no `t` and takes `2^S - f` from the top bits with one shift.
+/// Neither subtraction can wrap: `x >= L > start`, and the result is the first form,
+/// which is at least 0 because the slot's interval holds `t`.
 #[inline(always)]
-fn decode_lane_quads<const K: usize, const SCALE: u32>(
+fn slot_step(x: u64, e: u32, scale: u32) -> u64 {
+    let (start, g) = ((e >> 8) & 0xfff, e >> 20);
+    x - u64::from(start) - u64::from(g) * (x >> scale)
+}
+
+/// The hot loop of [`decode_order_k`]: groups of four symbols (one per lane), two groups
+/// an iteration while at least eight words (the most two groups can read) remain.
+/// `lanes` are the four lanes' outputs, each `q` bytes; `ctx` the lanes' contexts.
+/// Returns the groups decoded, the byte offset of the next word and the OR of the info
+/// words used if `FLAGS` (0 otherwise: for closed tables, which need no check).
+#[inline(always)]
+fn decode_lane_quads<const K: usize, const SCALE: u32, const FLAGS: bool>(
     x: &mut [u64; STATES],
     ctx: &mut [u32; STATES],
     words: &[u8],
     tab: &ContextSlots,
-    lanes: [&mut [u8]; STATES],
+    mut lanes: [&mut [u8]; STATES],
 ) -> (usize, usize, u32) {
     let cmask: u32 = if K == 1 { 0xff } else { 0xffff };
     // Tables sliced to the lengths the masks below assume: no bounds checks in the loop.
@@ -880,55 +935,89 @@ fn decode_lane_quads<const K: usize, const SCALE: u32>(
     let Some(slots) = tab.slots.get(..=smask) else {
         return (0, 0, 0);
     };
-    let [l0, l1, l2, l3] = lanes;
-    let q = l0.len().min(l1.len()).min(l2.len()).min(l3.len());
+    let q = lanes.iter().map(|l| l.len()).min().unwrap_or(0);
     let (mut xs, mut cs) = (*x, *ctx);
     let mut pos = 0usize;
     let mut flags = 0u32;
     let mut g = 0usize;
-    while g < q {
-        let Some(win) = words.get(pos..pos + 16) else {
+    while g + 1 < q {
+        let Some(win) = words.get(pos..pos + 32) else {
             break;
         };
-        let win: &[u8; 16] = win.try_into().expect("16 bytes");
-        let mut d = [0u64; STATES];
-        let mut s = [0u8; STATES];
-        for j in 0..STATES {
-            // ContextSlots::decode at a constant scale.
-            let inf = info[(cs[j] & cmask) as usize];
-            let t = (xs[j] as u32) & ((1 << SCALE) - 1);
-            let at = (inf & INFO_BASE) as usize + (t >> ((inf >> INFO_BASE_BITS) & 15)) as usize;
-            let e = slots[at & smask];
-            let f = u64::from((e & 0xfff) + 1);
-            let start = (e >> 12) & 0xfff;
-            // x = D(s, x') = f * floor(x' / 2^S) + (x' mod 2^S) - start
-            d[j] = f * (xs[j] >> SCALE) + u64::from(t.wrapping_sub(start));
-            let sj = (e >> 24) as u8;
-            flags |= inf;
-            s[j] = sj;
-            cs[j] = (cs[j] << 8 | u32::from(sj)) & cmask;
-        }
-        l0[g] = s[0];
-        l1[g] = s[1];
-        l2[g] = s[2];
-        l3[g] = s[3];
-        // Renormalise: state j takes word k_j of the window, by an indexed load (fewer
-        // instructions than shifting the window as a u128, as decode_quads does).
-        let mut k = 0usize;
-        for j in 0..STATES {
-            let need = d[j] < L;
-            let at = 4 * (k & 3);
-            let word = u32::from_le_bytes(win[at..at + 4].try_into().expect("4 bytes"));
-            let shifted = (d[j] << 32) | u64::from(word);
-            xs[j] = if need { shifted } else { d[j] };
-            k += usize::from(need);
-        }
-        pos += WORD_BYTES * k;
-        g += 1;
+        let win: &[u8; 32] = win.try_into().expect("32 bytes");
+        let k = lane_group::<K, SCALE, FLAGS>(
+            &mut xs,
+            &mut cs,
+            &mut flags,
+            &win[..16],
+            info,
+            slots,
+            &mut lanes,
+            g,
+        );
+        let k2 = lane_group::<K, SCALE, FLAGS>(
+            &mut xs,
+            &mut cs,
+            &mut flags,
+            &win[4 * k..4 * k + 16],
+            info,
+            slots,
+            &mut lanes,
+            g + 1,
+        );
+        pos += WORD_BYTES * (k + k2);
+        g += 2;
     }
     *x = xs;
     *ctx = cs;
     (g, pos, flags)
+}
+
+/// One group of [`decode_lane_quads`]: decodes symbol `g` of every lane with the slot
+/// tables (`info` and `slots` sliced to `2^(8k)` and a power of two), renormalises the
+/// states with the words at the start of `win` (16 bytes) and returns how many it took.
+/// State `j` takes word `k_j = need_0 + ... + need_(j-1)` by an indexed load.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lane_group<const K: usize, const SCALE: u32, const FLAGS: bool>(
+    xs: &mut [u64; STATES],
+    cs: &mut [u32; STATES],
+    flags: &mut u32,
+    win: &[u8],
+    info: &[u32],
+    slots: &[u32],
+    lanes: &mut [&mut [u8]; STATES],
+    g: usize,
+) -> usize {
+    let cmask: u32 = if K == 1 { 0xff } else { 0xffff };
+    // `slots` has a power-of-two length: the mask keeps an index in bounds.
+    let smask = slots.len().wrapping_sub(1);
+    let mut d = [0u64; STATES];
+    for j in 0..STATES {
+        // ContextSlots::decode at a constant scale.
+        let inf = info[(cs[j] & cmask) as usize];
+        let t = (xs[j] as u32) & ((1 << SCALE) - 1);
+        // Shifts by d (or by d + 16 in a missing context: to the placeholder).
+        let at = (inf >> INFO_OFFSET_SHIFT) as usize + t.wrapping_shr(inf) as usize;
+        let e = slots[at & smask];
+        d[j] = slot_step(xs[j], e, SCALE);
+        let sj = e as u8;
+        if FLAGS {
+            *flags |= inf;
+        }
+        lanes[j][g] = sj;
+        cs[j] = (cs[j] << 8 | u32::from(sj)) & cmask;
+    }
+    let mut k = 0usize;
+    for j in 0..STATES {
+        let need = d[j] < L;
+        let at = 4 * (k & 3);
+        let word = u32::from_le_bytes(win[at..at + 4].try_into().expect("4 bytes"));
+        let shifted = (d[j] << 32) | u64::from(word);
+        xs[j] = if need { shifted } else { d[j] };
+        k += usize::from(need);
+    }
+    k
 }
 
 /// Decodes `out.len()` symbols of a static order-1 or order-2 model in four lanes
@@ -988,7 +1077,12 @@ fn decode_order_k_with<const K: usize, const SCALE: u32>(
         let (l0, r) = lanes.split_at_mut(q);
         let (l1, r) = r.split_at_mut(q);
         let (l2, l3) = r.split_at_mut(q);
-        decode_lane_quads::<K, SCALE>(&mut x, &mut ctx, words, tab, [l0, l1, l2, l3])
+        let lanes = [l0, l1, l2, l3];
+        if tab.closed {
+            decode_lane_quads::<K, SCALE, false>(&mut x, &mut ctx, words, tab, lanes)
+        } else {
+            decode_lane_quads::<K, SCALE, true>(&mut x, &mut ctx, words, tab, lanes)
+        }
     };
     // Every read checked from here on: the groups the window did not cover, then the
     // tail (lane 3 continued, state i % 4).
@@ -1757,6 +1851,65 @@ mod tests {
             // Skewed: mostly one byte, some others.
             proptest::collection::vec(prop_oneof![9 => Just(b'e'), 1 => any::<u8>()], 0..4000),
         ]
+    }
+
+    /// Order-1 data whose four lanes are `a...ab`: `b` ends every lane, so the context
+    /// `b` has no table although `b` is decodable in context `a`.
+    fn lanes_ending_in_b() -> (Vec<u8>, OrderKTable) {
+        use crate::model::order_k::{CostKind, Lanes};
+        let lane = [vec![b'a'; 249], vec![b'b']].concat();
+        let data = lane.repeat(4);
+        let (table, _) = OrderKTable::build(&data, 1, Lanes::Four, 12, CostKind::Ideal).unwrap();
+        (data, table)
+    }
+
+    #[test]
+    fn closed_tables_are_recognised() {
+        use crate::model::order_k::{CostKind, Lanes};
+        let (data, table) = lanes_ending_in_b();
+        let slots = ContextSlots::new(&table).unwrap();
+        assert!(!slots.closed);
+        let mut out = vec![0u8; data.len()];
+        decode_order_k(&encode_order_k(&data, &table).unwrap(), &slots, &mut out).unwrap();
+        assert!(out == data);
+        // Every symbol of a cycle is followed by the next one, also across lane ends.
+        let data = b"abcd".repeat(100);
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(&data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            assert!(ContextSlots::new(&table).unwrap().closed, "order {k}");
+        }
+    }
+
+    /// Random words lead some lane into context `b`, which has no table: the hot loop of
+    /// an open table must report it (the closed hot loop has no check).
+    #[test]
+    fn a_context_without_a_table_is_an_error() {
+        let (data, table) = lanes_ending_in_b();
+        let slots = ContextSlots::new(&table).unwrap();
+        let mut missing = 0;
+        for seed in 0..20u64 {
+            let mut stream = vec![0u8; HEADER_BYTES + 4096];
+            let mut r = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for b in stream.iter_mut() {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                *b = r as u8;
+            }
+            for j in 0..STATES {
+                stream[8 * j + 7] = 0x40 | (stream[8 * j + 7] & 0x3f);
+            }
+            let mut out = vec![0u8; data.len()];
+            match decode_order_k(&stream, &slots, &mut out) {
+                Err(Error::Corrupt {
+                    what: "context without a table",
+                }) => missing += 1,
+                Err(_) => {}
+                Ok(()) => panic!("seed {seed}: random words decoded"),
+            }
+        }
+        assert!(missing >= 10, "{missing} of 20 streams reached context b");
     }
 
     proptest! {
