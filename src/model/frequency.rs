@@ -217,7 +217,8 @@ impl FrequencyDist {
     /// The uniform distribution, and its buckets if `buckets`.
     fn set_uniform(&mut self, buckets: bool) {
         self.start = UNIFORM_START;
-        (self.top, self.top_start, self.top_freq) = (0, 0, 256);
+        // No symbol stands out: none is tried first (freq 0, a sure miss).
+        (self.top, self.top_start, self.top_freq) = (0, 0, 0);
         if buckets {
             // Slot j << BUCKET_SHIFT lies in symbol (j << BUCKET_SHIFT) / 256.
             for (j, b) in self.bucket.iter_mut().enumerate() {
