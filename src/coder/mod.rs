@@ -46,6 +46,33 @@ pub trait Decode {
     /// Removes the symbol that owns `[start, start + freq)` from the stream.
     fn consume(&mut self, start: u32, freq: u32, scale_bits: u32);
 
+    /// Consumes the next symbol if it is the one that owns `[start, start + freq)` out
+    /// of `2^scale_bits`, and says whether it was: the question "is it this one?" asked
+    /// before "which one is it?".
+    ///
+    /// `true`: the symbol has been consumed, exactly as by `peek`, a lookup that finds
+    /// this interval, and `consume(start, freq, scale_bits)`. `false`: the target lies
+    /// outside the interval and the decoder is unchanged; the caller goes on with
+    /// `peek` as usual. So a model may ask it of any one interval of the distribution
+    /// it decodes with (its likeliest symbol's, say) before it looks up the target, and
+    /// decodes the same symbols either way, on any stream.
+    ///
+    /// The interval must be one `consume` would accept (`freq >= 1`, `start + freq <=
+    /// 2^scale_bits`, `scale_bits <= model::MAX_SCALE_BITS`); for any other the answer
+    /// is `false` or a consume that makes [`Decode::finish`] fail, never a panic.
+    ///
+    /// Provided from `peek` and `consume`. Coders override it when they can answer
+    /// with less than `peek` costs: the range decoder compares its code with the two
+    /// ends of the interval (two multiplications) instead of dividing.
+    #[inline(always)]
+    fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
+        let hit = self.peek(scale_bits).wrapping_sub(start) < freq;
+        if hit {
+            self.consume(start, freq, scale_bits);
+        }
+        hit
+    }
+
     /// Checks that the stream ended where the encoder ended it (no bytes missing, none
     /// left over, final state as expected). A decoder that ran past the end of its input
     /// reads zeros and reports it here.

@@ -306,6 +306,30 @@ impl Decode for RangeDecoder<'_> {
         self.renormalise();
     }
 
+    /// Without the division of `peek`: `floor(code / r)` lies in `[start, start + freq)`
+    /// exactly when `r * start <= code < r * (start + freq)`, that is when `code - r *
+    /// start` (wrapping) is below `r * freq`. If `code < r * start` the difference wraps
+    /// to `2^32 - (r * start - code) > 2^32 - r * start >= r * freq`, since `r * (start +
+    /// freq) <= r * 2^s <= range < 2^32`: a miss, as it should be. On a hit the update is
+    /// `consume`'s. An interval `consume` would refuse is a miss.
+    #[inline(always)]
+    fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
+        if scale_bits > MAX_SCALE_BITS || u64::from(start) + u64::from(freq) > 1u64 << scale_bits {
+            return false;
+        }
+        let r = self.range >> scale_bits;
+        let below = self.code.wrapping_sub(r * start);
+        let width = r * freq;
+        if below < width {
+            self.code = below;
+            self.range = width;
+            self.renormalise();
+            true
+        } else {
+            false
+        }
+    }
+
     fn finish(self) -> Result<()> {
         if self.misused {
             return Err(Error::Corrupt {

@@ -365,6 +365,23 @@ impl Decode for RansDecoder<'_> {
         self.states[j] = x;
     }
 
+    /// Declines (`false`, nothing consumed) an interval narrower than half the total:
+    /// a lookup costs rANS no division, only a table walk, and a test that misses
+    /// about as often as it hits costs more in mispredicted branches than it saves.
+    /// Otherwise `peek`, a comparison and `consume`, as provided.
+    #[inline(always)]
+    fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
+        let scale_bits = scale_bits.min(MAX_SCALE_BITS);
+        if freq < 1 << scale_bits >> 1 {
+            return false;
+        }
+        let hit = self.peek(scale_bits).wrapping_sub(start) < freq;
+        if hit {
+            self.consume(start, freq, scale_bits);
+        }
+        hit
+    }
+
     fn finish(self) -> Result<()> {
         let have = self.words.len() / WORD_BYTES;
         if self.words_read > have {

@@ -56,23 +56,43 @@
 //! rebuilds (perf). The buckets are only a hint where to start (the walk goes down as
 //! well as up), so a context at the longest period rebuilds them every
 //! `BUCKET_REFRESH` (4) rebuilds: 4 decoded 3-12% faster than 1 (16: no better than 4).
-//! What is decoded never depends on them. An encoding model
+//! What is decoded never depends on them. A distribution that serves fewer than
+//! `BUCKET_MIN_PERIOD` (64) symbols, that is every rebuild of a young context, gets no
+//! buckets and is searched (binary search over the starts): 128 buckets cost more to
+//! build than up to 32 searches (kennedy.xls, order 1, rANS: 136.3 to 118.4 million
+//! instructions decoding, callgrind). An encoding model
 //! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
 //! to a binary search.
 //!
+//! **Top symbol first.** A decoding model also tracks a symbol with the largest count
+//! per context (a compare a symbol; halving keeps the counts' order) and, at each
+//! rebuild, stores its interval if it holds at least `TOP_MIN_FREQ` (an eighth) of the
+//! total (with the range coder a quarter decoded 1-5% slower, a sixteenth the same;
+//! CPU time, min of 21 runs). [`Model::decode_into`] asks the coder about that interval first
+//! ([`Decode::consume_if`]); only on a miss does it peek and look the target up. The
+//! range decoder answers with two multiplications instead of its division, so a hit
+//! takes the division, the bucket and the walk off the symbol's dependency chain; the
+//! rANS decoder answers only for intervals of at least half the total (it divides
+//! nothing, and a test that misses as often as it hits costs more in mispredicted
+//! branches than the walk it saves). On kennedy.xls the top symbol is about half the
+//! bytes, on book1 a sixth (order 0) to a quarter (order 1).
+//!
 //! **Rebuild cost.** A rebuild is plain loops over 16-bit lanes with no branch a
 //! symbol: `floor(c m / 2^16)` as a multiply and a high multiply of 16-bit values (`m`
-//! split in halves), the starts as prefix sums four lanes to a `u64` (one multiplication
-//! sums a word's lanes below each lane), the bucket hints as a scatter and a running
-//! maximum in doubling steps. On kennedy.xls (order 1, range, decoding) rebuilds went
-//! from 27% to 19% of the time (perf), from 32% to 22% when encoding.
+//! split in halves), the starts as prefix sums (eight lanes to an SSE2 vector on x86-64,
+//! four to a `u64` elsewhere), the bucket hints as a scatter and a running maximum in
+//! doubling steps. On kennedy.xls (order 1, range, decoding) rebuilds went from 27% to
+//! 19% of the time (perf), from 32% to 22% when encoding; the SSE2 starts took another
+//! 200 instructions off a rebuild (kennedy.xls order-1 rANS decoding: 118.6 to 113.8
+//! million instructions, encoding 128.2 to 123.4, callgrind).
 //!
 //! **Memory.** A context's tables (counts, starts, buckets) take about 1.2 KiB; an
 //! order-1 model holds 256 of them in one table (300 KiB) and sets a context up at its
 //! first use in a block, so a block that uses 60 distinct bytes initialises 60.
 
+use crate::coder::Decode;
 use crate::error::{Error, Result};
-use crate::model::{Distribution, Interval, Model};
+use crate::model::{Distribution, Interval, Model, decode_symbols};
 
 /// log2 of the total of every distribution this model hands out.
 pub const SCALE_BITS: u32 = 16;
@@ -100,6 +120,10 @@ pub const MAX_ORDER: u32 = 1;
 const BUCKET_SHIFT: u32 = 9;
 /// A context at the longest period rebuilds its bucket hints every this many rebuilds.
 const BUCKET_REFRESH: u32 = 4;
+/// A rebuild whose distribution will serve fewer symbols than this builds no buckets.
+const BUCKET_MIN_PERIOD: u32 = 64;
+/// Smallest frequency of a top symbol worth asking the coder about first.
+const TOP_MIN_FREQ: u32 = 1 << 13;
 /// Buckets in a decoding table.
 const BUCKETS: usize = 1 << (SCALE_BITS - BUCKET_SHIFT);
 
@@ -118,6 +142,13 @@ pub struct FrequencyDist {
     bucket: [u8; BUCKETS],
     /// Whether `bucket` was built (decoding models build it).
     has_buckets: bool,
+    /// A symbol with the largest count when the distribution was built (decoding
+    /// models; 0 otherwise): the decoder asks [`Decode::consume_if`] about it first.
+    top: u8,
+    /// `start[top]`.
+    top_start: u16,
+    /// The frequency of `top` (at most `2^16 - 255`).
+    top_freq: u16,
 }
 
 impl std::fmt::Debug for FrequencyDist {
@@ -187,6 +218,8 @@ impl FrequencyDist {
     /// The uniform distribution, and its buckets if `buckets`.
     fn set_uniform(&mut self, buckets: bool) {
         self.start = UNIFORM_START;
+        // No symbol stands out: none is tried first (freq 0, a sure miss).
+        (self.top, self.top_start, self.top_freq) = (0, 0, 0);
         if buckets {
             // Slot j << BUCKET_SHIFT lies in symbol (j << BUCKET_SHIFT) / 256.
             for (j, b) in self.bucket.iter_mut().enumerate() {
@@ -197,9 +230,9 @@ impl FrequencyDist {
     }
 
     /// Sets the intervals from `counts` (each `>= 1`, summing to `total <= 2^16`) by the
-    /// rebuild rule of the module notes, the rounding remainder to `last`; and the
-    /// buckets if `buckets`.
-    fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, buckets: bool) {
+    /// rebuild rule of the module notes, the rounding remainder to `last`; the symbol
+    /// the decoder tries first to `top`; and the buckets if `buckets`.
+    fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, top: u8, buckets: bool) {
         debug_assert!((256..=1 << 16).contains(&total));
         // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
         let m = ((1u64 << 32) / u64::from(total)) as u32;
@@ -215,20 +248,12 @@ impl FrequencyDist {
         let sum: u32 = freq.iter().map(|&f| u32::from(f)).sum();
         let last = usize::from(last);
         freq[last] = freq[last].wrapping_add(((1 << SCALE_BITS) - sum) as u16);
-        // The starts, four symbols to a u64 of 16-bit lanes: times LANES, lane i of a
-        // word holds the sum of its lanes 0..=i; shifted up one lane, the sum of lanes
-        // below i. No lane ever carries into the next: every partial sum of the freqs
-        // but the full one (2^16, stored as start[256] = 0) is below 2^16.
-        const LANES: u64 = 0x0001_0001_0001_0001;
-        let mut below = 0u64;
-        for (st, f) in self.start.chunks_exact_mut(4).zip(freq.chunks_exact(4)) {
-            let word = (0..4).fold(0u64, |w, i| w | u64::from(f[i]) << (16 * i));
-            let sums = word.wrapping_mul(LANES);
-            let starts = (sums << 16).wrapping_add(below.wrapping_mul(LANES));
-            st.copy_from_slice(&[0, 16, 32, 48].map(|k| (starts >> k) as u16));
-            below += sums >> 48;
-        }
+        starts_of(&freq, &mut self.start);
         self.start[256] = 0;
+        let t = self.get(top);
+        // A top below TOP_MIN_FREQ is not tried: freq 0 makes consume_if a sure miss.
+        let f = if t.freq >= TOP_MIN_FREQ { t.freq } else { 0 };
+        (self.top, self.top_start, self.top_freq) = (top, t.start as u16, f as u16);
         if buckets {
             self.has_buckets = true;
             // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
@@ -253,6 +278,74 @@ impl FrequencyDist {
             }
             self.bucket = run;
         }
+    }
+}
+
+/// `start[s] = freq[0] + ... + freq[s - 1]` for `s` in `0..256`, in 16-bit lanes, for
+/// freqs that sum to at most 2^16 (every partial sum but the full one, which is not
+/// stored, is below 2^16).
+/// Eight lanes to an SSE2 vector (part of every x86-64 CPU): a lane-shifted add
+/// three times (`x + (x << 1 lane)`, then 2 lanes, then 4) makes each lane the sum of
+/// those below it, plus the total so far, broadcast. About 2 instructions a symbol
+/// against 3 for the scalar [`starts_scalar`] (which other targets use).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn starts_of(freq: &[u16; 256], start: &mut [u16; 257]) {
+    // SAFETY: the one requirement of a `target_feature` function is that the CPU has
+    // the feature, and every x86-64 CPU has SSE2 (it is in the target's baseline).
+    unsafe { starts_sse2(freq, start) }
+}
+
+/// [`starts_of`]'s loop, compiled for SSE2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn starts_sse2(freq: &[u16; 256], start: &mut [u16; 257]) {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi16, _mm_loadu_si128, _mm_setzero_si128, _mm_shuffle_epi32,
+        _mm_shufflehi_epi16, _mm_slli_si128, _mm_storeu_si128,
+    };
+    // Every lane: the sum of the freqs of the chunks before this one.
+    let mut total = _mm_setzero_si128();
+    for (f, st) in freq.chunks_exact(8).zip(start[..256].chunks_exact_mut(8)) {
+        // SAFETY: `f` is 8 u16, the 16 bytes an unaligned load reads.
+        let x = unsafe { _mm_loadu_si128(f.as_ptr().cast::<__m128i>()) };
+        // Lane i: freq of lane i - 1, then the sum of lanes below i.
+        let mut below = _mm_slli_si128::<2>(x);
+        below = _mm_add_epi16(below, _mm_slli_si128::<2>(below));
+        below = _mm_add_epi16(below, _mm_slli_si128::<4>(below));
+        below = _mm_add_epi16(below, _mm_slli_si128::<8>(below));
+        let out = _mm_add_epi16(below, total);
+        // SAFETY: `st` is 8 u16, the 16 bytes an unaligned store writes.
+        unsafe { _mm_storeu_si128(st.as_mut_ptr().cast::<__m128i>(), out) };
+        // Lane 7 of out + x is the total to the end of this chunk: broadcast it
+        // (to lanes 4..=7, then dword 3 to all dwords).
+        let end = _mm_shufflehi_epi16::<0xff>(_mm_add_epi16(out, x));
+        total = _mm_shuffle_epi32::<0xff>(end);
+    }
+}
+
+/// [`starts_of`] on targets other than x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn starts_of(freq: &[u16; 256], start: &mut [u16; 257]) {
+    starts_scalar(freq, start);
+}
+
+/// [`starts_of`] in plain integers, four symbols to a `u64` of 16-bit lanes: times
+/// `LANES`, lane i of a word holds the sum of its lanes 0..=i; shifted up one lane,
+/// the sum of lanes below i. No lane carries into the next: every partial sum of the
+/// freqs but the full one is below 2^16.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+#[inline(always)]
+fn starts_scalar(freq: &[u16; 256], start: &mut [u16; 257]) {
+    const LANES: u64 = 0x0001_0001_0001_0001;
+    let mut below = 0u64;
+    for (st, f) in start.chunks_exact_mut(4).zip(freq.chunks_exact(4)) {
+        let word = (0..4).fold(0u64, |w, i| w | u64::from(f[i]) << (16 * i));
+        let sums = word.wrapping_mul(LANES);
+        let starts = (sums << 16).wrapping_add(below.wrapping_mul(LANES));
+        st.copy_from_slice(&[0, 16, 32, 48].map(|k| (starts >> k) as u16));
+        below += sums >> 48;
     }
 }
 
@@ -292,6 +385,8 @@ struct Context {
     period: u32,
     /// Rebuilds since the bucket hints were last built.
     stale: u32,
+    /// A symbol with the largest count, tracked by decoding models (0 otherwise).
+    top: u8,
     /// Whether the context has been set up since the block started (the rest of the
     /// fields are meaningless until it is).
     ready: bool,
@@ -304,7 +399,11 @@ impl Context {
             start: [0; 257],
             bucket: [0; BUCKETS],
             has_buckets: false,
+            top: 0,
+            top_start: 0,
+            top_freq: 0,
         },
+        top: 0,
         counts: [0; 256],
         total: 0,
         left: 0,
@@ -321,18 +420,43 @@ impl Context {
         self.period = FIRST_PERIOD;
         self.left = FIRST_PERIOD;
         self.stale = 0;
+        self.top = 0;
         self.dist.set_uniform(buckets);
     }
 
     #[inline(always)]
     fn update(&mut self, symbol: u8, buckets: bool, order: usize) {
         // counts < 2^16 by the choice of LIMIT (module notes).
-        self.counts[usize::from(symbol)] += INC[order] as u16;
+        let c = self.counts[usize::from(symbol)] + INC[order] as u16;
+        self.counts[usize::from(symbol)] = c;
+        if buckets && c > self.counts[usize::from(self.top)] {
+            // Halving keeps the counts' order (c - c / 2 grows with c), so top stays
+            // a largest count by this alone.
+            self.top = symbol;
+        }
         self.total += INC[order];
         self.left -= 1;
         if self.left == 0 {
             self.rebuild(symbol, buckets, LIMIT[order]);
         }
+    }
+
+    /// Decodes one symbol with this context's distribution and learns it: first asks
+    /// the coder whether it is `top` ([`Decode::consume_if`], no lookup), else peeks
+    /// and finds it. Needs the buckets (a decoding model).
+    #[inline(always)]
+    fn decode<D: Decode>(&mut self, coder: &mut D, order: usize) -> Result<u8> {
+        let d = &self.dist;
+        let top_start = u32::from(d.top_start);
+        let s = if coder.consume_if(top_start, u32::from(d.top_freq), SCALE_BITS) {
+            d.top
+        } else {
+            let (s, iv) = d.symbol_at(coder.peek(SCALE_BITS))?;
+            coder.consume(iv.start, iv.freq, SCALE_BITS);
+            s
+        };
+        self.update(s, true, order);
+        Ok(s)
     }
 
     /// Halves if due, then builds the distribution from the counts (module notes).
@@ -346,13 +470,22 @@ impl Context {
             }
             self.total = total;
         }
-        // Young contexts change fast: their hints are rebuilt every time; after that
+        // A distribution that serves fewer than BUCKET_MIN_PERIOD symbols is searched
+        // instead of given buckets (building them costs more than the searches). After
+        // that, young contexts change fast: their hints are rebuilt every time; then
         // every BUCKET_REFRESH rebuilds (the hints only shorten find's walk).
-        let refresh = buckets && (self.period < MAX_PERIOD || self.stale + 1 >= BUCKET_REFRESH);
+        let period = (self.period * 2).min(MAX_PERIOD);
+        let short = period < BUCKET_MIN_PERIOD;
+        let refresh =
+            buckets && !short && (self.period < MAX_PERIOD || self.stale + 1 >= BUCKET_REFRESH);
+        if buckets && short {
+            self.dist.has_buckets = false;
+        }
         self.stale = if refresh { 0 } else { self.stale + 1 };
-        self.period = (self.period * 2).min(MAX_PERIOD);
+        self.period = period;
         self.left = self.period;
-        self.dist.set(&self.counts, self.total, symbol, refresh);
+        self.dist
+            .set(&self.counts, self.total, symbol, self.top, refresh);
     }
 }
 
@@ -423,6 +556,78 @@ impl FrequencyModel {
         self.buckets
     }
 
+    /// [`Model::decode_into`] at order `ORDER`, for a model with buckets.
+    #[inline(always)]
+    fn decode_order<D: Decode, const ORDER: usize>(
+        &mut self,
+        out: &mut [u8],
+        coder: &mut D,
+    ) -> Result<()> {
+        if ORDER == 0 {
+            let c = self.context();
+            for o in out.iter_mut() {
+                *o = c.decode(coder, 0)?;
+            }
+            return Ok(());
+        }
+        // An order-1 model has 256 contexts, indexed by a byte without a bounds check.
+        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
+            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
+        })?;
+        let mut ctx = self.ctx as u8;
+        let mut result = Ok(());
+        for o in out.iter_mut() {
+            let c = &mut table[usize::from(ctx)];
+            if !c.ready {
+                c.clear(true);
+            }
+            match c.decode(coder, 1) {
+                Ok(s) => {
+                    *o = s;
+                    ctx = s;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.ctx = usize::from(ctx);
+        result
+    }
+
+    /// [`Model::encode_each`] at order `ORDER`, with or without buckets (`BUCKETS`).
+    #[inline(always)]
+    fn encode_order<F: FnMut(u32, Interval), const ORDER: usize, const BUCKETS: bool>(
+        &mut self,
+        data: &[u8],
+        mut emit: F,
+    ) -> Result<()> {
+        if ORDER == 0 {
+            let c = self.context();
+            for &s in data {
+                emit(SCALE_BITS, c.dist.get(s));
+                c.update(s, BUCKETS, 0);
+            }
+            return Ok(());
+        }
+        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
+            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
+        })?;
+        let mut ctx = self.ctx as u8;
+        for &s in data {
+            let c = &mut table[usize::from(ctx)];
+            if !c.ready {
+                c.clear(BUCKETS);
+            }
+            emit(SCALE_BITS, c.dist.get(s));
+            c.update(s, BUCKETS, 1);
+            ctx = s;
+        }
+        self.ctx = usize::from(ctx);
+        Ok(())
+    }
+
     #[inline(always)]
     fn context(&mut self) -> &mut Context {
         let buckets = self.buckets;
@@ -452,11 +657,188 @@ impl Model for FrequencyModel {
             self.ctx = usize::from(symbol);
         }
     }
+
+    /// One loop per order: the context is found once per symbol, and each symbol is
+    /// first tried as its context's `top` ([`Decode::consume_if`]); only if it is not
+    /// does the decoder peek and look the target up. The same symbols and state as
+    /// the plain loop. An encoding model (no buckets) takes the plain loop.
+    #[inline(never)]
+    fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
+        match (self.order, self.buckets) {
+            (0, true) => self.decode_order::<D, 0>(out, coder),
+            (1, true) => self.decode_order::<D, 1>(out, coder),
+            _ => decode_symbols(self, out, coder),
+        }
+    }
+
+    /// One loop per order and kind (with or without buckets), the context found once
+    /// per symbol; the same intervals and state as the plain loop.
+    #[inline(never)]
+    fn encode_each<F: FnMut(u32, Interval)>(&mut self, data: &[u8], emit: F) -> Result<()> {
+        match (self.order, self.buckets) {
+            (0, false) => self.encode_order::<F, 0, false>(data, emit),
+            (1, false) => self.encode_order::<F, 1, false>(data, emit),
+            (0, true) => self.encode_order::<F, 0, true>(data, emit),
+            _ => self.encode_order::<F, 1, true>(data, emit),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coder::Encode;
+    use crate::coder::range::{RangeDecoder, RangeEncoder};
+    use crate::coder::rans::{RansDecoder, RansEncoder};
+    use proptest::prelude::*;
+
+    /// Codes `data` with a fresh encoding model of `order`: the range stream and the
+    /// rANS stream (fed last to first).
+    fn streams(data: &[u8], order: u32) -> (Vec<u8>, Vec<u8>) {
+        let mut ivs = Vec::new();
+        let mut m = FrequencyModel::for_encoding(order).unwrap();
+        m.encode_each(data, |_, iv| ivs.push(iv)).unwrap();
+        let mut range = RangeEncoder::new();
+        for iv in &ivs {
+            range.encode(iv.start, iv.freq, SCALE_BITS);
+        }
+        let mut rans = RansEncoder::new(data.len());
+        for iv in ivs.iter().rev() {
+            rans.encode(iv.start, iv.freq, SCALE_BITS);
+        }
+        (range.finish(), rans.finish())
+    }
+
+    /// Decodes `n` symbols with the fast loop and with the plain one and checks that
+    /// they agree: the same symbols, the same error, the same end check, the same
+    /// next distribution. Returns the fast loop's result.
+    fn decode_both<'a, D: Decode + Clone + 'a>(
+        new: impl Fn() -> Result<D>,
+        order: u32,
+        n: usize,
+    ) -> Result<Vec<u8>> {
+        let (Ok(mut fast), Ok(mut plain)) = (new(), new()) else {
+            return Err(Error::Corrupt { what: "header" });
+        };
+        let (mut mf, mut mp) = (
+            FrequencyModel::new(order).unwrap(),
+            FrequencyModel::new(order).unwrap(),
+        );
+        let (mut of, mut op) = (vec![0; n], vec![0; n]);
+        let rf = mf.decode_into(&mut of, &mut fast);
+        let rp = decode_symbols(&mut mp, &mut op, &mut plain);
+        assert_eq!(rf.is_ok(), rp.is_ok(), "{rf:?} vs {rp:?}");
+        rf?;
+        assert_eq!(of, op);
+        let (ef, ep) = (fast.finish(), plain.finish());
+        assert_eq!(ef.is_ok(), ep.is_ok(), "{ef:?} vs {ep:?}");
+        assert_eq!(mf.predict().start, mp.predict().start);
+        ef.map(|()| of)
+    }
+
+    fn data_strategy() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..3000),
+            proptest::collection::vec(prop_oneof![9 => Just(b'e'), 1 => any::<u8>()], 0..3000),
+            proptest::collection::vec(prop_oneof![3 => Just(0u8), 1 => 0u8..4], 0..3000),
+        ]
+    }
+
+    proptest! {
+        /// The starts (SSE2 on x86-64) are the prefix sums of the plain loop, and
+        /// start at 0, for freqs that sum to 2^16 as a distribution's do.
+        #[test]
+        fn starts_are_prefix_sums(
+            freq in proptest::collection::vec(1u16..=255, 256),
+            last in any::<u8>(),
+        ) {
+            let mut freq: [u16; 256] = freq.try_into().unwrap();
+            let sum: u32 = freq.iter().map(|&f| u32::from(f)).sum();
+            freq[usize::from(last)] += ((1 << 16) - sum) as u16;
+            let (mut fast, mut plain) = ([7u16; 257], [7u16; 257]);
+            starts_of(&freq, &mut fast);
+            starts_scalar(&freq, &mut plain);
+            let mut sum = 0u16;
+            for s in 0..256 {
+                prop_assert_eq!(fast[s], sum, "symbol {}", s);
+                sum = sum.wrapping_add(freq[s]);
+            }
+            prop_assert_eq!(&fast[..256], &plain[..256]);
+        }
+
+        /// The fast decoding loop (top symbol first, `consume_if`) decodes what the
+        /// plain loop decodes, on streams as written and on damaged ones, with both
+        /// stream coders.
+        #[test]
+        fn fast_decoder_matches_plain_loop(
+            data in data_strategy(),
+            order in 0u32..=1,
+            flip in any::<prop::sample::Index>(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (range, rans) = streams(&data, order);
+            let n = data.len();
+            prop_assert_eq!(decode_both(|| RangeDecoder::new(&range), order, n).unwrap(), data.clone());
+            prop_assert_eq!(decode_both(|| RansDecoder::new(&rans), order, n).unwrap(), data.clone());
+            for stream in [&range, &rans] {
+                let mut bad = stream.clone();
+                let bit = flip.index(bad.len() * 8);
+                bad[bit / 8] ^= 1 << (bit % 8);
+                let short = &stream[..cut.index(stream.len())];
+                for s in [&bad[..], short] {
+                    let _ = decode_both(|| RangeDecoder::new(s), order, n);
+                    let _ = decode_both(|| RansDecoder::new(s), order, n);
+                }
+            }
+        }
+
+        /// `consume_if` answers exactly "does peek's target lie in the interval", and
+        /// a hit leaves the decoder as peek and consume would (both coders, any
+        /// interval of the scale, on arbitrary streams).
+        #[test]
+        fn consume_if_is_peek_then_consume(
+            stream in proptest::collection::vec(any::<u8>(), 33..200),
+            ivs in proptest::collection::vec((0u32..1 << 16, 1u32..1 << 16), 1..200),
+        ) {
+            fn check<D: Decode + Clone + std::fmt::Debug>(mut dec: D, ivs: &[(u32, u32)]) {
+                for &(start, freq) in ivs {
+                    let freq = freq.min((1 << SCALE_BITS) - start).max(1);
+                    let start = start.min((1 << SCALE_BITS) - freq);
+                    let mut plain = dec.clone();
+                    let t = plain.peek(SCALE_BITS);
+                    let holds = t.wrapping_sub(start) < freq;
+                    let hit = dec.consume_if(start, freq, SCALE_BITS);
+                    if hit {
+                        plain.consume(start, freq, SCALE_BITS);
+                    }
+                    assert_eq!(format!("{dec:?}"), format!("{plain:?}"));
+                    if !hit {
+                        // A coder may decline a narrow interval, never a hit it took
+                        // on a wide one's behalf.
+                        assert!(!holds || freq < 1 << 15, "missed {t} in {start}+{freq}");
+                        // Go on as a decoder would: with the target's own slot.
+                        let f = 1 + (t & 0xff);
+                        let s = t.saturating_sub(t & 0xff).min((1 << SCALE_BITS) - f);
+                        dec.consume(s, f, SCALE_BITS);
+                    } else {
+                        assert!(holds);
+                    }
+                }
+                // Intervals no distribution has: no panic.
+                let _ = dec.consume_if(1 << 16, 1, SCALE_BITS);
+                let _ = dec.consume_if(0, 0, SCALE_BITS);
+                let _ = dec.consume_if(5, 10, 40);
+            }
+            check(RangeDecoder::new(&stream).unwrap(), &ivs);
+            let mut header = stream.clone();
+            for i in 0..4 {
+                // Valid rANS states: in [2^31, 2^63).
+                header[8 * i + 7] = (header[8 * i + 7] & 0x3f) | 0x01;
+            }
+            header.truncate(32 + (header.len() - 32) / 4 * 4);
+            check(RansDecoder::new(&header).unwrap(), &ivs);
+        }
+    }
 
     #[test]
     fn fresh_distribution_is_uniform() {

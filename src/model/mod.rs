@@ -82,8 +82,8 @@ pub trait Model {
     /// Decodes `out.len()` symbols from `coder`, learning each: [`decode_symbols`],
     /// which calls `predict`, [`Decode::peek`], [`Distribution::symbol_at`],
     /// [`Decode::consume`] and `update` per symbol. A model may replace it with a
-    /// faster loop that decodes the same symbols and leaves the same state (and makes
-    /// the same calls of `coder`).
+    /// faster loop that decodes the same symbols and leaves the same state (and takes
+    /// the same symbols from `coder`; it may ask [`Decode::consume_if`] first).
     fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
         decode_symbols(self, out, coder)
     }
