@@ -587,14 +587,32 @@ mod tests {
 
     #[test]
     fn rans_fast_encoder_reports_an_absent_symbol() {
-        let (table, _) =
-            OrderKTable::build(b"abcabcabcabc", 2, Lanes::Four, 12, CostKind::Ideal).unwrap();
-        for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
-            assert!(matches!(
-                rans::encode_order_k(data, &table),
-                Err(Error::ZeroFrequency { .. })
-            ));
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"abcabcabcabc", k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
+                assert!(
+                    matches!(
+                        rans::encode_order_k(data, &table),
+                        Err(Error::ZeroFrequency { .. })
+                    ),
+                    "order {k}"
+                );
+            }
         }
+    }
+
+    /// Every one of the 2^16 (context, byte) pairs in every lane: the order-1 encoder's
+    /// u16 entry indexes then have no room for an absent entry and need none.
+    #[test]
+    fn rans_fast_paths_with_every_pair_present() {
+        let pairs: Vec<u8> = (0..=255u8)
+            .flat_map(|a| (0..=255u8).flat_map(move |b| [a, b]))
+            .collect();
+        let data = pairs.repeat(4);
+        let (table, _) = rans_fast_equals_generic(&data, 1);
+        let present: usize = table.contexts().iter().map(|c| c.entries().len()).sum();
+        assert_eq!(present, 1 << 16);
     }
 
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
