@@ -702,10 +702,9 @@ fn best_precision(
     work.prepare(counts, max_s)?;
     let mut best: Option<(u32, u64, f64)> = None;
     let mut best_freqs = Vec::with_capacity(nsym);
-    let bound = match kind {
-        CostKind::Ideal => Some(CostBound::new(counts, rank_bits)),
-        CostKind::Huffman => None,
-    };
+    // Only of use when there are at least two precisions to try.
+    let bound =
+        (kind == CostKind::Ideal && max_s > min_s).then(|| CostBound::new(counts, rank_bits, logs));
     for s in min_s..=max_s {
         if let (Some(bound), Some((_, tb, cb))) = (&bound, best) {
             // The bound rises with s: no larger precision can win either.
@@ -767,20 +766,25 @@ struct CostBound {
 impl CostBound {
     /// The bound for `counts` (`>= 2` symbols, each `>= 1`) whose ranks cost
     /// `rank_bits` (everything of [`context_bits`] but the precision and frequencies).
-    fn new(counts: &[u64], rank_bits: u64) -> CostBound {
+    fn new(counts: &[u64], rank_bits: u64, logs: &LogTables) -> CostBound {
         let (last, rest) = counts.split_last().expect("at least two symbols");
+        let log2 = |w: u64| match logs.log2.get(w as usize) {
+            Some(&v) => v,
+            None => (w as f64).log2(),
+        };
         let mut slope = 0u64;
-        let mut w_total = *last as f64;
+        let mut w_total = *last;
         // sum w log2 w, for W H_w = W log2 W - sum w log2 w.
-        let mut w_log_w = w_total * w_total.log2();
+        let mut w_log_w = *last as f64 * log2(*last);
         for &c in rest {
             slope += c.min(2);
             if c > 2 {
-                let w = (c - 2) as f64;
+                let w = c - 2;
                 w_total += w;
-                w_log_w += w * w.log2();
+                w_log_w += w as f64 * log2(w);
             }
         }
+        let w_total = w_total as f64;
         let n: u64 = counts.iter().sum();
         CostBound {
             offset: rank_bits as f64 - rest.len() as f64 + (w_total * w_total.log2() - w_log_w),
@@ -818,7 +822,13 @@ struct Normalizer {
     /// Bits of `loss(c_i, f_i)`: code length lost by one unit less; infinite at
     /// `f_i = 1`.
     loss: Vec<u64>,
+    /// Storage of the heaps of long fills and drains (see [`Normalizer::run_at`]).
+    ups: Vec<(u64, usize)>,
+    downs: Vec<std::cmp::Reverse<(u64, usize)>>,
 }
+
+/// Units times symbols above which a fill or drain uses a heap instead of scanning.
+const HEAP_WORK: usize = 256;
 
 /// Logarithms of the frequencies of one context (`f <= 2^MAX_CONTEXT_SCALE`), each
 /// computed once with the very expression the table replaces, so that a lookup gives
@@ -984,6 +994,50 @@ impl Normalizer {
             loss[i] = unit_loss(logs, counts[i], f).to_bits();
         };
         let target = u64::from(total_slots);
+        let n = counts.len();
+        // The greedy fill takes the largest gain (the last of equals) unit by unit, the
+        // drain the smallest loss (the first of equals). A symbol's gain falls and its
+        // loss rises with every unit it gets, so a heap ordered by (gain, index), or by
+        // (loss, index) reversed, makes the same choice at every step in O(log n)
+        // instead of a scan of all n symbols.
+        let steps = sum.abs_diff(target) as usize;
+        if sum < target && steps.saturating_mul(n) > HEAP_WORK {
+            let mut heap = std::mem::take(&mut self.ups);
+            heap.clear();
+            heap.extend(gain.iter().enumerate().map(|(i, &g)| (g, i)));
+            let mut heap = std::collections::BinaryHeap::from(heap);
+            for _ in 0..steps {
+                let mut top = heap.peek_mut().expect("counts are not empty");
+                let i = top.1;
+                set(i, freq[i] + 1, freq, gain, loss);
+                *top = (gain[i], i);
+            }
+            self.ups = heap.into_vec();
+            sum = target;
+        }
+        if sum > target && steps.saturating_mul(n) > HEAP_WORK {
+            let mut heap = std::mem::take(&mut self.downs);
+            heap.clear();
+            heap.extend(
+                loss.iter()
+                    .enumerate()
+                    .map(|(i, &l)| std::cmp::Reverse((l, i))),
+            );
+            let mut heap = std::collections::BinaryHeap::from(heap);
+            for _ in 0..steps {
+                let mut top = heap.peek_mut().expect("counts are not empty");
+                let i = top.0.1;
+                // An infinite loss (f = 1) on top means no frequency above 1 is left.
+                assert!(
+                    top.0.0 != f64::INFINITY.to_bits(),
+                    "sum > target implies a frequency above 1"
+                );
+                set(i, freq[i] - 1, freq, gain, loss);
+                *top = std::cmp::Reverse((loss[i], i));
+            }
+            self.downs = heap.into_vec();
+            sum = target;
+        }
         while sum < target {
             let i = arg_max_gain(gain);
             set(i, freq[i] + 1, freq, gain, loss);
@@ -1712,7 +1766,7 @@ mod tests {
             let nsym = counts.len();
             let ranks: Vec<u8> = (0..nsym).map(|i| (i * 3) as u8).collect();
             let rank_bits = context_bits(1, &ranks, &[1]) - gamma_len(2);
-            let bound = CostBound::new(&counts, rank_bits);
+            let bound = CostBound::new(&counts, rank_bits, log_tables());
             let min_s = usize::BITS - (nsym - 1).leading_zeros();
             for s in min_s..=16 {
                 let mut hist = Counts::default();
