@@ -145,20 +145,26 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     write_varint(&mut payload, tbytes.len() as u64);
     payload.extend_from_slice(&tbytes);
     let table_bytes = payload.len();
-    let (stream, model_bits) = match coder {
-        CoderKind::Arithmetic => encode_with_model(
-            data,
-            &mut StaticOrderK::new(&table),
-            RangeEncoder::new(),
-            Direction::Fifo,
-        )?,
-        CoderKind::Rans if table.order() <= 2 => (rans::encode_order_k(data, &table)?, coded_bits),
-        CoderKind::Rans => encode_rans(data, &table)?,
-        // The table's build already priced every symbol: the coded bits are those bits.
-        CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
-        CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
+    let model_bits = if coder == CoderKind::Rans && table.order() <= 2 {
+        // Straight into the payload: no copy of the stream.
+        rans::encode_order_k_into(data, &table, &mut payload)?;
+        coded_bits
+    } else {
+        let (stream, model_bits) = match coder {
+            CoderKind::Arithmetic => encode_with_model(
+                data,
+                &mut StaticOrderK::new(&table),
+                RangeEncoder::new(),
+                Direction::Fifo,
+            )?,
+            CoderKind::Rans => encode_rans(data, &table)?,
+            // The table's build already priced every symbol: the coded bits are those.
+            CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
+            CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
+        };
+        payload.extend_from_slice(&stream);
+        model_bits
     };
-    payload.extend_from_slice(&stream);
     Ok((
         payload,
         BlockCost {

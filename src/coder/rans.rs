@@ -1327,6 +1327,14 @@ impl ContextEnc {
 /// Errors: [`Error::ZeroFrequency`] if a byte is absent from its context's table (or
 /// its context has none); [`Error::InvalidOptions`] for an order other than 1 or 2.
 pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_order_k_into(data, table, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_order_k`] appending the stream to `out` (so that a caller with a payload
+/// under way saves a copy of the stream). On an error `out` is unchanged.
+pub fn encode_order_k_into(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
     if !(1..=2).contains(&table.order()) || table.scale_bits() > MAX_CONTEXT_SCALE {
         return Err(Error::InvalidOptions(
             "the order-k rans fast path takes orders 1 and 2".into(),
@@ -1336,25 +1344,25 @@ pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
         // `encode_order_k_bmi2` requires.
-        return unsafe { encode_order_k_bmi2(data, table) };
+        return unsafe { encode_order_k_bmi2(data, table, out) };
     }
-    encode_order_k_any(data, table)
+    encode_order_k_any(data, table, out)
 }
 
 /// [`encode_order_k_any`] compiled with BMI2 (`mulx`, `shrx`: fewer register moves).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
-unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    encode_order_k_any(data, table)
+unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
+    encode_order_k_any(data, table, out)
 }
 
 /// One instance per order and scale: the shifts by the scale become constants.
 #[inline(always)]
-fn encode_order_k_any(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order_k_any(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
     macro_rules! by_scale {
         ($f:ident; $($s:literal)*) => {
             match table.scale_bits() {
-                $($s => $f::<$s>(data, table),)*
+                $($s => $f::<$s>(data, table, out),)*
                 _ => unreachable!("scale checked by encode_order_k"),
             }
         };
@@ -1391,16 +1399,13 @@ fn encode_one<const SCALE: u32>(
     *xj = e.encode(*xj);
 }
 
-/// Writes the final states into the header and moves the words behind it.
-fn finish_order_k(mut buf: Vec<u8>, p: usize, x: &[u64; STATES]) -> Vec<u8> {
-    let cap = buf.len();
-    for (j, xj) in x.iter().enumerate() {
-        buf[8 * j..8 * j + 8].copy_from_slice(&xj.to_le_bytes());
+/// Appends the final states (the header) and the words `buf[p..]` to `out`.
+fn finish_order_k(buf: &[u8], p: usize, x: &[u64; STATES], out: &mut Vec<u8>) {
+    out.reserve(HEADER_BYTES + buf.len() - p);
+    for xj in x {
+        out.extend_from_slice(&xj.to_le_bytes());
     }
-    let word_bytes = cap - p;
-    buf.copy_within(p..cap, HEADER_BYTES);
-    buf.truncate(HEADER_BYTES + word_bytes);
-    buf
+    out.extend_from_slice(&buf[p..]);
 }
 
 /// The first byte of `data` that is absent from its context's table (lanes as in the
@@ -1446,7 +1451,11 @@ fn encode_tail<'e, E: CoderEntry + 'e, const SCALE: u32, const K: usize>(
 
 /// [`encode_order_k`] at order 1 and scale `SCALE`.
 #[inline(always)]
-fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order1_with<const SCALE: u32>(
+    data: &[u8],
+    table: &OrderKTable,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let enc = RowEnc::new(table);
     let rows = enc.rows();
     let entry = |c: u32, s: u8| enc.sym(rows[(c & 0xff) as usize][usize::from(s)]);
@@ -1470,7 +1479,8 @@ fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Res
     if flags & ABSENT_FLAG != 0 {
         return Err(absent_symbol::<_, 1>(data, entry));
     }
-    Ok(finish_order_k(buf, p, &x))
+    finish_order_k(&buf, p, &x, out);
+    Ok(())
 }
 
 /// Groups per chunk of the order-1 encoder's hot loop.
@@ -1558,7 +1568,11 @@ fn encode_order1_groups<const SCALE: u32>(
 
 /// [`encode_order_k`] at order 2 and scale `SCALE`.
 #[inline(always)]
-fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order2_with<const SCALE: u32>(
+    data: &[u8],
+    table: &OrderKTable,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     const K: usize = 2;
     let enc = ContextEnc::new(table);
     let n = data.len();
@@ -1589,7 +1603,8 @@ fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Res
     if flags & ABSENT_FLAG != 0 {
         return Err(absent_symbol::<_, K>(data, |c, s| enc.get(c, s)));
     }
-    Ok(finish_order_k(buf, p, &x))
+    finish_order_k(&buf, p, &x, out);
+    Ok(())
 }
 
 /// Codes one group of the order-2 encoder: the four symbols' entries, lane 3 first,
