@@ -145,20 +145,26 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     write_varint(&mut payload, tbytes.len() as u64);
     payload.extend_from_slice(&tbytes);
     let table_bytes = payload.len();
-    let (stream, model_bits) = match coder {
-        CoderKind::Arithmetic => encode_with_model(
-            data,
-            &mut StaticOrderK::new(&table),
-            RangeEncoder::new(),
-            Direction::Fifo,
-        )?,
-        CoderKind::Rans if table.order() <= 2 => (rans::encode_order_k(data, &table)?, coded_bits),
-        CoderKind::Rans => encode_rans(data, &table)?,
-        // The table's build already priced every symbol: the coded bits are those bits.
-        CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
-        CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
+    let model_bits = if coder == CoderKind::Rans && table.order() <= 2 {
+        // Straight into the payload: no copy of the stream.
+        rans::encode_order_k_into(data, &table, &mut payload)?;
+        coded_bits
+    } else {
+        let (stream, model_bits) = match coder {
+            CoderKind::Arithmetic => encode_with_model(
+                data,
+                &mut StaticOrderK::new(&table),
+                RangeEncoder::new(),
+                Direction::Fifo,
+            )?,
+            CoderKind::Rans => encode_rans(data, &table)?,
+            // The table's build already priced every symbol: the coded bits are those.
+            CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
+            CoderKind::Tans => (encode_tans(data, &table)?, coded_bits),
+        };
+        payload.extend_from_slice(&stream);
+        model_bits
     };
-    payload.extend_from_slice(&stream);
     Ok((
         payload,
         BlockCost {
@@ -587,14 +593,32 @@ mod tests {
 
     #[test]
     fn rans_fast_encoder_reports_an_absent_symbol() {
-        let (table, _) =
-            OrderKTable::build(b"abcabcabcabc", 2, Lanes::Four, 12, CostKind::Ideal).unwrap();
-        for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
-            assert!(matches!(
-                rans::encode_order_k(data, &table),
-                Err(Error::ZeroFrequency { .. })
-            ));
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"abcabcabcabc", k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            for data in [&b"abcabcabcabz"[..], b"zbcabcabcabc", b"abcabcabcacb"] {
+                assert!(
+                    matches!(
+                        rans::encode_order_k(data, &table),
+                        Err(Error::ZeroFrequency { .. })
+                    ),
+                    "order {k}"
+                );
+            }
         }
+    }
+
+    /// Every one of the 2^16 (context, byte) pairs in every lane: the order-1 encoder's
+    /// u16 entry indexes then have no room for an absent entry and need none.
+    #[test]
+    fn rans_fast_paths_with_every_pair_present() {
+        let pairs: Vec<u8> = (0..=255u8)
+            .flat_map(|a| (0..=255u8).flat_map(move |b| [a, b]))
+            .collect();
+        let data = pairs.repeat(4);
+        let (table, _) = rans_fast_equals_generic(&data, 1);
+        let present: usize = table.contexts().iter().map(|c| c.entries().len()).sum();
+        assert_eq!(present, 1 << 16);
     }
 
     fn skewed() -> impl Strategy<Value = Vec<u8>> {

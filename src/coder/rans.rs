@@ -1137,100 +1137,241 @@ fn decode_order_k_with<const K: usize, const SCALE: u32>(
     check_end(&x, pos / WORD_BYTES, words)
 }
 
-/// What the order-k encoder needs about one symbol of one context, 16 bytes: the
-/// reciprocal of [`EncSymbol`] with the small fields packed (`S <= 12`). Aligned so that
-/// one entry never straddles two cache lines.
+/// What the order-k encoder needs about one symbol of one context, 16 bytes, laid out
+/// so that coding a symbol takes few instructions (scale `S <= 12`):
+///
+/// - Renormalise if `x >= x_max(f) = f 2^(63 - S)`, i.e. if `x >= (f 2^(31 - S)) 2^32`;
+///   `f 2^(31 - S) <= 2^31` has its low `31 - S >= 19` bits zero, so the low five bits
+///   of [`CtxEncSymbol::xmax_sh`] hold the shift of the division.
+/// - Divide without doubling `x`: with `l = ceil(log2 f) >= 1` and `m = ceil(2^(63 + l) /
+///   f) < 2^64` (the reciprocal of [`EncSymbol`]), `floor(x / f) = floor(x m / 2^(63 +
+///   l)) = floor(mulhi(x, m) / 2^(l - 1))` (a floor of a floor divided by an integer),
+///   so the shift is `l - 1 <= 11`.
+/// - `f = 1` (`l = 0`) takes `m = 2^64 - 1` and shift 0: `mulhi(x, m) = x - 1` for `1 <= x
+///   < 2^64`, one short of `floor(x / 1)`, which `start + cmpl` in place of `start` makes
+///   up: `x + (start + cmpl) + (x - 1) cmpl = x + start + x cmpl`.
+///
+/// Then `x' = C(s, x) = x + start + floor(x / f) (2^S - f)`. Aligned so that one entry
+/// never straddles two cache lines.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(16))]
 struct CtxEncSymbol {
-    /// The reciprocal `m` of `f` (see [`EncSymbol`]); 0 for an absent symbol.
+    /// The reciprocal (see above); 0 for an absent symbol, so `q = 0`.
     rcp: u64,
-    /// `start` at scale `S`; 0 for an absent symbol.
+    /// `f 2^(31 - S) | shift`; for an absent symbol `u32::MAX`: it never renormalises
+    /// (its threshold `(2^32 - 32) 2^32` is above every state) and bit 5, zero in every
+    /// other entry, flags it. The encoders OR these words and check the flag once.
+    xmax_sh: u32,
+    /// `start`, plus `cmpl` if `f = 1` (at most `2^13 - 2`); 0 for an absent symbol.
     start: u16,
     /// `2^S - f`; 0 for an absent symbol, which thus leaves the state unchanged.
     cmpl: u16,
-    /// `f`; `u16::MAX` for an absent symbol, so that it never renormalises (the test
-    /// `x >> (63 - S) >= f` compares with a value below `2^S <= 2^12`).
-    freq: u16,
-    /// `l = ceil(log2 f) <= 12`, with [`ABSENT_FLAG`] added for an absent symbol. The
-    /// shift by it takes the count mod 64, which drops the flag; the encoder ORs the
-    /// shifts of all symbols and checks the flag once at the end.
-    shift: u8,
 }
 
-/// The flag in [`CtxEncSymbol::shift`] of an absent symbol.
-const ABSENT_FLAG: u8 = 0x80;
+/// The flag in [`CtxEncSymbol::xmax_sh`] of an absent symbol.
+const ABSENT_FLAG: u64 = 1 << 5;
 
 impl CtxEncSymbol {
     const ABSENT: CtxEncSymbol = CtxEncSymbol {
         rcp: 0,
+        xmax_sh: u32::MAX,
         start: 0,
         cmpl: 0,
-        freq: u16::MAX,
-        shift: ABSENT_FLAG,
     };
 
     /// The entry of a symbol with interval `[start, start + freq)` out of `2^scale`,
     /// `1 <= freq`, `scale <= 12`.
     fn of(start: u32, freq: u32, scale: u32) -> CtxEncSymbol {
-        let e = EncSymbol::of(start, freq, scale);
+        debug_assert!(scale <= MAX_CONTEXT_SCALE && (1..=1 << scale).contains(&freq));
+        let cmpl = (1 << scale) - freq;
+        let (rcp, shift, start) = if freq == 1 {
+            (u64::MAX, 0, start + cmpl)
+        } else {
+            let l = 32 - (freq - 1).leading_zeros();
+            let m = (1u128 << (63 + l)).div_ceil(u128::from(freq));
+            let m = u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)");
+            (m, l - 1, start)
+        };
         CtxEncSymbol {
-            rcp: e.rcp,
+            rcp,
+            xmax_sh: freq << (31 - scale) | shift,
             start: start as u16,
-            cmpl: e.cmpl as u16,
-            freq: freq as u16,
-            shift: e.shift as u8,
+            cmpl: cmpl as u16,
         }
     }
 
-    /// `x >= x_max(f) = f * 2^(63 - S)`, as `floor(x / 2^(63 - S)) >= f`.
+    /// `x_max(f)` (above every state for an absent symbol).
     #[inline(always)]
-    fn needs_word(&self, x: u64, scale: u32) -> bool {
-        x >> (63 - scale) >= u64::from(self.freq)
+    fn x_max(&self) -> u64 {
+        u64::from(self.xmax_sh & !31) << 32
+    }
+
+    /// `x >= x_max(f)`.
+    #[inline(always)]
+    fn needs_word(&self, x: u64) -> bool {
+        x >= self.x_max()
     }
 
     /// `x' = C(s, x)` for an `x` already renormalised.
     #[inline(always)]
     fn encode(&self, x: u64) -> u64 {
-        let hi = ((u128::from(x << 1) * u128::from(self.rcp)) >> 64) as u64;
-        // The shift count is taken mod 64 (the flag of an absent symbol drops out).
-        let q = hi.wrapping_shr(u32::from(self.shift));
+        let hi = ((u128::from(x) * u128::from(self.rcp)) >> 64) as u64;
+        // The shift count is taken mod 64: bits 0-4 of xmax_sh (bit 5 only when absent,
+        // where rcp = 0).
+        let q = hi.wrapping_shr(self.xmax_sh);
         // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
         x + u64::from(self.start) + q * u64::from(self.cmpl)
     }
 }
 
-/// One row of order-1 encoder entries: the entry of every byte in one context.
-type EncRow = [CtxEncSymbol; 256];
+/// What the order-k encoders' shared steps (tail, error search) need of an entry.
+trait CoderEntry {
+    /// A word whose bit [`ABSENT_FLAG`] is set exactly for an absent symbol.
+    fn flag_word(&self) -> u64;
+    /// `x >= x_max(f)`.
+    fn needs_word(&self, x: u64) -> bool;
+    /// `x' = C(s, x)` for an `x` already renormalised.
+    fn encode(&self, x: u64) -> u64;
+}
 
-/// Encoder tables of a static order-1 model: a full row of 256 entries per context, so
-/// that a symbol costs one load of its context's row and one of its entry.
+impl CoderEntry for CtxEncSymbol {
+    #[inline(always)]
+    fn flag_word(&self) -> u64 {
+        u64::from(self.xmax_sh)
+    }
+    #[inline(always)]
+    fn needs_word(&self, x: u64) -> bool {
+        CtxEncSymbol::needs_word(self, x)
+    }
+    #[inline(always)]
+    fn encode(&self, x: u64) -> u64 {
+        CtxEncSymbol::encode(self, x)
+    }
+}
+
+/// The order-1 encoder's entry, 32 bytes: every field the step adds or multiplies is a
+/// u64, so that the instructions take it from memory and the hot loop holds no field
+/// of an entry in a register but `thr` (reciprocal, shift and `cmpl` as in
+/// [`CtxEncSymbol`]). With 16-bit fields LLVM loaded all four symbols' fields of a group
+/// up front and spilled them: 110 instructions a group against 80.
+///
+/// `thr = x_max(f) + shift` with `x_max(f) = f 2^(63 - S)`, a multiple of `2^(63 - S)
+/// >= 2^51`, and `shift <= 11`: `x_max(f) = thr & !63`, and the shift of the division
+/// is `thr mod 64`, as a shift by `thr` takes it.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+struct WideSym {
+    /// The reciprocal; 0 for an absent symbol.
+    rcp: u64,
+    /// `x_max(f) + shift`; `u64::MAX` for an absent symbol, whose threshold `thr & !63`
+    /// is above every state (`x < 2^63`), with [`ABSENT_FLAG`] set (clear in every other
+    /// entry: `shift < 32`).
+    thr: u64,
+    /// `start` (plus `cmpl` if `f = 1`, see [`CtxEncSymbol`]); 0 for an absent symbol.
+    start: u64,
+    /// `2^S - f`; 0 for an absent symbol, which thus leaves the state unchanged.
+    cmpl: u64,
+}
+
+impl WideSym {
+    const ABSENT: WideSym = WideSym {
+        rcp: 0,
+        thr: u64::MAX,
+        start: 0,
+        cmpl: 0,
+    };
+
+    /// The entry of a symbol with interval `[start, start + freq)` out of `2^scale`,
+    /// `1 <= freq`, `scale <= 12`.
+    fn of(start: u32, freq: u32, scale: u32) -> WideSym {
+        let e = CtxEncSymbol::of(start, freq, scale);
+        WideSym {
+            rcp: e.rcp,
+            thr: (u64::from(freq) << (63 - scale)) + u64::from(e.xmax_sh & 31),
+            start: u64::from(e.start),
+            cmpl: u64::from(e.cmpl),
+        }
+    }
+}
+
+impl CoderEntry for WideSym {
+    #[inline(always)]
+    fn flag_word(&self) -> u64 {
+        self.thr
+    }
+    #[inline(always)]
+    fn needs_word(&self, x: u64) -> bool {
+        x >= self.thr & !63
+    }
+    #[inline(always)]
+    fn encode(&self, x: u64) -> u64 {
+        let hi = ((u128::from(x) * u128::from(self.rcp)) >> 64) as u64;
+        // The shift count is taken mod 64.
+        let q = hi.wrapping_shr(self.thr as u32);
+        x + self.start + q * self.cmpl
+    }
+}
+
+/// One row of order-1 encoder indexes: the index in [`RowEnc::syms`] of every byte's
+/// entry in one context.
+type EncRow = [u16; 256];
+
+/// Encoder tables of a static order-1 model: a row of 256 u16 indexes per context into
+/// one array of entries, so that a symbol costs one load of its context's row, one of
+/// its index and one of its entry. (Full rows of 32-byte entries cost 8 KiB a context to
+/// fill, 2 MiB per block on kennedy.xls; the indexes 512 bytes.)
 struct RowEnc {
-    /// The row of each context byte in `rows`; row 0 is all absent (contexts without a
-    /// table).
-    row_of: [u16; 256],
+    /// The row of each context byte in `rows`. At most 256 contexts, and a row for the
+    /// contexts without a table only if one lacks a table: at most 256 rows.
+    row_of: [u8; 256],
     rows: Vec<EncRow>,
+    /// The entries of all contexts' symbols (`P <= 256 * 256` of them), then an absent
+    /// entry at index `P` if `P < 2^16` (which every absent index names; with `P = 2^16`
+    /// every context has all 256 symbols and nothing is absent). Padded with absent
+    /// entries to a power-of-two length, `mask + 1`.
+    syms: Vec<WideSym>,
+    mask: usize,
 }
 
 impl RowEnc {
     fn new(table: &OrderKTable) -> RowEnc {
         debug_assert_eq!(table.order(), 1);
         let scale = table.scale_bits();
-        let mut row_of = [0u16; 256];
-        let mut rows = vec![[CtxEncSymbol::ABSENT; 256]; table.contexts().len() + 1];
-        for (r, c) in table.contexts().iter().enumerate() {
-            // An order-1 context is one byte, so at most 256 contexts: r + 1 fits a u16.
-            row_of[(c.context & 0xff) as usize] = (r + 1) as u16;
+        let contexts = table.contexts();
+        let present: usize = contexts.iter().map(|c| c.entries().len()).sum();
+        // Below 2^16 unless nothing is absent (see above); then any value will do.
+        let absent = present.min(usize::from(u16::MAX)) as u16;
+        let len = (present + 1).min(1 << 16).next_power_of_two();
+        let mut syms = Vec::with_capacity(len);
+        // An order-1 context is one byte, so at most 256 contexts.
+        let mut row_of = [contexts.len().min(255) as u8; 256];
+        let mut rows = vec![[absent; 256]; (contexts.len() + 1).min(256)];
+        for (r, c) in contexts.iter().enumerate() {
+            row_of[(c.context & 0xff) as usize] = r as u8;
             for e in c.entries() {
-                rows[r + 1][usize::from(e.symbol)] = CtxEncSymbol::of(e.start, e.freq, scale);
+                rows[r][usize::from(e.symbol)] = syms.len() as u16;
+                syms.push(WideSym::of(e.start, e.freq, scale));
             }
         }
-        RowEnc { row_of, rows }
+        syms.resize(len, WideSym::ABSENT);
+        RowEnc {
+            row_of,
+            rows,
+            mask: syms.len() - 1,
+            syms,
+        }
     }
 
     /// The row of every context byte.
     fn rows(&self) -> [&EncRow; 256] {
         std::array::from_fn(|c| &self.rows[usize::from(self.row_of[c])])
+    }
+
+    /// The entry of index `i`; the mask only lets the compiler see that the index is
+    /// in bounds (every index in the rows is).
+    #[inline(always)]
+    fn sym(&self, i: u16) -> &WideSym {
+        &self.syms[..=self.mask][usize::from(i) & self.mask]
     }
 }
 
@@ -1291,28 +1432,20 @@ impl ContextEnc {
     }
 }
 
-impl EncSymbol {
-    /// The entry of a symbol with interval `[start, start + freq)`, `freq >= 1`.
-    fn of(start: u32, freq: u32, scale: u32) -> EncSymbol {
-        let shift = 32 - (freq - 1).leading_zeros();
-        let m = (1u128 << (63 + shift)).div_ceil(u128::from(freq));
-        EncSymbol {
-            x_max: x_max(freq, scale),
-            rcp: u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)"),
-            start,
-            cmpl: (1 << scale) - freq,
-            shift,
-            zero: 0,
-        }
-    }
-}
-
 /// Encodes `data` with a static order-1 or order-2 table in four lanes; the stream
 /// equals that of [`RansEncoder`] fed the lane layout backwards (notes above).
 ///
 /// Errors: [`Error::ZeroFrequency`] if a byte is absent from its context's table (or
 /// its context has none); [`Error::InvalidOptions`] for an order other than 1 or 2.
 pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_order_k_into(data, table, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_order_k`] appending the stream to `out` (so that a caller with a payload
+/// under way saves a copy of the stream). On an error `out` is unchanged.
+pub fn encode_order_k_into(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
     if !(1..=2).contains(&table.order()) || table.scale_bits() > MAX_CONTEXT_SCALE {
         return Err(Error::InvalidOptions(
             "the order-k rans fast path takes orders 1 and 2".into(),
@@ -1322,25 +1455,25 @@ pub fn encode_order_k(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
         // `encode_order_k_bmi2` requires.
-        return unsafe { encode_order_k_bmi2(data, table) };
+        return unsafe { encode_order_k_bmi2(data, table, out) };
     }
-    encode_order_k_any(data, table)
+    encode_order_k_any(data, table, out)
 }
 
 /// [`encode_order_k_any`] compiled with BMI2 (`mulx`, `shrx`: fewer register moves).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
-unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    encode_order_k_any(data, table)
+unsafe fn encode_order_k_bmi2(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
+    encode_order_k_any(data, table, out)
 }
 
 /// One instance per order and scale: the shifts by the scale become constants.
 #[inline(always)]
-fn encode_order_k_any(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order_k_any(data: &[u8], table: &OrderKTable, out: &mut Vec<u8>) -> Result<()> {
     macro_rules! by_scale {
         ($f:ident; $($s:literal)*) => {
             match table.scale_bits() {
-                $($s => $f::<$s>(data, table),)*
+                $($s => $f::<$s>(data, table, out),)*
                 _ => unreachable!("scale checked by encode_order_k"),
             }
         };
@@ -1362,14 +1495,14 @@ fn order_k_buffer(n: usize, scale: u32) -> Vec<u8> {
 /// checked store (the tail and the few groups outside the hot loops).
 #[inline(always)]
 fn encode_one<const SCALE: u32>(
-    e: &CtxEncSymbol,
+    e: &impl CoderEntry,
     xj: &mut u64,
     buf: &mut [u8],
     p: &mut usize,
-    flags: &mut u8,
+    flags: &mut u64,
 ) {
-    *flags |= e.shift;
-    if e.needs_word(*xj, SCALE) {
+    *flags |= e.flag_word();
+    if e.needs_word(*xj) {
         buf[*p - WORD_BYTES..*p].copy_from_slice(&(*xj as u32).to_le_bytes());
         *p -= WORD_BYTES;
         *xj >>= 32;
@@ -1377,29 +1510,27 @@ fn encode_one<const SCALE: u32>(
     *xj = e.encode(*xj);
 }
 
-/// Writes the final states into the header and moves the words behind it.
-fn finish_order_k(mut buf: Vec<u8>, p: usize, x: &[u64; STATES]) -> Vec<u8> {
-    let cap = buf.len();
-    for (j, xj) in x.iter().enumerate() {
-        buf[8 * j..8 * j + 8].copy_from_slice(&xj.to_le_bytes());
+/// Appends the final states (the header) and the words `buf[p..]` to `out`.
+fn finish_order_k(buf: &[u8], p: usize, x: &[u64; STATES], out: &mut Vec<u8>) {
+    out.reserve(HEADER_BYTES + buf.len() - p);
+    for xj in x {
+        out.extend_from_slice(&xj.to_le_bytes());
     }
-    let word_bytes = cap - p;
-    buf.copy_within(p..cap, HEADER_BYTES);
-    buf.truncate(HEADER_BYTES + word_bytes);
-    buf
+    out.extend_from_slice(&buf[p..]);
 }
 
 /// The first byte of `data` that is absent from its context's table (lanes as in the
 /// notes above), for the error; `entry(context, byte)` gives the entry.
-fn absent_symbol<'a, const K: usize>(
+fn absent_symbol<'a, E: CoderEntry + 'a, const K: usize>(
     data: &[u8],
-    entry: impl Fn(u32, u8) -> &'a CtxEncSymbol,
+    entry: impl Fn(u32, u8) -> &'a E,
 ) -> Error {
     let q = data.len() / STATES;
     let starts = [0, q, 2 * q, 3 * q];
     for (at, &b) in data.iter().enumerate() {
         let lane = if at < 4 * q { at / q.max(1) } else { 3 };
-        if entry(lane_context::<K>(data, at, starts[lane.min(3)]), b).shift & ABSENT_FLAG != 0 {
+        if entry(lane_context::<K>(data, at, starts[lane.min(3)]), b).flag_word() & ABSENT_FLAG != 0
+        {
             return Error::ZeroFrequency { symbol: b };
         }
     }
@@ -1412,16 +1543,16 @@ fn absent_symbol<'a, const K: usize>(
 /// written so far (`buf[p..]`; invariant `p >= HEADER_BYTES + 4`), the states and the
 /// absent-symbol flags.
 #[inline(always)]
-fn encode_tail<'e, const SCALE: u32, const K: usize>(
+fn encode_tail<'e, E: CoderEntry + 'e, const SCALE: u32, const K: usize>(
     data: &[u8],
-    entry: impl Fn(u32, u8) -> &'e CtxEncSymbol,
-) -> (Vec<u8>, usize, [u64; STATES], u8) {
+    entry: impl Fn(u32, u8) -> &'e E,
+) -> (Vec<u8>, usize, [u64; STATES], u64) {
     let n = data.len();
     let q = n / STATES;
     let mut buf = order_k_buffer(n, SCALE);
     let mut p = buf.len();
     let mut x = [L; STATES];
-    let mut flags = 0u8;
+    let mut flags = 0u64;
     for i in (STATES * q..n).rev() {
         let e = entry(lane_context::<K>(data, i, 3 * q), data[i]);
         encode_one::<SCALE>(e, &mut x[i % STATES], &mut buf, &mut p, &mut flags);
@@ -1431,12 +1562,16 @@ fn encode_tail<'e, const SCALE: u32, const K: usize>(
 
 /// [`encode_order_k`] at order 1 and scale `SCALE`.
 #[inline(always)]
-fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order1_with<const SCALE: u32>(
+    data: &[u8],
+    table: &OrderKTable,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let enc = RowEnc::new(table);
     let rows = enc.rows();
-    let entry = |c: u32, s: u8| &rows[(c & 0xff) as usize][usize::from(s)];
+    let entry = |c: u32, s: u8| enc.sym(rows[(c & 0xff) as usize][usize::from(s)]);
     let q = data.len() / STATES;
-    let (mut buf, mut p, mut x, mut flags) = encode_tail::<SCALE, 1>(data, entry);
+    let (mut buf, mut p, mut x, mut flags) = encode_tail::<_, SCALE, 1>(data, entry);
     // Then groups g = q-1 .. 1 (every context inside its lane), then group 0 (zero
     // contexts); within a group lane 3 first.
     if q > 0 {
@@ -1446,20 +1581,21 @@ fn encode_order1_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Res
             &data[2 * q..3 * q],
             &data[3 * q..4 * q],
         ];
-        encode_order1_groups::<SCALE>(&rows, lanes, &mut buf, &mut p, &mut x, &mut flags);
+        encode_order1_groups::<SCALE>(&enc, &rows, lanes, &mut buf, &mut p, &mut x, &mut flags);
         for j in (0..STATES).rev() {
             let e = entry(0, lanes[j][0]);
             encode_one::<SCALE>(e, &mut x[j], &mut buf, &mut p, &mut flags);
         }
     }
     if flags & ABSENT_FLAG != 0 {
-        return Err(absent_symbol::<1>(data, entry));
+        return Err(absent_symbol::<_, 1>(data, entry));
     }
-    Ok(finish_order_k(buf, p, &x))
+    finish_order_k(&buf, p, &x, out);
+    Ok(())
 }
 
 /// Groups per chunk of the order-1 encoder's hot loop.
-const ENC_CHUNK: usize = 256;
+const ENC_CHUNK: usize = 63;
 
 /// The hot loop of the order-1 encoder: groups `g = q-1 .. 1` of the four lanes (each
 /// `q` bytes), lane 3 first, with the branch-free renormalisation of [`encode_order0`].
@@ -1467,21 +1603,30 @@ const ENC_CHUNK: usize = 256;
 /// In chunks of [`ENC_CHUNK`] groups, two passes: the first looks up every symbol's
 /// entry (the context of lane position `g` is the byte at `g - 1`), lane by lane, into
 /// a stack array in stream order; the second codes them. Apart, each pass keeps its
-/// values in registers: together, the lane pointers and the four states spilled.
+/// values in registers: together, the lane pointers and the four states spilled. The
+/// second pass writes its words forward into a stack array indexed by a u8 (no bounds
+/// check, no pointer into the stream held in a register), copied reversed below the
+/// stream's words after each chunk; with [`WideSym`] entries it takes 80 instructions
+/// a group where 16-bit fields and stores into the stream took 130.
 #[inline(always)]
 fn encode_order1_groups<const SCALE: u32>(
+    enc: &RowEnc,
     rows: &[&EncRow; 256],
     lanes: [&[u8]; STATES],
     buf: &mut [u8],
     p: &mut usize,
     x: &mut [u64; STATES],
-    flags: &mut u8,
+    flags: &mut u64,
 ) {
     let q = lanes[0].len();
     let [mut x0, mut x1, mut x2, mut x3] = *x;
     let mut pp = *p;
-    let mut fl = 0u8;
-    let mut ents = [&CtxEncSymbol::ABSENT; STATES * ENC_CHUNK];
+    let mut fl = 0u64;
+    let mut ents = [&WideSym::ABSENT; STATES * ENC_CHUNK];
+    // The chunk's words in the order they are emitted (the reverse of the stream's):
+    // at most 4 * ENC_CHUNK = 252 of them, so a u8 counts them and indexes the array
+    // (with room for the unconditional store of a word that does not count).
+    let mut words = [0u32; 256];
     // Groups [1, hi) remain.
     let mut hi = q;
     while hi > 1 {
@@ -1490,33 +1635,41 @@ fn encode_order1_groups<const SCALE: u32>(
         for (j, lane) in lanes.iter().enumerate() {
             let (ctx, sym) = (&lane[lo - 1..hi - 1], &lane[lo..hi]);
             for ((e, &c), &s) in ents.chunks_exact_mut(STATES).zip(ctx).zip(sym) {
-                e[j] = &rows[usize::from(c)][usize::from(s)];
+                let entry = enc.sym(rows[usize::from(c)][usize::from(s)]);
+                fl |= entry.thr;
+                e[j] = entry;
             }
         }
+        let mut w = 0u8; // words emitted in this chunk
         for es in ents.chunks_exact(STATES).rev() {
-            // At most four words per group; the window sits just below pp, above the
-            // header (pp >= 36), so one bounds check per group.
-            let win: &mut [u8; 16] = (&mut buf[pp - 16..pp]).try_into().expect("16 bytes");
-            let mut k = 0usize; // words emitted in this group, <= 3 before each store
             macro_rules! put {
                 ($x:ident, $e:expr) => {{
-                    let e = $e;
-                    let emit = e.needs_word($x, SCALE);
+                    let e: &WideSym = $e;
+                    let emit = $x >= e.thr & !63;
                     // Store the candidate word unconditionally; it counts only if `emit`.
-                    let at = 12 - 4 * (k & 3);
-                    win[at..at + 4].copy_from_slice(&($x as u32).to_le_bytes());
-                    k += usize::from(emit);
+                    words[usize::from(w)] = $x as u32;
+                    w += u8::from(emit);
                     let xr = if emit { $x >> 32 } else { $x };
-                    fl |= e.shift;
-                    $x = e.encode(xr);
+                    let hi = ((u128::from(xr) * u128::from(e.rcp)) >> 64) as u64;
+                    // The shift count is taken mod 64.
+                    $x = xr + hi.wrapping_shr(e.thr as u32) * e.cmpl + e.start;
                 }};
             }
             put!(x3, es[3]);
             put!(x2, es[2]);
             put!(x1, es[1]);
             put!(x0, es[0]);
-            pp -= WORD_BYTES * k;
         }
+        let w = usize::from(w);
+        // The stream holds the words last emitted first, just below pp.
+        let dst = &mut buf[pp - WORD_BYTES * w..pp];
+        for (d, &wd) in dst
+            .chunks_exact_mut(WORD_BYTES)
+            .zip(words[..w].iter().rev())
+        {
+            d.copy_from_slice(&wd.to_le_bytes());
+        }
+        pp -= WORD_BYTES * w;
         hi = lo;
     }
     *x = [x0, x1, x2, x3];
@@ -1526,12 +1679,16 @@ fn encode_order1_groups<const SCALE: u32>(
 
 /// [`encode_order_k`] at order 2 and scale `SCALE`.
 #[inline(always)]
-fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+fn encode_order2_with<const SCALE: u32>(
+    data: &[u8],
+    table: &OrderKTable,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     const K: usize = 2;
     let enc = ContextEnc::new(table);
     let n = data.len();
     let q = n / STATES;
-    let (mut buf, mut p, mut x, mut flags) = encode_tail::<SCALE, K>(data, |c, s| enc.get(c, s));
+    let (mut buf, mut p, mut x, mut flags) = encode_tail::<_, SCALE, K>(data, |c, s| enc.get(c, s));
     // Then groups g = q-1 .. 0; within a group lane 3 first.
     let mut es = [&CtxEncSymbol::ABSENT; STATES];
     // Groups g >= K: every context lies inside its lane.
@@ -1555,9 +1712,10 @@ fn encode_order2_with<const SCALE: u32>(data: &[u8], table: &OrderKTable) -> Res
         encode_group::<SCALE>(&es, &mut buf, &mut p, &mut x, &mut flags);
     }
     if flags & ABSENT_FLAG != 0 {
-        return Err(absent_symbol::<K>(data, |c, s| enc.get(c, s)));
+        return Err(absent_symbol::<_, K>(data, |c, s| enc.get(c, s)));
     }
-    Ok(finish_order_k(buf, p, &x))
+    finish_order_k(&buf, p, &x, out);
+    Ok(())
 }
 
 /// Codes one group of the order-2 encoder: the four symbols' entries, lane 3 first,
@@ -1569,14 +1727,14 @@ fn encode_group<const SCALE: u32>(
     buf: &mut [u8],
     p: &mut usize,
     x: &mut [u64; STATES],
-    flags: &mut u8,
+    flags: &mut u64,
 ) {
     let win: &mut [u8; 16] = (&mut buf[*p - 16..*p]).try_into().expect("16 bytes");
     let mut k = 0usize; // words emitted in this group, <= 3 before each store
     for j in (0..STATES).rev() {
         let e = es[j];
-        *flags |= e.shift;
-        let emit = e.needs_word(x[j], SCALE);
+        *flags |= u64::from(e.xmax_sh);
+        let emit = e.needs_word(x[j]);
         let w = 12 - 4 * (k & 3);
         win[w..w + 4].copy_from_slice(&(x[j] as u32).to_le_bytes());
         k += usize::from(emit);
