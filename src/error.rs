@@ -13,7 +13,10 @@ pub enum Error {
     #[error("not a shannon file (bad magic bytes)")]
     BadMagic,
     /// The file was written by a format version this build does not read.
-    #[error("unsupported format version {got} (this build reads version {supported})")]
+    #[error(
+        "unsupported format version {got} (this build reads versions {} to {supported})",
+        crate::format::MIN_VERSION
+    )]
     UnsupportedVersion {
         /// Version found in the header.
         got: u8,

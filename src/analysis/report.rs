@@ -46,12 +46,11 @@ use serde::Serialize;
 
 use super::entropy::{EntropyRow, MAX_ENTROPY_ORDER, conditional_entropy, entropies};
 use crate::codec::{BlockCost, Compressor, DEFAULT_BLOCK_SIZE, Options, encode_block};
-use crate::coder::huffman::HuffmanCode;
 use crate::error::{Error, Result};
 use crate::format::{
     Block, BlockKind, CoderKind, HEADER_LEN, Header, Item, ModelKind, Reader, TRAILER_LEN,
 };
-use crate::model::{Counts, FreqTable};
+use crate::model::Counts;
 
 /// Every model the analyser tries, in report order.
 pub const ALL_MODELS: [ModelKind; 3] =
@@ -519,7 +518,7 @@ fn static_order0_cost(header: &Header, body: &[u8], content: &[u8]) -> Result<Bl
     };
     match header.coder {
         CoderKind::Huffman => {
-            let (code, used) = HuffmanCode::read(body)?;
+            let (code, used) = crate::codec::read_huffman_table(header, body)?;
             let bits = code.cost_bits(&counts);
             if bits == u64::MAX {
                 return Err(corrupt);
@@ -532,7 +531,7 @@ fn static_order0_cost(header: &Header, body: &[u8], content: &[u8]) -> Result<Bl
         CoderKind::Arithmetic | CoderKind::Rans | CoderKind::Tans => {
             // One byte of scale (table log for tANS), then the frequency table.
             let (&scale, rest) = body.split_first().ok_or(corrupt)?;
-            let (table, used) = FreqTable::read(rest, scale.into())?;
+            let (table, used) = crate::codec::read_freq_table(header, rest, scale.into())?;
             if (0..256).any(|s| counts.0[s] > 0 && table.freqs()[s] == 0) {
                 return Err(Error::Corrupt {
                     what: "analyse: decoded symbol absent from the block's table",
@@ -919,6 +918,7 @@ pub fn render_json(files: &[FileReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FreqTable;
     use proptest::prelude::*;
 
     fn check_run(r: &Run) {
@@ -1055,14 +1055,15 @@ mod tests {
 
     #[test]
     fn foreign_static_block_is_costed_from_its_own_table() {
-        // A block with a table scale this encoder would not pick (10 instead of the
-        // best): re-encoding differs, so the cost must come from the block's table.
+        // A block with a table scale this encoder would not pick (one below its
+        // choice): re-encoding differs, so the cost must come from the block's table.
         let data = corpus("canterbury/xargs.1");
         let o = Options::new(ModelKind::Static, 0, CoderKind::Rans).unwrap();
         let counts = Counts::of(&data);
-        let table = FreqTable::from_counts(&counts, 10).unwrap();
-        let mut body = vec![10u8];
-        table.write(&mut body);
+        let scale = encode_block(&data, &o).0.body[0] - 1;
+        let table = FreqTable::from_counts(&counts, scale.into()).unwrap();
+        let mut body = vec![scale];
+        crate::model::compact::write_freq_table(&table, &mut body);
         let table_bytes = body.len();
         body.extend(crate::coder::rans::encode_order0(&data, &table).unwrap());
         let block = Block {

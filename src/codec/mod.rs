@@ -22,6 +22,7 @@ use crate::coder::{huffman, range, rans, tans};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
 use crate::model::adaptive::AdaptiveModel;
+use crate::model::compact;
 use crate::model::frequency::FrequencyModel;
 use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS, Model};
@@ -115,7 +116,7 @@ fn best_table(counts: &Counts, max_scale: u32) -> Result<(FreqTable, Vec<u8>, f6
     for scale in (min_scale.min(max_scale)..=max_scale).rev() {
         let table = FreqTable::from_counts(counts, scale)?;
         let mut bytes = vec![scale as u8];
-        table.write(&mut bytes);
+        compact::write_freq_table(&table, &mut bytes);
         let bits = table.cost_bits(counts);
         let total = bits + 8.0 * bytes.len() as f64;
         match &best {
@@ -150,7 +151,7 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
         CoderKind::Huffman => {
             let code = huffman::HuffmanCode::from_counts(&counts)?;
             let mut payload = Vec::new();
-            code.write(&mut payload);
+            code.write_compact(&mut payload);
             let table_bytes = payload.len();
             huffman::encode_block_into(data, &code, &mut payload)?;
             Ok((
@@ -165,7 +166,7 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
             let log = tans::choose_table_log(&counts);
             let table = FreqTable::from_counts(&counts, log)?;
             let mut payload = vec![log as u8];
-            table.write(&mut payload);
+            compact::write_freq_table(&table, &mut payload);
             let table_bytes = payload.len();
             let tables = tans::TansTables::new(&table)?;
             payload.extend_from_slice(&tans::encode_block(data, &tables)?);
@@ -391,11 +392,38 @@ fn split_scale<'a>(
     Ok((scale, rest))
 }
 
+/// The order-0 frequency table at the start of `input` in the layout of the frame's
+/// format version (bit-packed from version 3), and the bytes it took.
+pub(crate) fn read_freq_table(
+    header: &Header,
+    input: &[u8],
+    scale: u32,
+) -> Result<(FreqTable, usize)> {
+    if header.version >= 3 {
+        compact::read_freq_table(input, scale)
+    } else {
+        FreqTable::read(input, scale)
+    }
+}
+
+/// The Huffman code lengths at the start of `input` in the layout of the frame's format
+/// version, and the bytes they took.
+pub(crate) fn read_huffman_table(
+    header: &Header,
+    input: &[u8],
+) -> Result<(huffman::HuffmanCode, usize)> {
+    if header.version >= 3 {
+        huffman::HuffmanCode::read_compact(input)
+    } else {
+        huffman::HuffmanCode::read(input)
+    }
+}
+
 fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<()> {
     match header.coder {
         CoderKind::Arithmetic | CoderKind::Rans => {
             let (scale, rest) = split_scale(payload, header.scale_bits.into(), "table scale")?;
-            let (table, used) = FreqTable::read(rest, scale)?;
+            let (table, used) = read_freq_table(header, rest, scale)?;
             let stream = &rest[used..];
             if header.coder == CoderKind::Rans {
                 rans::decode_order0(stream, &table, out)
@@ -404,8 +432,12 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
             }
         }
         CoderKind::Huffman => {
-            let (code, used) = huffman::HuffmanCode::read(payload)?;
-            huffman::decode_block(&payload[used..], &code, out)
+            let (code, used) = read_huffman_table(header, payload)?;
+            if header.version >= 3 {
+                huffman::decode_block(&payload[used..], &code, out)
+            } else {
+                huffman::decode_block_v2(&payload[used..], &code, out)
+            }
         }
         CoderKind::Tans => {
             let (log, rest) = split_scale(payload, tans::MAX_TABLE_LOG, "tans table log")?;
@@ -414,7 +446,7 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
                     what: "tans table log below the minimum",
                 });
             }
-            let (table, used) = FreqTable::read(rest, log)?;
+            let (table, used) = read_freq_table(header, rest, log)?;
             let tables = tans::TansTables::new(&table)?;
             tans::decode_block(&rest[used..], &tables, out)
         }

@@ -149,6 +149,7 @@ impl Options {
     /// The header of a frame written with these options.
     pub fn header(&self) -> Header {
         Header {
+            version: crate::format::VERSION,
             model: self.model,
             order: self.order,
             coder: self.coder,

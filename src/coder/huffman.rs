@@ -47,6 +47,9 @@
 //! With `nsym = 1` no lengths follow: the symbol's length is 1. Otherwise the lengths must
 //! satisfy Kraft's equality `sum_s 2^-l_s = 1` (a complete prefix code).
 //!
+//! From format version 3 the codec writes the table with [`HuffmanCode::write_compact`]
+//! instead (bit-packed; `docs/FORMAT.md`, "Order-0 tables, version 3").
+//!
 //! # Block stream layout ([`encode_block`])
 //!
 //! For `n < FOUR_STREAM_MIN` (1024) symbols: one bit stream. Otherwise the block is cut
@@ -54,9 +57,13 @@
 //! own bit stream, and the streams follow a jump table:
 //!
 //! ```text
-//! varint   len0, len1, len2              byte lengths of streams 0..3 (LEB128), each >= 1
+//! varint   len0, zigzag(len1 - len0), zigzag(len2 - len0)
+//!                                        byte lengths of streams 0..2 (LEB128), each >= 1;
+//!                                        zigzag(d) = 2d for d >= 0, -2d - 1 below
 //! bytes    stream0 stream1 stream2 stream3   (stream 3 takes the remaining bytes)
 //! ```
+//!
+//! Format version 2 wrote `len1` and `len2` themselves ([`decode_block_v2`] reads it).
 //!
 //! Each bit stream is a [`BitWriter`] stream: code words of its symbols, last symbol
 //! first, then a 1 bit and zero padding to a byte boundary.
@@ -107,6 +114,7 @@ use bitvec::vec::BitVec;
 
 use crate::coder::bitio::{BITS_PER_FLUSH, BackwardBitReader, BitWriter};
 use crate::error::{Error, Result};
+use crate::model::compact::{self, TableBitReader, TableBitWriter};
 use crate::model::{Counts, read_symbol_set, write_symbol_set};
 
 /// Longest code word allowed (read me first, item 3).
@@ -373,6 +381,93 @@ impl HuffmanCode {
             pos += nbytes;
         }
         Ok((HuffmanCode::from_lengths(&lengths)?, pos))
+    }
+
+    /// Appends the lengths in the bit-packed layout of format version 3 (module notes,
+    /// "code-length table layout, version 3"): the symbol set of
+    /// [`compact`](crate::model::compact), then every length but the last (Kraft's
+    /// equality implies it) as nibbles or as differences, whichever is shortest.
+    pub fn write_compact(&self, out: &mut Vec<u8>) {
+        let present: Vec<u8> = (0..=255u8)
+            .filter(|&s| self.lengths[s as usize] > 0)
+            .collect();
+        let mut w = TableBitWriter::new(out);
+        compact::write_symbol_set(&mut w, &present);
+        if present.len() >= 2 {
+            // The last length is implied by Kraft's equality.
+            let lengths: Vec<u8> = present.iter().map(|&s| self.lengths[s as usize]).collect();
+            let listed = &lengths[..lengths.len() - 1];
+            let (mode, _) = (0..3u32)
+                .map(|m| (m, length_bits(listed, m)))
+                .min_by_key(|&(_, bits)| bits)
+                .expect("three modes");
+            w.bits(u64::from(mode), 2);
+            if mode == 0 {
+                for &l in listed {
+                    w.bits(u64::from(l), 4);
+                }
+            } else {
+                w.bits(u64::from(listed[0]), 4);
+                for z in length_deltas(listed) {
+                    w.exp_golomb(z, mode - 1);
+                }
+            }
+        }
+        w.finish();
+    }
+
+    /// Reads a table written by [`HuffmanCode::write_compact`]; returns the code and the
+    /// bytes it took. Every field is checked (lengths 1..=11, Kraft's equality, zero
+    /// padding); never panics.
+    pub fn read_compact(input: &[u8]) -> Result<(HuffmanCode, usize)> {
+        let mut r = TableBitReader::new(input, "huffman code lengths");
+        let present = compact::read_symbol_set(&mut r)?;
+        let mut lengths = [0u8; 256];
+        if present.len() == 1 {
+            lengths[present[0] as usize] = 1;
+        } else {
+            let mode = r.bits(2)? as u32;
+            if mode == 3 {
+                return Err(Error::Corrupt {
+                    what: "unknown huffman length mode",
+                });
+            }
+            let (last, listed) = present.split_last().expect("two or more symbols");
+            // Kraft sum of the listed lengths in units of 2^-MAX_CODE_LEN.
+            let mut kraft = 0u32;
+            let mut l = 0i64;
+            for (i, &s) in listed.iter().enumerate() {
+                l = if i == 0 || mode == 0 {
+                    r.bits(4)? as i64
+                } else {
+                    let z = r.exp_golomb(mode - 1)?;
+                    // Zigzag: 0, 1, 2, 3, 4, ... are differences 0, -1, 1, -2, 2, ...
+                    // (z < 2^36 from the reader's limits).
+                    l + if z & 1 == 1 {
+                        -((z as i64 + 1) / 2)
+                    } else {
+                        z as i64 / 2
+                    }
+                };
+                if !(1..=i64::from(MAX_CODE_LEN)).contains(&l) {
+                    return Err(Error::Corrupt {
+                        what: "huffman code length outside 1..=11",
+                    });
+                }
+                lengths[s as usize] = l as u8;
+                kraft += 1 << (MAX_CODE_LEN - l as u32);
+            }
+            // What is left of the Kraft sum must be one code word of length 1..=11.
+            let rest = (1u32 << MAX_CODE_LEN).saturating_sub(kraft);
+            if !rest.is_power_of_two() || rest > 1 << (MAX_CODE_LEN - 1) {
+                return Err(Error::Corrupt {
+                    what: "huffman code lengths leave no valid last length",
+                });
+            }
+            lengths[*last as usize] = (MAX_CODE_LEN - rest.ilog2()) as u8;
+        }
+        let used = r.finish()?;
+        Ok((HuffmanCode::from_lengths(&lengths)?, used))
     }
 
     /// Bits of the payload for data with histogram `counts`: `sum_s n_s * l_s`. Saturates
@@ -669,6 +764,15 @@ fn optimal_lengths_wide(weights: &[u64; 256], max_len: u32) -> Option<[u8; 256]>
 }
 
 /// Appends `v` as an unsigned LEB128 varint (7 bits a byte, low first).
+/// `2d` for `d >= 0`, `-2d - 1` for `d < 0`.
+fn zigzag(d: i64) -> u64 {
+    if d < 0 {
+        (-2 * d - 1) as u64
+    } else {
+        (2 * d) as u64
+    }
+}
+
 fn write_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -961,8 +1065,12 @@ fn encode_impl(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()>
     // Jump table, then the streams next to each other: only bytes the lanes wrote.
     if ok {
         out.reserve(JUMP_ROOM + ends[3] - base[0]);
-        for k in 0..3 {
-            write_varint(out, (ends[k] - base[k]) as u64);
+        // Stream 0's length, then streams 1 and 2 as zigzag differences from it: the
+        // quarters code alike, so those take one or two bytes instead of three.
+        let len0 = (ends[0] - base[0]) as i64;
+        write_varint(out, len0 as u64);
+        for k in 1..3 {
+            write_varint(out, zigzag((ends[k] - base[k]) as i64 - len0));
         }
         for k in 0..4 {
             out.extend_from_slice(&buf[base[k]..ends[k]]);
@@ -975,6 +1083,26 @@ fn encode_impl(data: &[u8], code: &HuffmanCode, out: &mut Vec<u8>) -> Result<()>
         return Err(zero_frequency());
     }
     Ok(())
+}
+
+/// The zigzag-coded differences of consecutive `lengths` (`0, -1, 1, -2, ...` as
+/// `0, 1, 2, 3, ...`), from the second length on.
+fn length_deltas(lengths: &[u8]) -> impl Iterator<Item = u64> + Clone + '_ {
+    lengths
+        .windows(2)
+        .map(|p| zigzag(i64::from(p[1]) - i64::from(p[0])))
+}
+
+/// Bits of `lengths` in length mode `mode` of [`HuffmanCode::write_compact`]: 0 nibbles,
+/// 1 and 2 the first length as a nibble and then Exp-Golomb `k = mode - 1` of the
+/// differences.
+fn length_bits(lengths: &[u8], mode: u32) -> u64 {
+    if mode == 0 {
+        return 4 * lengths.len() as u64;
+    }
+    4 + length_deltas(lengths)
+        .map(|z| compact::exp_golomb_bits(z, mode - 1))
+        .sum::<u64>()
 }
 
 /// Largest scratch buffer [`encode_block`] keeps for its thread (enough for blocks of
@@ -992,21 +1120,50 @@ std::thread_local! {
 /// A damaged or hostile stream gives an error, never a panic; `stream` must hold exactly
 /// the block's stream, nothing after it.
 pub fn decode_block(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
+    decode_block_with(stream, code, out, JumpTable::Differences)
+}
+
+/// [`decode_block`] for a stream of format version 2, whose jump table holds the three
+/// lengths themselves.
+pub fn decode_block_v2(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
+    decode_block_with(stream, code, out, JumpTable::Lengths)
+}
+
+/// How a four-stream block's jump table gives the lengths of streams 1 and 2.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum JumpTable {
+    /// Format version 2: each as a varint.
+    Lengths,
+    /// Format version 3: as zigzag varints of the difference from stream 0's length.
+    Differences,
+}
+
+fn decode_block_with(
+    stream: &[u8],
+    code: &HuffmanCode,
+    out: &mut [u8],
+    layout: JumpTable,
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi1") && std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU supports BMI1 and BMI2 (checked on the line above), which is all
         // that `decode_bmi` requires.
-        return unsafe { decode_bmi(stream, code, out) };
+        return unsafe { decode_bmi(stream, code, out, layout) };
     }
-    decode_impl(stream, code, out)
+    decode_impl(stream, code, out, layout)
 }
 
 /// [`decode_impl`] compiled with BMI1/BMI2: `shlx`/`shrx` shift by a register without
 /// tying up `cl` or the flags.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi1,bmi2")]
-unsafe fn decode_bmi(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
-    decode_impl(stream, code, out)
+unsafe fn decode_bmi(
+    stream: &[u8],
+    code: &HuffmanCode,
+    out: &mut [u8],
+    layout: JumpTable,
+) -> Result<()> {
+    decode_impl(stream, code, out, layout)
 }
 
 /// Output bytes a fast round may touch in one stream: 5 lookups that advance by at most
@@ -1016,7 +1173,7 @@ const ROUND_WINDOW: usize = 16;
 const ROUND_ADVANCE: usize = 15;
 
 #[inline(always)]
-fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> {
+fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8], layout: JumpTable) -> Result<()> {
     let n = out.len();
     if n < FOUR_STREAM_MIN {
         let mut r = BackwardBitReader::new(stream)?;
@@ -1026,9 +1183,27 @@ fn decode_impl(stream: &[u8], code: &HuffmanCode, out: &mut [u8]) -> Result<()> 
     // Jump table.
     let mut pos = 0;
     let mut sizes = [0usize; 4];
-    for size in &mut sizes[..3] {
-        let (len, used) = read_varint(&stream[pos..])?;
+    let mut len0 = 0u64;
+    for (k, size) in sizes[..3].iter_mut().enumerate() {
+        let (v, used) = read_varint(&stream[pos..])?;
         pos += used;
+        let len = match layout {
+            JumpTable::Lengths => v,
+            JumpTable::Differences if k == 0 => {
+                len0 = v;
+                v
+            }
+            // A difference that takes the length below 0 or past u64 is out of any
+            // stream's reach: 0 is refused below, u64::MAX by the length check.
+            JumpTable::Differences => {
+                let d = v >> 1;
+                if v & 1 == 1 {
+                    len0.saturating_sub(d.saturating_add(1))
+                } else {
+                    len0.saturating_add(d)
+                }
+            }
+        };
         if len == 0 {
             return Err(Error::Corrupt {
                 what: "huffman stream of length 0",
@@ -1859,6 +2034,64 @@ mod tests {
         }
 
         #[test]
+        fn compact_tables_round_trip_and_cuts_fail(
+            raw in proptest::collection::vec(prop_oneof![Just(0u64), 1u64..50, 1u64..100_000], 256),
+        ) {
+            let w: [u64; 256] = raw.try_into().unwrap();
+            let counts = Counts(w);
+            prop_assume!(counts.total() > 0);
+            let code = HuffmanCode::from_counts(&counts).unwrap();
+            let mut table = vec![0x55];
+            code.write_compact(&mut table);
+            let (back, used) = HuffmanCode::read_compact(&table[1..]).unwrap();
+            prop_assert_eq!(used, table.len() - 1);
+            prop_assert_eq!(back.lengths(), code.lengths());
+            for cut in 1..table.len() - 1 {
+                prop_assert!(HuffmanCode::read_compact(&table[1..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn hostile_compact_tables_never_panic(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok((code, used)) = HuffmanCode::read_compact(&input) {
+                prop_assert!(used <= input.len());
+                // Whatever was read is a complete code (or one symbol).
+                let n = code.lengths().iter().filter(|&&l| l > 0).count();
+                prop_assert!(n == 1 || kraft_sum_scaled(code.lengths()) == 1 << MAX_CODE_LEN);
+            }
+        }
+
+        #[test]
+        fn version_2_jump_tables_still_decode(data in proptest::collection::vec(0u8..40, 1024..6000)) {
+            // Rewrite a version-3 stream's jump table in the version-2 layout.
+            let code = HuffmanCode::from_counts(&Counts::of(&data)).unwrap();
+            let v3 = encode_block(&data, &code).unwrap();
+            let mut pos = 0;
+            let mut lens = [0u64; 3];
+            for k in 0..3 {
+                let (v, used) = read_varint(&v3[pos..]).unwrap();
+                pos += used;
+                lens[k] = match (k, v & 1) {
+                    (0, _) => v,
+                    (_, 1) => lens[0] - (v >> 1) - 1,
+                    _ => lens[0] + (v >> 1),
+                };
+            }
+            let mut v2 = Vec::new();
+            for len in lens {
+                write_varint(&mut v2, len);
+            }
+            v2.extend_from_slice(&v3[pos..]);
+            let mut out = vec![0u8; data.len()];
+            decode_block_v2(&v2, &code, &mut out).unwrap();
+            prop_assert_eq!(&out, &data);
+            // The layouts are not interchangeable where the lengths differ.
+            if lens[1] != lens[0] || lens[2] != lens[0] {
+                prop_assert!(decode_block(&v2, &code, &mut out).is_err() || out != data);
+            }
+        }
+
+        #[test]
         fn hostile_streams_never_panic(
             stream in proptest::collection::vec(any::<u8>(), 0..400),
             n in 0usize..3000,
@@ -1958,6 +2191,34 @@ mod tests {
         for k in 0..6 {
             assert!(HuffmanCode::read(&[2, 1, 2, 3, 0x21, 0x02][..k]).is_err());
         }
+        // Compact tables: nsym = 3 (symbols 1, 2, 3 as gaps 2, 1, 1), mode 0, lengths
+        // (1, 2) listed, the last implied as 2.
+        let table = |mode: u64, l0: u64, l1: u64| {
+            let mut t = Vec::new();
+            let mut w = TableBitWriter::new(&mut t);
+            w.bits(2, 8);
+            w.bits(0, 1);
+            for g in [2, 1, 1] {
+                w.gamma(g);
+            }
+            w.bits(mode, 2);
+            w.bits(l0, 4);
+            w.bits(l1, 4);
+            w.finish();
+            t
+        };
+        let (c, _) = HuffmanCode::read_compact(&table(0, 1, 2)).unwrap();
+        assert_eq!(&c.lengths()[..4], &[0, 1, 2, 2]);
+        // Mode 3, a zero length, a length of 12, and listed lengths that leave no valid
+        // last length: (1, 1) leave nothing, (2, 3) leave 5/8, not a power of two. (2, 2)
+        // leave 1/2: the last length is 1.
+        assert!(HuffmanCode::read_compact(&table(3, 1, 2)).is_err());
+        assert!(HuffmanCode::read_compact(&table(0, 0, 2)).is_err());
+        assert!(HuffmanCode::read_compact(&table(0, 12, 2)).is_err());
+        assert!(HuffmanCode::read_compact(&table(0, 1, 1)).is_err());
+        assert!(HuffmanCode::read_compact(&table(0, 2, 3)).is_err());
+        let (c, _) = HuffmanCode::read_compact(&table(0, 2, 2)).unwrap();
+        assert_eq!(&c.lengths()[..4], &[0, 2, 2, 1]);
         // from_lengths checks the same invariants.
         let mut l = [0u8; 256];
         l[0] = 2;

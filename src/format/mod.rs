@@ -15,8 +15,12 @@ pub mod varint;
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = [0x89, b'S', b'H', b'C'];
-/// The format version this build writes and reads.
-pub const VERSION: u8 = 2;
+/// The format version this build writes (and the newest it reads).
+pub const VERSION: u8 = 3;
+
+/// The oldest format version this build reads. Version 2 differs from 3 only in the
+/// static order-0 tables (byte-aligned instead of bit-packed; `docs/FORMAT.md`).
+pub const MIN_VERSION: u8 = 2;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 20;
 /// Smallest block size a header may declare.
@@ -125,6 +129,9 @@ impl CoderKind {
 /// The frame header: everything a decoder needs to know before the first block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// Format version, [`MIN_VERSION`]`..=`[`VERSION`]; [`VERSION`] for every frame this
+    /// build writes, as [`Options::header`](crate::codec::Options::header) sets it.
+    pub version: u8,
     /// Model family.
     pub model: ModelKind,
     /// Context order.
@@ -145,7 +152,7 @@ impl Header {
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&MAGIC);
-        b[4] = VERSION;
+        b[4] = self.version;
         b[5] = self.model.to_byte();
         b[6] = self.order;
         b[7] = self.coder.to_byte();
@@ -162,7 +169,7 @@ impl Header {
         if b[0..4] != MAGIC {
             return Err(Error::BadMagic);
         }
-        if b[4] != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&b[4]) {
             return Err(Error::UnsupportedVersion {
                 got: b[4],
                 supported: VERSION,
@@ -210,6 +217,7 @@ impl Header {
             });
         }
         Ok(Header {
+            version: b[4],
             model,
             order,
             coder,
@@ -504,6 +512,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
+            version: VERSION,
             model: ModelKind::Static,
             order: 0,
             coder: CoderKind::Rans,
@@ -523,6 +532,16 @@ mod tests {
             c[bit / 8] ^= 1 << (bit % 8);
             assert!(Header::parse(&c).is_err(), "flip of bit {bit} not caught");
         }
+    }
+
+    #[test]
+    fn version_2_headers_are_read_and_keep_their_version() {
+        let old = Header {
+            version: 2,
+            ..header()
+        };
+        assert_eq!(Header::parse(&old.to_bytes()).unwrap(), old);
+        assert_eq!(MIN_VERSION, 2);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! symbol with zero frequency is [`Error::ZeroFrequency`], never a panic.
 
 pub mod adaptive;
+pub mod compact;
 mod counts;
 pub mod frequency;
 mod normalize;

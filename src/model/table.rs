@@ -100,8 +100,26 @@ impl FreqTable {
     /// table and the number of bytes it took. Every field is checked.
     pub fn read(input: &[u8], scale_bits: u32) -> Result<(FreqTable, usize)> {
         check_scale(scale_bits)?;
-        let total: u64 = 1 << scale_bits;
         let (present, mut pos) = read_symbol_set(input, "frequency table")?;
+        let table = FreqTable::from_listed(&present, scale_bits, || {
+            let (v, used) = read_varint(&input[pos..])?;
+            pos += used;
+            Ok(v)
+        })?;
+        Ok((table, pos))
+    }
+
+    /// The table of the symbols `present` (increasing, at least one) whose frequencies
+    /// minus one `next` yields in turn for all but the last; the last takes what is left
+    /// of `2^scale_bits`. Checks what a table reader must: the count fits the scale, no
+    /// frequency overflows, and every symbol keeps at least one slot.
+    pub(crate) fn from_listed(
+        present: &[u8],
+        scale_bits: u32,
+        mut next: impl FnMut() -> Result<u64>,
+    ) -> Result<FreqTable> {
+        check_scale(scale_bits)?;
+        let total: u64 = 1 << scale_bits;
         let nsym = present.len();
         if nsym as u64 > total {
             return Err(Error::LimitExceeded {
@@ -110,12 +128,15 @@ impl FreqTable {
                 max: total,
             });
         }
+        let Some((&last, listed)) = present.split_last() else {
+            return Err(Error::Corrupt {
+                what: "table without symbols",
+            });
+        };
         let mut freq = [0u32; 256];
         let mut sum: u64 = 0;
-        for &s in &present[..nsym - 1] {
-            let (v, used) = read_varint(&input[pos..])?;
-            pos += used;
-            let f = v.checked_add(1).ok_or(Error::Corrupt {
+        for &s in listed {
+            let f = next()?.checked_add(1).ok_or(Error::Corrupt {
                 what: "frequency overflows",
             })?;
             sum = sum.saturating_add(f);
@@ -127,8 +148,8 @@ impl FreqTable {
             }
             freq[s as usize] = f as u32;
         }
-        freq[present[nsym - 1] as usize] = (total - sum) as u32;
-        Ok((FreqTable::from_freqs(freq, scale_bits)?, pos))
+        freq[last as usize] = (total - sum) as u32;
+        FreqTable::from_freqs(freq, scale_bits)
     }
 
     /// Code length in bits of data with histogram `counts` under this table.
