@@ -1,10 +1,11 @@
 //! Huffman length limiting from arbitrary counts (the code is complete, within the
 //! limit, and no worse than one bit a symbol above the entropy), and the length-table
-//! reader on arbitrary bytes (whatever it accepts writes back identically and decodes
-//! arbitrary streams without panicking).
+//! readers on arbitrary bytes: whatever the version-2 reader accepts writes back
+//! identically, whatever the version-3 (bit-packed) reader accepts writes and reads back
+//! to the same code, and both decode arbitrary streams without panicking.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use shannon::coder::huffman::{HuffmanCode, MAX_CODE_LEN, decode_block};
+use shannon::coder::huffman::{HuffmanCode, MAX_CODE_LEN, decode_block, decode_block_v2};
 use shannon::model::Counts;
 
 fuzz_target!(|input: (Vec<u16>, Vec<u8>, u8)| {
@@ -32,6 +33,16 @@ fuzz_target!(|input: (Vec<u16>, Vec<u8>, u8)| {
         let mut again = Vec::new();
         code.write(&mut again);
         assert_eq!(&again[..], &bytes[..used]);
+        let mut out = vec![0u8; usize::from(n)];
+        let _ = decode_block_v2(&bytes[used..], &code, &mut out);
+    }
+    if let Ok((code, used)) = HuffmanCode::read_compact(&bytes) {
+        assert!(used <= bytes.len());
+        let mut again = Vec::new();
+        code.write_compact(&mut again);
+        assert!(again.len() <= used, "the writer's choice is the shortest");
+        let (back, m) = HuffmanCode::read_compact(&again).expect("own table reads back");
+        assert_eq!((back.lengths(), m), (code.lengths(), again.len()));
         let mut out = vec![0u8; usize::from(n)];
         let _ = decode_block(&bytes[used..], &code, &mut out);
     }
