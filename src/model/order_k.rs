@@ -47,7 +47,10 @@
 //!    position to a row of 256 counts per context digit (four quarters of the block side
 //!    by side); for `k = 2` from a counting sort by key (keys are below `257^2`); neither
 //!    sorts one key per position. The byte counts can be passed in
-//!    ([`OrderKTable::build_counted`]) so that a caller counts them once. The precision
+//!    ([`OrderKTable::build_counted`]) so that a caller counts them once; in a large
+//!    block they come from the order-1 pairs ([`PairCounts`]: one u16 read and one
+//!    increment a position, the byte counts summed from the pairs), so that the block
+//!    is read once for both ([`OrderKTable::build_pairs`]). The precision
 //!    search of every context uses a normaliser that gives `normalize`'s frequencies bit
 //!    for bit with cached marginal gains, tabulated logarithms, one division per symbol
 //!    for all `s_c`, and branch-free scans that compare the gains' bit patterns as
@@ -597,6 +600,143 @@ fn histograms_o1(
     }
 }
 
+/// Blocks shorter than this count their bytes and pairs apart (see [`PairCounts::of`]).
+const PAIR_COUNTS_MIN_LEN: usize = 1 << 15;
+
+/// The order-1 pair counts of a block, counted in one pass: how often each byte
+/// follows each context byte, in the block's [`Lanes`] (the padding before a lane reads
+/// as byte 0). Every position is counted once, so the byte counts of the block are the
+/// sums of the byte's counts over all contexts ([`PairCounts::counts`]): a caller that
+/// needs both reads the block once.
+pub struct PairCounts {
+    lanes: Lanes,
+    /// `rows[256 b + c]`: the positions with context byte `c` that hold byte `b`. (Byte
+    /// major: the little-endian u16 at `p - 1` is the index of position `p`.)
+    rows: Box<[u32; 1 << 16]>,
+}
+
+impl PairCounts {
+    /// Counts the pairs of `data` in `lanes`; `None` if the block is shorter than
+    /// [`PAIR_COUNTS_MIN_LEN`] (zeroing and summing 64 Ki counters would cost more than
+    /// counting the bytes twice) or has `2^32` bytes or more (u32 counters).
+    ///
+    /// Every position but the first of a lane is counted at the index of the two bytes
+    /// that end there, read as one u16. The pass walks four quarters of the block side
+    /// by side so that four independent chains of loads and increments overlap: with
+    /// four lanes the quarters are the lanes; with one lane every quarter but the first
+    /// starts from the byte before it.
+    pub fn of(data: &[u8], lanes: Lanes) -> Option<PairCounts> {
+        let n = data.len();
+        if n < PAIR_COUNTS_MIN_LEN || u32::try_from(n).is_err() {
+            return None;
+        }
+        Some(PairCounts::count(data, lanes))
+    }
+
+    /// [`PairCounts::of`] for any `4 <= n < 2^32`.
+    fn count(data: &[u8], lanes: Lanes) -> PairCounts {
+        let n = data.len();
+        debug_assert!(n >= 4 && u32::try_from(n).is_ok());
+        let mut rows: Box<[u32; 1 << 16]> = vec![0u32; 1 << 16]
+            .into_boxed_slice()
+            .try_into()
+            .expect("2^16 counters");
+        let q = n / 4;
+        // The bytes whose windows of two are the quarters' pairs, and the positions
+        // whose context is the padding (byte 0, index = the byte times 256).
+        let (pairs, firsts): ([&[u8]; 4], &[usize]) = match lanes {
+            Lanes::Four => (
+                [
+                    &data[..q],
+                    &data[q..2 * q],
+                    &data[2 * q..3 * q],
+                    &data[3 * q..],
+                ],
+                &[0, q, 2 * q, 3 * q],
+            ),
+            Lanes::One => (
+                [
+                    &data[..q],
+                    &data[q - 1..2 * q],
+                    &data[2 * q - 1..3 * q],
+                    &data[3 * q - 1..],
+                ],
+                &[0],
+            ),
+        };
+        for &p in firsts {
+            rows[usize::from(data[p]) << 8] += 1;
+        }
+        // Quarters have at least q - 1 >= 1 pairs; the rest (at most a few, and lane 3's
+        // tail) are counted one quarter at a time.
+        let common = pairs.map(|s| s.len()).into_iter().min().unwrap_or(0);
+        let index = |w: &[u8]| {
+            let pair: [u8; 2] = w.try_into().expect("windows of two");
+            usize::from(u16::from_le_bytes(pair))
+        };
+        let [w0, w1, w2, w3] = pairs.map(|s| s[..common].windows(2));
+        for (((a, b), c), d) in w0.zip(w1).zip(w2).zip(w3) {
+            rows[index(a)] += 1;
+            rows[index(b)] += 1;
+            rows[index(c)] += 1;
+            rows[index(d)] += 1;
+        }
+        for s in pairs {
+            for w in s[common - 1..].windows(2) {
+                rows[index(w)] += 1;
+            }
+        }
+        PairCounts { lanes, rows }
+    }
+
+    /// The lanes the pairs were counted in.
+    pub fn lanes(&self) -> Lanes {
+        self.lanes
+    }
+
+    /// The byte counts of the block (`Counts::of(data)`): each byte's counts summed
+    /// over all contexts.
+    pub fn counts(&self) -> Counts {
+        let mut counts = [0u64; 256];
+        for (t, row) in counts.iter_mut().zip(self.rows.chunks_exact(256)) {
+            // u32 sums: the block has fewer than 2^32 bytes.
+            *t = u64::from(row.iter().sum::<u32>());
+        }
+        Counts(counts)
+    }
+
+    /// [`histograms`] at order 1 from the pairs: the contexts are read in key order (the
+    /// key of an order-1 context is its digit: 0 for the padding when byte 0 is not
+    /// listed, else `rank + 1`) and each context's bytes in rank order. Time
+    /// `O((m + 1) m)`.
+    fn histograms(&self, alphabet: Vec<u8>, listed: &[bool; 256]) -> Histograms {
+        let mut contexts = Vec::with_capacity(alphabet.len() + 1);
+        let mut syms = Vec::new();
+        // The padding has a context of its own only if byte 0 is not listed; else it
+        // shares the context of byte 0.
+        let pad = (!listed[0]).then_some((0u64, 0u8));
+        let keyed = alphabet.iter().enumerate().map(|(r, &c)| (r as u64 + 1, c));
+        for (key, c) in pad.into_iter().chain(keyed) {
+            let first = syms.len() as u32;
+            for (r, &b) in alphabet.iter().enumerate() {
+                let count = self.rows[usize::from(b) << 8 | usize::from(c)];
+                if count > 0 {
+                    syms.push((r as u8, u64::from(count)));
+                }
+            }
+            let len = syms.len() as u32 - first;
+            if len > 0 {
+                contexts.push((key, first, len));
+            }
+        }
+        Histograms {
+            alphabet,
+            contexts,
+            syms,
+        }
+    }
+}
+
 /// Context bytes of a key (design note, item 2); `None` if a digit is out of range or
 /// is the padding digit 0 while byte 0 is listed.
 fn key_to_context(mut key: u64, order: u32, alphabet: &[u8], zero_listed: bool) -> Option<u32> {
@@ -1094,8 +1234,32 @@ impl OrderKTable {
                 "cannot build a model of an empty block".into(),
             ));
         }
-        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
         let h = histograms(data, counts, order, lanes);
+        OrderKTable::build_histograms(h, order, max_scale, kind)
+    }
+
+    /// [`OrderKTable::build_counted`] at order 1 from the pair counts of the block
+    /// (`counts` must be `pairs.counts()`), in the lanes the pairs were counted in.
+    pub fn build_pairs(
+        pairs: &PairCounts,
+        counts: &Counts,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
+        debug_assert!(pairs.counts() == *counts);
+        let (alphabet, _, listed) = rank_counted(counts);
+        let h = pairs.histograms(alphabet, &listed);
+        OrderKTable::build_histograms(h, 1, max_scale, kind)
+    }
+
+    /// Picks every context's precision for the histograms `h` (of a non-empty block).
+    fn build_histograms(
+        h: Histograms,
+        order: u32,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
+        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
         let m = h.alphabet.len();
         let mut table_bits = 8 + 8 * m as u64 + 4 + gamma_len(h.contexts.len() as u64);
         let mut coded = 0.0;
@@ -1702,7 +1866,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn pair_counts_equal_byte_counts_and_sorted_histograms_on_corpus_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        for f in ["calgary/book1", "calgary/obj2", "canterbury/kennedy.xls"] {
+            let data = std::fs::read(root.join(f)).unwrap();
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            for lanes in [Lanes::One, Lanes::Four] {
+                let pairs = PairCounts::of(&data, lanes).expect("a large block");
+                assert_eq!(pairs.lanes(), lanes);
+                assert_eq!(pairs.counts(), Counts::of(&data), "{f} {lanes:?}");
+                let p = pairs.histograms(alphabet.clone(), &listed);
+                let s = histograms_sorted(&data, 1, lanes, alphabet.clone(), &rank, &listed);
+                assert!(same_histograms(&p, &s), "{f} {lanes:?}");
+                for kind in [CostKind::Ideal, CostKind::Huffman] {
+                    let counts = pairs.counts();
+                    let (a, ca) = OrderKTable::build_pairs(&pairs, &counts, 12, kind).unwrap();
+                    let (b, cb) = OrderKTable::build(&data, 1, lanes, 12, kind).unwrap();
+                    assert_eq!(ca, cb, "{f} {lanes:?} {kind:?}");
+                    let (mut wa, mut wb) = (Vec::new(), Vec::new());
+                    a.write(&mut wa);
+                    b.write(&mut wb);
+                    assert_eq!(wa, wb, "{f} {lanes:?} {kind:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pair_counts_skip_small_blocks() {
+        assert!(PairCounts::of(&[1; PAIR_COUNTS_MIN_LEN - 1], Lanes::Four).is_none());
+        let pairs = PairCounts::of(&[1; PAIR_COUNTS_MIN_LEN], Lanes::Four).unwrap();
+        // Four lanes: four positions after the padding, the rest after a 1.
+        assert_eq!(pairs.rows[1 << 8], 4);
+        assert_eq!(pairs.rows[1 << 8 | 1], PAIR_COUNTS_MIN_LEN as u32 - 4);
+    }
+
     proptest! {
+        #[test]
+        fn pair_histograms_equal_sorted_ones(data in proptest::collection::vec(prop_oneof![4 => 0u8..5, 1 => any::<u8>()], 4..600), four in any::<bool>()) {
+            let lanes = if four { Lanes::Four } else { Lanes::One };
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            let pairs = PairCounts::count(&data, lanes);
+            prop_assert_eq!(pairs.counts(), Counts::of(&data));
+            let p = pairs.histograms(alphabet.clone(), &listed);
+            let s = histograms_sorted(&data, 1, lanes, alphabet, &rank, &listed);
+            prop_assert!(same_histograms(&p, &s));
+        }
+
         #[test]
         fn dense_histograms_equal_sorted_ones(data in proptest::collection::vec(prop_oneof![4 => 0u8..5, 1 => any::<u8>()], 1..600), k in 1u32..=2, four in any::<bool>()) {
             let lanes = if four { Lanes::Four } else { Lanes::One };
