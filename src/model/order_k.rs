@@ -705,30 +705,44 @@ impl PairCounts {
         Counts(counts)
     }
 
-    /// [`histograms`] at order 1 from the pairs: the contexts are read in key order (the
-    /// key of an order-1 context is its digit: 0 for the padding when byte 0 is not
-    /// listed, else `rank + 1`) and each context's bytes in rank order. Time
-    /// `O((m + 1) m)`.
+    /// [`histograms`] at order 1 from the pairs: each context's bytes in rank order,
+    /// the contexts sorted by key (the key of an order-1 context is its digit: 0 for the
+    /// padding when byte 0 is not listed, else `rank + 1`). Time `O((m + 1) m)`.
+    ///
+    /// The contexts are read in byte order, not in key order: a context's counts lie
+    /// 1 KiB apart, and neighbouring context bytes share their cache lines.
     fn histograms(&self, alphabet: Vec<u8>, listed: &[bool; 256]) -> Histograms {
         let mut contexts = Vec::with_capacity(alphabet.len() + 1);
         let mut syms = Vec::new();
+        let mut key_of = [None; 256];
+        for (r, &c) in alphabet.iter().enumerate() {
+            key_of[usize::from(c)] = Some(r as u64 + 1);
+        }
         // The padding has a context of its own only if byte 0 is not listed; else it
         // shares the context of byte 0.
-        let pad = (!listed[0]).then_some((0u64, 0u8));
-        let keyed = alphabet.iter().enumerate().map(|(r, &c)| (r as u64 + 1, c));
-        for (key, c) in pad.into_iter().chain(keyed) {
+        if !listed[0] {
+            key_of[0] = Some(0);
+        }
+        // One context's symbols, gathered without a branch on each count (whether a
+        // byte follows a context is a coin toss to the branch predictor).
+        let mut row = [(0u8, 0u64); 256];
+        for (c, key) in (0..=255u8).zip(key_of) {
+            let Some(key) = key else { continue };
             let first = syms.len() as u32;
+            let mut len = 0;
             for (r, &b) in alphabet.iter().enumerate() {
                 let count = self.rows[usize::from(b) << 8 | usize::from(c)];
-                if count > 0 {
-                    syms.push((r as u8, u64::from(count)));
-                }
+                // len <= r < 256.
+                row[len & 255] = (r as u8, u64::from(count));
+                len += usize::from(count > 0);
             }
-            let len = syms.len() as u32 - first;
+            syms.extend_from_slice(&row[..len]);
+            let len = len as u32;
             if len > 0 {
                 contexts.push((key, first, len));
             }
         }
+        contexts.sort_unstable_by_key(|&(key, ..)| key);
         Histograms {
             alphabet,
             contexts,
@@ -788,14 +802,23 @@ fn context_bits(s: u32, ranks: &[u8], freqs: &[u32]) -> u64 {
 }
 
 /// Coded bits of counts `c` under frequencies `f` of total `2^s`.
+///
+/// Not inlined: inside the precision search, with its many live values, the float sum
+/// was kept in memory (a store and a load on the chain of every symbol).
+#[inline(never)]
 fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
     let logs = log_tables();
-    match kind {
-        CostKind::Ideal => counts
+    let ideal = |log2: fn(&LogTables, u32) -> f64| -> f64 {
+        counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(logs, f)))
-            .sum(),
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2(logs, f)))
+            .sum()
+    };
+    match kind {
+        // Frequencies are at most 2^s.
+        CostKind::Ideal if s <= MAX_CONTEXT_SCALE => ideal(log2_of::<true>),
+        CostKind::Ideal => ideal(log2_of::<false>),
         CostKind::Huffman => {
             if counts.len() == 1 {
                 return 0.0;
@@ -1001,9 +1024,15 @@ fn log_tables() -> &'static LogTables {
     })
 }
 
-/// `log2(f)`.
-#[inline]
-fn log2_of(logs: &LogTables, f: u32) -> f64 {
+/// `log2(f)`. With `SMALL` the caller promises `f <= 2^MAX_CONTEXT_SCALE`, which the
+/// tables cover: the index is clamped instead of checked, so that no call to `log2`
+/// sits in the loops (a call there kept their float sums and factors in memory,
+/// every caller-saved register being lost across it).
+#[inline(always)]
+fn log2_of<const SMALL: bool>(logs: &LogTables, f: u32) -> f64 {
+    if SMALL {
+        return logs.log2[(f as usize).min(LOG_TABLE_LEN - 1)];
+    }
     match logs.log2.get(f as usize) {
         Some(&v) => v,
         None => f64::from(f).log2(),
@@ -1011,25 +1040,34 @@ fn log2_of(logs: &LogTables, f: u32) -> f64 {
 }
 
 /// Code length of one more unit for a symbol with count `c` at frequency `f` (the
-/// expression of `normalize`).
-#[inline]
-fn unit_gain(logs: &LogTables, c: u64, f: u32) -> f64 {
-    let up = match logs.up.get(f as usize) {
-        Some(&v) => v,
-        None => (f64::from(f + 1) / f64::from(f)).log2(),
+/// expression of `normalize`); `SMALL` as in [`log2_of`].
+#[inline(always)]
+fn unit_gain<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
+    let up = if SMALL {
+        logs.up[(f as usize).min(LOG_TABLE_LEN - 1)]
+    } else {
+        match logs.up.get(f as usize) {
+            Some(&v) => v,
+            None => (f64::from(f + 1) / f64::from(f)).log2(),
+        }
     };
     c as f64 * up
 }
 
-/// Code length lost by taking one unit from a symbol with count `c` at frequency `f`.
-#[inline]
-fn unit_loss(logs: &LogTables, c: u64, f: u32) -> f64 {
+/// Code length lost by taking one unit from a symbol with count `c` at frequency `f`;
+/// `SMALL` as in [`log2_of`].
+#[inline(always)]
+fn unit_loss<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
     if f <= 1 {
         return f64::INFINITY;
     }
-    let down = match logs.down.get(f as usize) {
-        Some(&v) => v,
-        None => (f64::from(f) / f64::from(f - 1)).log2(),
+    let down = if SMALL {
+        logs.down[(f as usize).min(LOG_TABLE_LEN - 1)]
+    } else {
+        match logs.down.get(f as usize) {
+            Some(&v) => v,
+            None => (f64::from(f) / f64::from(f - 1)).log2(),
+        }
     };
     c as f64 * down
 }
@@ -1103,8 +1141,26 @@ impl Normalizer {
     }
 
     /// [`Normalizer::run`] at `s <= top` for the counts given to
-    /// [`Normalizer::prepare`].
+    /// [`Normalizer::prepare`]. (Not inlined, so that its loops get registers of their
+    /// own.)
+    #[inline(never)]
     fn run_at(&mut self, counts: &[u64], s: u32, logs: &LogTables) -> Result<&[u32]> {
+        // Every frequency is at most 2^s: within the tables at the context scales.
+        if s <= MAX_CONTEXT_SCALE {
+            self.run_with::<true>(counts, s, logs)
+        } else {
+            self.run_with::<false>(counts, s, logs)
+        }
+    }
+
+    /// [`Normalizer::run_at`]; `SMALL` (`s <= MAX_CONTEXT_SCALE`) as in [`log2_of`].
+    #[inline(always)]
+    fn run_with<const SMALL: bool>(
+        &mut self,
+        counts: &[u64],
+        s: u32,
+        logs: &LogTables,
+    ) -> Result<&[u32]> {
         let total_slots: u32 = 1 << s;
         if s > self.top
             || counts.len() != self.base.len()
@@ -1124,14 +1180,14 @@ impl Normalizer {
             // floor(c 2^s / n) <= 2^s: fits a u32.
             let f = ((b >> down) as u32).max(1);
             freq.push(f);
-            gain.push(unit_gain(logs, c, f).to_bits());
-            loss.push(unit_loss(logs, c, f).to_bits());
+            gain.push(unit_gain::<SMALL>(logs, c, f).to_bits());
+            loss.push(unit_loss::<SMALL>(logs, c, f).to_bits());
             sum += u64::from(f);
         }
         let set = |i: usize, f: u32, freq: &mut [u32], gain: &mut [u64], loss: &mut [u64]| {
             freq[i] = f;
-            gain[i] = unit_gain(logs, counts[i], f).to_bits();
-            loss[i] = unit_loss(logs, counts[i], f).to_bits();
+            gain[i] = unit_gain::<SMALL>(logs, counts[i], f).to_bits();
+            loss[i] = unit_loss::<SMALL>(logs, counts[i], f).to_bits();
         };
         let target = u64::from(total_slots);
         let n = counts.len();
@@ -1673,21 +1729,32 @@ impl<'a> TableWriter<'a> {
     }
 
     /// Writes the low `n <= 48` bits of `v`.
+    #[inline]
     fn bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 48 && (n == 0 || v >> n == 0));
+        // Fewer than 8 bits wait in `acc`, so it holds at most 55: whole bytes out at
+        // once, no loop.
         self.acc |= v << self.n;
         self.n += n;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
+        let whole = self.n / 8;
+        // Eight bytes out (one store), the ones not yet whole taken back.
+        self.out.extend_from_slice(&self.acc.to_le_bytes());
+        self.out.truncate(self.out.len() - 8 + whole as usize);
+        // whole <= 6: the shift is below 64.
+        self.acc >>= 8 * whole;
+        self.n -= 8 * whole;
     }
 
     /// Elias gamma of `v >= 1` (design note, item 4).
+    #[inline]
     fn gamma(&mut self, v: u64) {
         debug_assert!(v >= 1);
         let len = 64 - v.leading_zeros();
+        if len <= 24 {
+            // All 2 len - 1 <= 47 bits at once: len - 1 zeros, a one, the low bits.
+            self.bits((v ^ (1 << (len - 1))) << len | 1 << (len - 1), 2 * len - 1);
+            return;
+        }
         self.bits(0, len - 1);
         self.bits(1, 1);
         // Low bits in pieces of at most 32.
