@@ -979,15 +979,18 @@ struct Normalizer {
     base: Vec<u64>,
     /// The scale of `base`.
     top: u32,
+    /// `c_i as f64`, converted once for every run (a u64 takes five instructions).
+    cf: Vec<f64>,
     freq: Vec<u32>,
     /// Bits of `gain(c_i, f_i)`: code length saved by one more unit for symbol `i`.
     gain: Vec<u64>,
     /// Bits of `loss(c_i, f_i)`: code length lost by one unit less; infinite at
     /// `f_i = 1`.
     loss: Vec<u64>,
-    /// Storage of the heaps of long fills and drains (see [`Normalizer::run_at`]).
-    ups: Vec<(u64, usize)>,
-    downs: Vec<std::cmp::Reverse<(u64, usize)>>,
+    /// Storage of the heaps of long fills and drains (see [`Normalizer::run_at`]):
+    /// `(gain, i)` and `(loss, i)` as `2^64 gain + i`, compared as one integer.
+    ups: Vec<u128>,
+    downs: Vec<std::cmp::Reverse<u128>>,
 }
 
 /// Units times symbols above which a fill or drain uses a heap instead of scanning.
@@ -998,11 +1001,11 @@ const HEAP_WORK: usize = 256;
 /// the same bits as the computation.
 struct LogTables {
     /// `log2(f)`.
-    log2: Vec<f64>,
+    log2: Box<[f64; LOG_TABLE_LEN]>,
     /// `log2((f + 1) / f)`, the factor of [`unit_gain`].
-    up: Vec<f64>,
+    up: Box<[f64; LOG_TABLE_LEN]>,
     /// `log2(f / (f - 1))` for `f >= 2`, the factor of [`unit_loss`].
-    down: Vec<f64>,
+    down: Box<[f64; LOG_TABLE_LEN]>,
 }
 
 /// Frequencies covered by [`LogTables`]: `0..=2^MAX_CONTEXT_SCALE`.
@@ -1012,14 +1015,14 @@ fn log_tables() -> &'static LogTables {
     static TABLES: std::sync::OnceLock<LogTables> = std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         let f = |i: usize| f64::from(i as u32);
+        let table = |g: &dyn Fn(usize) -> f64| -> Box<[f64; LOG_TABLE_LEN]> {
+            let v: Box<[f64]> = (0..LOG_TABLE_LEN).map(g).collect();
+            v.try_into().expect("LOG_TABLE_LEN entries")
+        };
         LogTables {
-            log2: (0..LOG_TABLE_LEN).map(|i| f(i).log2()).collect(),
-            up: (0..LOG_TABLE_LEN)
-                .map(|i| (f(i + 1) / f(i)).log2())
-                .collect(),
-            down: (0..LOG_TABLE_LEN)
-                .map(|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() })
-                .collect(),
+            log2: table(&|i| f(i).log2()),
+            up: table(&|i| (f(i + 1) / f(i)).log2()),
+            down: table(&|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() }),
         }
     })
 }
@@ -1039,10 +1042,10 @@ fn log2_of<const SMALL: bool>(logs: &LogTables, f: u32) -> f64 {
     }
 }
 
-/// Code length of one more unit for a symbol with count `c` at frequency `f` (the
-/// expression of `normalize`); `SMALL` as in [`log2_of`].
+/// Code length of one more unit for a symbol with count `c` (as a float: `c as f64`)
+/// at frequency `f` (the expression of `normalize`); `SMALL` as in [`log2_of`].
 #[inline(always)]
-fn unit_gain<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
+fn unit_gain<const SMALL: bool>(logs: &LogTables, c: f64, f: u32) -> f64 {
     let up = if SMALL {
         logs.up[(f as usize).min(LOG_TABLE_LEN - 1)]
     } else {
@@ -1051,13 +1054,13 @@ fn unit_gain<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
             None => (f64::from(f + 1) / f64::from(f)).log2(),
         }
     };
-    c as f64 * up
+    c * up
 }
 
 /// Code length lost by taking one unit from a symbol with count `c` at frequency `f`;
 /// `SMALL` as in [`log2_of`].
 #[inline(always)]
-fn unit_loss<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
+fn unit_loss<const SMALL: bool>(logs: &LogTables, c: f64, f: u32) -> f64 {
     if f <= 1 {
         return f64::INFINITY;
     }
@@ -1069,7 +1072,7 @@ fn unit_loss<const SMALL: bool>(logs: &LogTables, c: u64, f: u32) -> f64 {
             None => (f64::from(f) / f64::from(f - 1)).log2(),
         }
     };
-    c as f64 * down
+    c * down
 }
 
 /// Index of the largest gain, the last of equals. Gains and losses are positive (or
@@ -1129,6 +1132,8 @@ impl Normalizer {
         let n: u128 = counts.iter().map(|&c| u128::from(c)).sum();
         self.top = top;
         self.base.clear();
+        self.cf.clear();
+        self.cf.extend(counts.iter().map(|&c| c as f64));
         for &c in counts {
             // floor(c * 2^top / n), in u64 when c * 2^top fits (the same integer).
             let f = match (c.checked_shl(top), u64::try_from(n)) {
@@ -1170,27 +1175,35 @@ impl Normalizer {
                 "context counts do not fit the precision".into(),
             ));
         }
+        let n = counts.len();
+        let cf = &self.cf[..n];
         let (freq, gain, loss) = (&mut self.freq, &mut self.gain, &mut self.loss);
-        freq.clear();
-        gain.clear();
-        loss.clear();
+        freq.resize(n, 0);
+        gain.resize(n, 0);
+        loss.resize(n, 0);
+        let (freq, gain, loss) = (&mut freq[..n], &mut gain[..n], &mut loss[..n]);
         let mut sum: u64 = 0;
         let down = self.top - s;
-        for (&c, &b) in counts.iter().zip(&self.base) {
+        for ((((f, g), l), &c), &b) in freq
+            .iter_mut()
+            .zip(gain.iter_mut())
+            .zip(loss.iter_mut())
+            .zip(cf)
+            .zip(&self.base)
+        {
             // floor(c 2^s / n) <= 2^s: fits a u32.
-            let f = ((b >> down) as u32).max(1);
-            freq.push(f);
-            gain.push(unit_gain::<SMALL>(logs, c, f).to_bits());
-            loss.push(unit_loss::<SMALL>(logs, c, f).to_bits());
-            sum += u64::from(f);
+            *f = ((b >> down) as u32).max(1);
+            *g = unit_gain::<SMALL>(logs, c, *f).to_bits();
+            *l = unit_loss::<SMALL>(logs, c, *f).to_bits();
+            sum += u64::from(*f);
         }
         let set = |i: usize, f: u32, freq: &mut [u32], gain: &mut [u64], loss: &mut [u64]| {
             freq[i] = f;
-            gain[i] = unit_gain::<SMALL>(logs, counts[i], f).to_bits();
-            loss[i] = unit_loss::<SMALL>(logs, counts[i], f).to_bits();
+            gain[i] = unit_gain::<SMALL>(logs, cf[i], f).to_bits();
+            loss[i] = unit_loss::<SMALL>(logs, cf[i], f).to_bits();
         };
         let target = u64::from(total_slots);
-        let n = counts.len();
+        let key = |v: u64, i: usize| u128::from(v) << 64 | i as u128;
         // The greedy fill takes the largest gain (the last of equals) unit by unit, the
         // drain the smallest loss (the first of equals). A symbol's gain falls and its
         // loss rises with every unit it gets, so a heap ordered by (gain, index), or by
@@ -1200,13 +1213,13 @@ impl Normalizer {
         if sum < target && steps.saturating_mul(n) > HEAP_WORK {
             let mut heap = std::mem::take(&mut self.ups);
             heap.clear();
-            heap.extend(gain.iter().enumerate().map(|(i, &g)| (g, i)));
+            heap.extend(gain.iter().enumerate().map(|(i, &g)| key(g, i)));
             let mut heap = std::collections::BinaryHeap::from(heap);
             for _ in 0..steps {
                 let mut top = heap.peek_mut().expect("counts are not empty");
-                let i = top.1;
+                let i = *top as u64 as usize;
                 set(i, freq[i] + 1, freq, gain, loss);
-                *top = (gain[i], i);
+                *top = key(gain[i], i);
             }
             self.ups = heap.into_vec();
             sum = target;
@@ -1217,19 +1230,19 @@ impl Normalizer {
             heap.extend(
                 loss.iter()
                     .enumerate()
-                    .map(|(i, &l)| std::cmp::Reverse((l, i))),
+                    .map(|(i, &l)| std::cmp::Reverse(key(l, i))),
             );
             let mut heap = std::collections::BinaryHeap::from(heap);
             for _ in 0..steps {
                 let mut top = heap.peek_mut().expect("counts are not empty");
-                let i = top.0.1;
+                let i = top.0 as u64 as usize;
                 // An infinite loss (f = 1) on top means no frequency above 1 is left.
                 assert!(
-                    top.0.0 != f64::INFINITY.to_bits(),
+                    (top.0 >> 64) as u64 != f64::INFINITY.to_bits(),
                     "sum > target implies a frequency above 1"
                 );
                 set(i, freq[i] - 1, freq, gain, loss);
-                *top = std::cmp::Reverse((loss[i], i));
+                *top = std::cmp::Reverse(key(loss[i], i));
             }
             self.downs = heap.into_vec();
             sum = target;
@@ -1256,7 +1269,7 @@ impl Normalizer {
             set(up, freq[up] + 1, freq, gain, loss);
             set(down, freq[down] - 1, freq, gain, loss);
         }
-        Ok(&self.freq)
+        Ok(&self.freq[..n])
     }
 }
 
