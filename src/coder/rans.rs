@@ -1188,9 +1188,7 @@ impl CtxEncSymbol {
             (u64::MAX, 0, start + cmpl)
         } else {
             let l = 32 - (freq - 1).leading_zeros();
-            let m = (1u128 << (63 + l)).div_ceil(u128::from(freq));
-            let m = u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)");
-            (m, l - 1, start)
+            (reciprocal(freq), l - 1, start)
         };
         CtxEncSymbol {
             rcp,
@@ -1222,6 +1220,28 @@ impl CtxEncSymbol {
         // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
         x + u64::from(self.start) + q * u64::from(self.cmpl)
     }
+}
+
+/// `m = ceil(2^(63 + l) / f)` with `l = ceil(log2 f)`, for `f >= 2` (the reciprocal
+/// of [`CtxEncSymbol`]). A u128 division is a library call of about a hundred
+/// instructions and a block's tables repeat few frequencies, so each value up to
+/// `2^MAX_CONTEXT_SCALE` is computed once per process and kept (0 marks one not yet
+/// computed; `m >= 2^63`). Threads that race store the same value.
+fn reciprocal(freq: u32) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEPT: [AtomicU64; (1 << MAX_CONTEXT_SCALE) + 1] =
+        [const { AtomicU64::new(0) }; (1 << MAX_CONTEXT_SCALE) + 1];
+    let slot = KEPT.get(freq as usize);
+    if let Some(m) = slot.map(|a| a.load(Ordering::Relaxed)).filter(|&m| m != 0) {
+        return m;
+    }
+    let l = 32 - (freq - 1).leading_zeros();
+    let m = (1u128 << (63 + l)).div_ceil(u128::from(freq));
+    let m = u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)");
+    if let Some(a) = slot {
+        a.store(m, Ordering::Relaxed);
+    }
+    m
 }
 
 /// What the order-k encoders' shared steps (tail, error search) need of an entry.
@@ -2154,6 +2174,18 @@ mod tests {
             }
             if decode_generic(&s, &t, &mut out).is_ok() {
                 prop_assert_ne!(&out, &data);
+            }
+        }
+    }
+
+    #[test]
+    fn kept_reciprocals_equal_computed_ones() {
+        // Twice over: the first call computes and keeps, the second reads back.
+        for _ in 0..2 {
+            for f in (2u32..=1 << MAX_CONTEXT_SCALE).chain([(1 << MAX_CONTEXT_SCALE) + 1, 65_535]) {
+                let l = 32 - (f - 1).leading_zeros();
+                let m = (1u128 << (63 + l)).div_ceil(u128::from(f));
+                assert_eq!(u128::from(reciprocal(f)), m, "f {f}");
             }
         }
     }
