@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::format::varint::{read_varint, write_varint};
 use crate::format::{CoderKind, Header};
 use crate::model::order_k::{
-    CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, StaticOrderK, payload_order,
+    CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, PairCounts, StaticOrderK, payload_order,
 };
 use crate::model::{Counts, Distribution};
 
@@ -95,11 +95,18 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
     let max_scale = options.scale_bits().min(MAX_CONTEXT_SCALE);
     let mut best: Option<(u32, OrderKTable, f64)> = None;
     let mut best_bits = f64::INFINITY;
-    // Counted once for every order and the order-0 bound.
-    let counts = Counts::of(data);
+    // Counted once for every order and the order-0 bound: the byte counts are the
+    // column sums of the order-1 pairs where those are counted (large blocks).
+    let pairs = PairCounts::of(data, lanes);
+    let counts = pairs
+        .as_ref()
+        .map_or_else(|| Counts::of(data), PairCounts::counts);
+    let build = |k: u32, scale: u32| match &pairs {
+        Some(pairs) if k == 1 => OrderKTable::build_pairs(pairs, &counts, scale, kind),
+        _ => OrderKTable::build_counted(data, &counts, k, lanes, scale, kind),
+    };
     for k in 1..=options.order() {
-        let (mut table, mut cost) =
-            OrderKTable::build_counted(data, &counts, k, lanes, max_scale, kind)?;
+        let (mut table, mut cost) = build(k, max_scale)?;
         if coder == CoderKind::Tans && !tans_fits(&table) {
             // The largest R whose tables fit; rebuild at that precision if it exists.
             let per_context = TANS_MAX_SLOTS / table.contexts().len() as u64;
@@ -107,7 +114,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
             if fit < tans::MIN_TABLE_LOG {
                 continue;
             }
-            (table, cost) = OrderKTable::build_counted(data, &counts, k, lanes, fit, kind)?;
+            (table, cost) = build(k, fit)?;
         }
         let table_bytes = cost.table_bits.div_ceil(8);
         let bits =

@@ -1188,9 +1188,7 @@ impl CtxEncSymbol {
             (u64::MAX, 0, start + cmpl)
         } else {
             let l = 32 - (freq - 1).leading_zeros();
-            let m = (1u128 << (63 + l)).div_ceil(u128::from(freq));
-            let m = u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)");
-            (m, l - 1, start)
+            (reciprocal(freq), l - 1, start)
         };
         CtxEncSymbol {
             rcp,
@@ -1222,6 +1220,28 @@ impl CtxEncSymbol {
         // x' = C(s, x) = x + start + floor(x / f) * (2^S - f)
         x + u64::from(self.start) + q * u64::from(self.cmpl)
     }
+}
+
+/// `m = ceil(2^(63 + l) / f)` with `l = ceil(log2 f)`, for `f >= 2` (the reciprocal
+/// of [`CtxEncSymbol`]). A u128 division is a library call of about a hundred
+/// instructions and a block's tables repeat few frequencies, so each value up to
+/// `2^MAX_CONTEXT_SCALE` is computed once per process and kept (0 marks one not yet
+/// computed; `m >= 2^63`). Threads that race store the same value.
+fn reciprocal(freq: u32) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEPT: [AtomicU64; (1 << MAX_CONTEXT_SCALE) + 1] =
+        [const { AtomicU64::new(0) }; (1 << MAX_CONTEXT_SCALE) + 1];
+    let slot = KEPT.get(freq as usize);
+    if let Some(m) = slot.map(|a| a.load(Ordering::Relaxed)).filter(|&m| m != 0) {
+        return m;
+    }
+    let l = 32 - (freq - 1).leading_zeros();
+    let m = (1u128 << (63 + l)).div_ceil(u128::from(freq));
+    let m = u64::try_from(m).expect("reciprocal below 2^64 (see EncSymbol)");
+    if let Some(a) = slot {
+        a.store(m, Ordering::Relaxed);
+    }
+    m
 }
 
 /// What the order-k encoders' shared steps (tail, error search) need of an entry.
@@ -1561,6 +1581,10 @@ fn encode_tail<'e, E: CoderEntry + 'e, const SCALE: u32, const K: usize>(
 }
 
 /// [`encode_order_k`] at order 1 and scale `SCALE`.
+///
+/// The words go into a vector in the order they are emitted (the reverse of the
+/// stream's), which needs no zeroed buffer of the worst-case length, and are copied
+/// reversed after the header at the end.
 #[inline(always)]
 fn encode_order1_with<const SCALE: u32>(
     data: &[u8],
@@ -1570,8 +1594,25 @@ fn encode_order1_with<const SCALE: u32>(
     let enc = RowEnc::new(table);
     let rows = enc.rows();
     let entry = |c: u32, s: u8| enc.sym(rows[(c & 0xff) as usize][usize::from(s)]);
-    let q = data.len() / STATES;
-    let (mut buf, mut p, mut x, mut flags) = encode_tail::<_, SCALE, 1>(data, entry);
+    let n = data.len();
+    let q = n / STATES;
+    let mut words: Vec<u32> = Vec::with_capacity(max_words(n, SCALE));
+    let mut x = [L; STATES];
+    let mut flags = 0u64;
+    // One symbol of state `j` (stream symbol `i`, `i mod 4 = j`) with entry `e`.
+    let one = |e: &WideSym, xj: &mut u64, words: &mut Vec<u32>, flags: &mut u64| {
+        *flags |= e.flag_word();
+        if e.needs_word(*xj) {
+            words.push(*xj as u32);
+            *xj >>= 32;
+        }
+        *xj = e.encode(*xj);
+    };
+    // First the tail: stream symbols n - 1 down to 4q (lane 3).
+    for i in (STATES * q..n).rev() {
+        let e = entry(lane_context::<1>(data, i, 3 * q), data[i]);
+        one(e, &mut x[i % STATES], &mut words, &mut flags);
+    }
     // Then groups g = q-1 .. 1 (every context inside its lane), then group 0 (zero
     // contexts); within a group lane 3 first.
     if q > 0 {
@@ -1581,16 +1622,26 @@ fn encode_order1_with<const SCALE: u32>(
             &data[2 * q..3 * q],
             &data[3 * q..4 * q],
         ];
-        encode_order1_groups::<SCALE>(&enc, &rows, lanes, &mut buf, &mut p, &mut x, &mut flags);
+        encode_order1_groups::<SCALE>(&enc, &rows, lanes, &mut words, &mut x, &mut flags);
         for j in (0..STATES).rev() {
-            let e = entry(0, lanes[j][0]);
-            encode_one::<SCALE>(e, &mut x[j], &mut buf, &mut p, &mut flags);
+            one(entry(0, lanes[j][0]), &mut x[j], &mut words, &mut flags);
         }
     }
     if flags & ABSENT_FLAG != 0 {
         return Err(absent_symbol::<_, 1>(data, entry));
     }
-    finish_order_k(&buf, p, &x, out);
+    out.reserve(HEADER_BYTES + WORD_BYTES * words.len());
+    for xj in &x {
+        out.extend_from_slice(&xj.to_le_bytes());
+    }
+    let at = out.len();
+    out.resize(at + WORD_BYTES * words.len(), 0);
+    for (d, &w) in out[at..]
+        .chunks_exact_mut(WORD_BYTES)
+        .zip(words.iter().rev())
+    {
+        d.copy_from_slice(&w.to_le_bytes());
+    }
     Ok(())
 }
 
@@ -1605,22 +1656,20 @@ const ENC_CHUNK: usize = 63;
 /// a stack array in stream order; the second codes them. Apart, each pass keeps its
 /// values in registers: together, the lane pointers and the four states spilled. The
 /// second pass writes its words forward into a stack array indexed by a u8 (no bounds
-/// check, no pointer into the stream held in a register), copied reversed below the
-/// stream's words after each chunk; with [`WideSym`] entries it takes 80 instructions
+/// check, no pointer into the stream held in a register), appended to `out` (words in
+/// the order emitted) after each chunk; with [`WideSym`] entries it takes 80 instructions
 /// a group where 16-bit fields and stores into the stream took 130.
 #[inline(always)]
 fn encode_order1_groups<const SCALE: u32>(
     enc: &RowEnc,
     rows: &[&EncRow; 256],
     lanes: [&[u8]; STATES],
-    buf: &mut [u8],
-    p: &mut usize,
+    out: &mut Vec<u32>,
     x: &mut [u64; STATES],
     flags: &mut u64,
 ) {
     let q = lanes[0].len();
     let [mut x0, mut x1, mut x2, mut x3] = *x;
-    let mut pp = *p;
     let mut fl = 0u64;
     let mut ents = [&WideSym::ABSENT; STATES * ENC_CHUNK];
     // The chunk's words in the order they are emitted (the reverse of the stream's):
@@ -1660,20 +1709,10 @@ fn encode_order1_groups<const SCALE: u32>(
             put!(x1, es[1]);
             put!(x0, es[0]);
         }
-        let w = usize::from(w);
-        // The stream holds the words last emitted first, just below pp.
-        let dst = &mut buf[pp - WORD_BYTES * w..pp];
-        for (d, &wd) in dst
-            .chunks_exact_mut(WORD_BYTES)
-            .zip(words[..w].iter().rev())
-        {
-            d.copy_from_slice(&wd.to_le_bytes());
-        }
-        pp -= WORD_BYTES * w;
+        out.extend_from_slice(&words[..usize::from(w)]);
         hi = lo;
     }
     *x = [x0, x1, x2, x3];
-    *p = pp;
     *flags |= fl;
 }
 
@@ -2135,6 +2174,18 @@ mod tests {
             }
             if decode_generic(&s, &t, &mut out).is_ok() {
                 prop_assert_ne!(&out, &data);
+            }
+        }
+    }
+
+    #[test]
+    fn kept_reciprocals_equal_computed_ones() {
+        // Twice over: the first call computes and keeps, the second reads back.
+        for _ in 0..2 {
+            for f in (2u32..=1 << MAX_CONTEXT_SCALE).chain([(1 << MAX_CONTEXT_SCALE) + 1, 65_535]) {
+                let l = 32 - (f - 1).leading_zeros();
+                let m = (1u128 << (63 + l)).div_ceil(u128::from(f));
+                assert_eq!(u128::from(reciprocal(f)), m, "f {f}");
             }
         }
     }

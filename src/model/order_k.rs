@@ -47,7 +47,10 @@
 //!    position to a row of 256 counts per context digit (four quarters of the block side
 //!    by side); for `k = 2` from a counting sort by key (keys are below `257^2`); neither
 //!    sorts one key per position. The byte counts can be passed in
-//!    ([`OrderKTable::build_counted`]) so that a caller counts them once. The precision
+//!    ([`OrderKTable::build_counted`]) so that a caller counts them once; in a large
+//!    block they come from the order-1 pairs ([`PairCounts`]: one u16 read and one
+//!    increment a position, the byte counts summed from the pairs), so that the block
+//!    is read once for both ([`OrderKTable::build_pairs`]). The precision
 //!    search of every context uses a normaliser that gives `normalize`'s frequencies bit
 //!    for bit with cached marginal gains, tabulated logarithms, one division per symbol
 //!    for all `s_c`, and branch-free scans that compare the gains' bit patterns as
@@ -597,6 +600,157 @@ fn histograms_o1(
     }
 }
 
+/// Blocks shorter than this count their bytes and pairs apart (see [`PairCounts::of`]).
+const PAIR_COUNTS_MIN_LEN: usize = 1 << 15;
+
+/// The order-1 pair counts of a block, counted in one pass: how often each byte
+/// follows each context byte, in the block's [`Lanes`] (the padding before a lane reads
+/// as byte 0). Every position is counted once, so the byte counts of the block are the
+/// sums of the byte's counts over all contexts ([`PairCounts::counts`]): a caller that
+/// needs both reads the block once.
+pub struct PairCounts {
+    lanes: Lanes,
+    /// `rows[256 b + c]`: the positions with context byte `c` that hold byte `b`. (Byte
+    /// major: the little-endian u16 at `p - 1` is the index of position `p`.)
+    rows: Box<[u32; 1 << 16]>,
+}
+
+impl PairCounts {
+    /// Counts the pairs of `data` in `lanes`; `None` if the block is shorter than
+    /// [`PAIR_COUNTS_MIN_LEN`] (zeroing and summing 64 Ki counters would cost more than
+    /// counting the bytes twice) or has `2^32` bytes or more (u32 counters).
+    ///
+    /// Every position but the first of a lane is counted at the index of the two bytes
+    /// that end there, read as one u16. The pass walks four quarters of the block side
+    /// by side so that four independent chains of loads and increments overlap: with
+    /// four lanes the quarters are the lanes; with one lane every quarter but the first
+    /// starts from the byte before it.
+    pub fn of(data: &[u8], lanes: Lanes) -> Option<PairCounts> {
+        let n = data.len();
+        if n < PAIR_COUNTS_MIN_LEN || u32::try_from(n).is_err() {
+            return None;
+        }
+        Some(PairCounts::count(data, lanes))
+    }
+
+    /// [`PairCounts::of`] for any `4 <= n < 2^32`.
+    fn count(data: &[u8], lanes: Lanes) -> PairCounts {
+        let n = data.len();
+        debug_assert!(n >= 4 && u32::try_from(n).is_ok());
+        let mut rows: Box<[u32; 1 << 16]> = vec![0u32; 1 << 16]
+            .into_boxed_slice()
+            .try_into()
+            .expect("2^16 counters");
+        let q = n / 4;
+        // The bytes whose windows of two are the quarters' pairs, and the positions
+        // whose context is the padding (byte 0, index = the byte times 256).
+        let (pairs, firsts): ([&[u8]; 4], &[usize]) = match lanes {
+            Lanes::Four => (
+                [
+                    &data[..q],
+                    &data[q..2 * q],
+                    &data[2 * q..3 * q],
+                    &data[3 * q..],
+                ],
+                &[0, q, 2 * q, 3 * q],
+            ),
+            Lanes::One => (
+                [
+                    &data[..q],
+                    &data[q - 1..2 * q],
+                    &data[2 * q - 1..3 * q],
+                    &data[3 * q - 1..],
+                ],
+                &[0],
+            ),
+        };
+        for &p in firsts {
+            rows[usize::from(data[p]) << 8] += 1;
+        }
+        // Quarters have at least q - 1 >= 1 pairs; the rest (at most a few, and lane 3's
+        // tail) are counted one quarter at a time.
+        let common = pairs.map(|s| s.len()).into_iter().min().unwrap_or(0);
+        let index = |w: &[u8]| {
+            let pair: [u8; 2] = w.try_into().expect("windows of two");
+            usize::from(u16::from_le_bytes(pair))
+        };
+        let [w0, w1, w2, w3] = pairs.map(|s| s[..common].windows(2));
+        for (((a, b), c), d) in w0.zip(w1).zip(w2).zip(w3) {
+            rows[index(a)] += 1;
+            rows[index(b)] += 1;
+            rows[index(c)] += 1;
+            rows[index(d)] += 1;
+        }
+        for s in pairs {
+            for w in s[common - 1..].windows(2) {
+                rows[index(w)] += 1;
+            }
+        }
+        PairCounts { lanes, rows }
+    }
+
+    /// The lanes the pairs were counted in.
+    pub fn lanes(&self) -> Lanes {
+        self.lanes
+    }
+
+    /// The byte counts of the block (`Counts::of(data)`): each byte's counts summed
+    /// over all contexts.
+    pub fn counts(&self) -> Counts {
+        let mut counts = [0u64; 256];
+        for (t, row) in counts.iter_mut().zip(self.rows.chunks_exact(256)) {
+            // u32 sums: the block has fewer than 2^32 bytes.
+            *t = u64::from(row.iter().sum::<u32>());
+        }
+        Counts(counts)
+    }
+
+    /// [`histograms`] at order 1 from the pairs: each context's bytes in rank order,
+    /// the contexts sorted by key (the key of an order-1 context is its digit: 0 for the
+    /// padding when byte 0 is not listed, else `rank + 1`). Time `O((m + 1) m)`.
+    ///
+    /// The contexts are read in byte order, not in key order: a context's counts lie
+    /// 1 KiB apart, and neighbouring context bytes share their cache lines.
+    fn histograms(&self, alphabet: Vec<u8>, listed: &[bool; 256]) -> Histograms {
+        let mut contexts = Vec::with_capacity(alphabet.len() + 1);
+        let mut syms = Vec::new();
+        let mut key_of = [None; 256];
+        for (r, &c) in alphabet.iter().enumerate() {
+            key_of[usize::from(c)] = Some(r as u64 + 1);
+        }
+        // The padding has a context of its own only if byte 0 is not listed; else it
+        // shares the context of byte 0.
+        if !listed[0] {
+            key_of[0] = Some(0);
+        }
+        // One context's symbols, gathered without a branch on each count (whether a
+        // byte follows a context is a coin toss to the branch predictor).
+        let mut row = [(0u8, 0u64); 256];
+        for (c, key) in (0..=255u8).zip(key_of) {
+            let Some(key) = key else { continue };
+            let first = syms.len() as u32;
+            let mut len = 0;
+            for (r, &b) in alphabet.iter().enumerate() {
+                let count = self.rows[usize::from(b) << 8 | usize::from(c)];
+                // len <= r < 256.
+                row[len & 255] = (r as u8, u64::from(count));
+                len += usize::from(count > 0);
+            }
+            syms.extend_from_slice(&row[..len]);
+            let len = len as u32;
+            if len > 0 {
+                contexts.push((key, first, len));
+            }
+        }
+        contexts.sort_unstable_by_key(|&(key, ..)| key);
+        Histograms {
+            alphabet,
+            contexts,
+            syms,
+        }
+    }
+}
+
 /// Context bytes of a key (design note, item 2); `None` if a digit is out of range or
 /// is the padding digit 0 while byte 0 is listed.
 fn key_to_context(mut key: u64, order: u32, alphabet: &[u8], zero_listed: bool) -> Option<u32> {
@@ -648,14 +802,23 @@ fn context_bits(s: u32, ranks: &[u8], freqs: &[u32]) -> u64 {
 }
 
 /// Coded bits of counts `c` under frequencies `f` of total `2^s`.
+///
+/// Not inlined: inside the precision search, with its many live values, the float sum
+/// was kept in memory (a store and a load on the chain of every symbol).
+#[inline(never)]
 fn coded_bits(kind: CostKind, s: u32, counts: &[u64], freqs: &[u32]) -> f64 {
     let logs = log_tables();
-    match kind {
-        CostKind::Ideal => counts
+    let ideal = |log2: fn(&LogTables, u32) -> f64| -> f64 {
+        counts
             .iter()
             .zip(freqs)
-            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2_of(logs, f)))
-            .sum(),
+            .map(|(&c, &f)| c as f64 * (f64::from(s) - log2(logs, f)))
+            .sum()
+    };
+    match kind {
+        // Frequencies are at most 2^s.
+        CostKind::Ideal if s <= MAX_CONTEXT_SCALE => ideal(log2_of::<true>),
+        CostKind::Ideal => ideal(log2_of::<false>),
         CostKind::Huffman => {
             if counts.len() == 1 {
                 return 0.0;
@@ -816,15 +979,18 @@ struct Normalizer {
     base: Vec<u64>,
     /// The scale of `base`.
     top: u32,
+    /// `c_i as f64`, converted once for every run (a u64 takes five instructions).
+    cf: Vec<f64>,
     freq: Vec<u32>,
     /// Bits of `gain(c_i, f_i)`: code length saved by one more unit for symbol `i`.
     gain: Vec<u64>,
     /// Bits of `loss(c_i, f_i)`: code length lost by one unit less; infinite at
     /// `f_i = 1`.
     loss: Vec<u64>,
-    /// Storage of the heaps of long fills and drains (see [`Normalizer::run_at`]).
-    ups: Vec<(u64, usize)>,
-    downs: Vec<std::cmp::Reverse<(u64, usize)>>,
+    /// Storage of the heaps of long fills and drains (see [`Normalizer::run_at`]):
+    /// `(gain, i)` and `(loss, i)` as `2^64 gain + i`, compared as one integer.
+    ups: Vec<u128>,
+    downs: Vec<std::cmp::Reverse<u128>>,
 }
 
 /// Units times symbols above which a fill or drain uses a heap instead of scanning.
@@ -835,11 +1001,11 @@ const HEAP_WORK: usize = 256;
 /// the same bits as the computation.
 struct LogTables {
     /// `log2(f)`.
-    log2: Vec<f64>,
+    log2: Box<[f64; LOG_TABLE_LEN]>,
     /// `log2((f + 1) / f)`, the factor of [`unit_gain`].
-    up: Vec<f64>,
+    up: Box<[f64; LOG_TABLE_LEN]>,
     /// `log2(f / (f - 1))` for `f >= 2`, the factor of [`unit_loss`].
-    down: Vec<f64>,
+    down: Box<[f64; LOG_TABLE_LEN]>,
 }
 
 /// Frequencies covered by [`LogTables`]: `0..=2^MAX_CONTEXT_SCALE`.
@@ -849,49 +1015,64 @@ fn log_tables() -> &'static LogTables {
     static TABLES: std::sync::OnceLock<LogTables> = std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         let f = |i: usize| f64::from(i as u32);
+        let table = |g: &dyn Fn(usize) -> f64| -> Box<[f64; LOG_TABLE_LEN]> {
+            let v: Box<[f64]> = (0..LOG_TABLE_LEN).map(g).collect();
+            v.try_into().expect("LOG_TABLE_LEN entries")
+        };
         LogTables {
-            log2: (0..LOG_TABLE_LEN).map(|i| f(i).log2()).collect(),
-            up: (0..LOG_TABLE_LEN)
-                .map(|i| (f(i + 1) / f(i)).log2())
-                .collect(),
-            down: (0..LOG_TABLE_LEN)
-                .map(|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() })
-                .collect(),
+            log2: table(&|i| f(i).log2()),
+            up: table(&|i| (f(i + 1) / f(i)).log2()),
+            down: table(&|i| if i < 2 { 0.0 } else { (f(i) / f(i - 1)).log2() }),
         }
     })
 }
 
-/// `log2(f)`.
-#[inline]
-fn log2_of(logs: &LogTables, f: u32) -> f64 {
+/// `log2(f)`. With `SMALL` the caller promises `f <= 2^MAX_CONTEXT_SCALE`, which the
+/// tables cover: the index is clamped instead of checked, so that no call to `log2`
+/// sits in the loops (a call there kept their float sums and factors in memory,
+/// every caller-saved register being lost across it).
+#[inline(always)]
+fn log2_of<const SMALL: bool>(logs: &LogTables, f: u32) -> f64 {
+    if SMALL {
+        return logs.log2[(f as usize).min(LOG_TABLE_LEN - 1)];
+    }
     match logs.log2.get(f as usize) {
         Some(&v) => v,
         None => f64::from(f).log2(),
     }
 }
 
-/// Code length of one more unit for a symbol with count `c` at frequency `f` (the
-/// expression of `normalize`).
-#[inline]
-fn unit_gain(logs: &LogTables, c: u64, f: u32) -> f64 {
-    let up = match logs.up.get(f as usize) {
-        Some(&v) => v,
-        None => (f64::from(f + 1) / f64::from(f)).log2(),
+/// Code length of one more unit for a symbol with count `c` (as a float: `c as f64`)
+/// at frequency `f` (the expression of `normalize`); `SMALL` as in [`log2_of`].
+#[inline(always)]
+fn unit_gain<const SMALL: bool>(logs: &LogTables, c: f64, f: u32) -> f64 {
+    let up = if SMALL {
+        logs.up[(f as usize).min(LOG_TABLE_LEN - 1)]
+    } else {
+        match logs.up.get(f as usize) {
+            Some(&v) => v,
+            None => (f64::from(f + 1) / f64::from(f)).log2(),
+        }
     };
-    c as f64 * up
+    c * up
 }
 
-/// Code length lost by taking one unit from a symbol with count `c` at frequency `f`.
-#[inline]
-fn unit_loss(logs: &LogTables, c: u64, f: u32) -> f64 {
+/// Code length lost by taking one unit from a symbol with count `c` at frequency `f`;
+/// `SMALL` as in [`log2_of`].
+#[inline(always)]
+fn unit_loss<const SMALL: bool>(logs: &LogTables, c: f64, f: u32) -> f64 {
     if f <= 1 {
         return f64::INFINITY;
     }
-    let down = match logs.down.get(f as usize) {
-        Some(&v) => v,
-        None => (f64::from(f) / f64::from(f - 1)).log2(),
+    let down = if SMALL {
+        logs.down[(f as usize).min(LOG_TABLE_LEN - 1)]
+    } else {
+        match logs.down.get(f as usize) {
+            Some(&v) => v,
+            None => (f64::from(f) / f64::from(f - 1)).log2(),
+        }
     };
-    c as f64 * down
+    c * down
 }
 
 /// Index of the largest gain, the last of equals. Gains and losses are positive (or
@@ -951,6 +1132,8 @@ impl Normalizer {
         let n: u128 = counts.iter().map(|&c| u128::from(c)).sum();
         self.top = top;
         self.base.clear();
+        self.cf.clear();
+        self.cf.extend(counts.iter().map(|&c| c as f64));
         for &c in counts {
             // floor(c * 2^top / n), in u64 when c * 2^top fits (the same integer).
             let f = match (c.checked_shl(top), u64::try_from(n)) {
@@ -963,8 +1146,26 @@ impl Normalizer {
     }
 
     /// [`Normalizer::run`] at `s <= top` for the counts given to
-    /// [`Normalizer::prepare`].
+    /// [`Normalizer::prepare`]. (Not inlined, so that its loops get registers of their
+    /// own.)
+    #[inline(never)]
     fn run_at(&mut self, counts: &[u64], s: u32, logs: &LogTables) -> Result<&[u32]> {
+        // Every frequency is at most 2^s: within the tables at the context scales.
+        if s <= MAX_CONTEXT_SCALE {
+            self.run_with::<true>(counts, s, logs)
+        } else {
+            self.run_with::<false>(counts, s, logs)
+        }
+    }
+
+    /// [`Normalizer::run_at`]; `SMALL` (`s <= MAX_CONTEXT_SCALE`) as in [`log2_of`].
+    #[inline(always)]
+    fn run_with<const SMALL: bool>(
+        &mut self,
+        counts: &[u64],
+        s: u32,
+        logs: &LogTables,
+    ) -> Result<&[u32]> {
         let total_slots: u32 = 1 << s;
         if s > self.top
             || counts.len() != self.base.len()
@@ -974,27 +1175,35 @@ impl Normalizer {
                 "context counts do not fit the precision".into(),
             ));
         }
+        let n = counts.len();
+        let cf = &self.cf[..n];
         let (freq, gain, loss) = (&mut self.freq, &mut self.gain, &mut self.loss);
-        freq.clear();
-        gain.clear();
-        loss.clear();
+        freq.resize(n, 0);
+        gain.resize(n, 0);
+        loss.resize(n, 0);
+        let (freq, gain, loss) = (&mut freq[..n], &mut gain[..n], &mut loss[..n]);
         let mut sum: u64 = 0;
         let down = self.top - s;
-        for (&c, &b) in counts.iter().zip(&self.base) {
+        for ((((f, g), l), &c), &b) in freq
+            .iter_mut()
+            .zip(gain.iter_mut())
+            .zip(loss.iter_mut())
+            .zip(cf)
+            .zip(&self.base)
+        {
             // floor(c 2^s / n) <= 2^s: fits a u32.
-            let f = ((b >> down) as u32).max(1);
-            freq.push(f);
-            gain.push(unit_gain(logs, c, f).to_bits());
-            loss.push(unit_loss(logs, c, f).to_bits());
-            sum += u64::from(f);
+            *f = ((b >> down) as u32).max(1);
+            *g = unit_gain::<SMALL>(logs, c, *f).to_bits();
+            *l = unit_loss::<SMALL>(logs, c, *f).to_bits();
+            sum += u64::from(*f);
         }
         let set = |i: usize, f: u32, freq: &mut [u32], gain: &mut [u64], loss: &mut [u64]| {
             freq[i] = f;
-            gain[i] = unit_gain(logs, counts[i], f).to_bits();
-            loss[i] = unit_loss(logs, counts[i], f).to_bits();
+            gain[i] = unit_gain::<SMALL>(logs, cf[i], f).to_bits();
+            loss[i] = unit_loss::<SMALL>(logs, cf[i], f).to_bits();
         };
         let target = u64::from(total_slots);
-        let n = counts.len();
+        let key = |v: u64, i: usize| u128::from(v) << 64 | i as u128;
         // The greedy fill takes the largest gain (the last of equals) unit by unit, the
         // drain the smallest loss (the first of equals). A symbol's gain falls and its
         // loss rises with every unit it gets, so a heap ordered by (gain, index), or by
@@ -1004,13 +1213,13 @@ impl Normalizer {
         if sum < target && steps.saturating_mul(n) > HEAP_WORK {
             let mut heap = std::mem::take(&mut self.ups);
             heap.clear();
-            heap.extend(gain.iter().enumerate().map(|(i, &g)| (g, i)));
+            heap.extend(gain.iter().enumerate().map(|(i, &g)| key(g, i)));
             let mut heap = std::collections::BinaryHeap::from(heap);
             for _ in 0..steps {
                 let mut top = heap.peek_mut().expect("counts are not empty");
-                let i = top.1;
+                let i = *top as u64 as usize;
                 set(i, freq[i] + 1, freq, gain, loss);
-                *top = (gain[i], i);
+                *top = key(gain[i], i);
             }
             self.ups = heap.into_vec();
             sum = target;
@@ -1021,19 +1230,19 @@ impl Normalizer {
             heap.extend(
                 loss.iter()
                     .enumerate()
-                    .map(|(i, &l)| std::cmp::Reverse((l, i))),
+                    .map(|(i, &l)| std::cmp::Reverse(key(l, i))),
             );
             let mut heap = std::collections::BinaryHeap::from(heap);
             for _ in 0..steps {
                 let mut top = heap.peek_mut().expect("counts are not empty");
-                let i = top.0.1;
+                let i = top.0 as u64 as usize;
                 // An infinite loss (f = 1) on top means no frequency above 1 is left.
                 assert!(
-                    top.0.0 != f64::INFINITY.to_bits(),
+                    (top.0 >> 64) as u64 != f64::INFINITY.to_bits(),
                     "sum > target implies a frequency above 1"
                 );
                 set(i, freq[i] - 1, freq, gain, loss);
-                *top = std::cmp::Reverse((loss[i], i));
+                *top = std::cmp::Reverse(key(loss[i], i));
             }
             self.downs = heap.into_vec();
             sum = target;
@@ -1060,7 +1269,7 @@ impl Normalizer {
             set(up, freq[up] + 1, freq, gain, loss);
             set(down, freq[down] - 1, freq, gain, loss);
         }
-        Ok(&self.freq)
+        Ok(&self.freq[..n])
     }
 }
 
@@ -1094,8 +1303,32 @@ impl OrderKTable {
                 "cannot build a model of an empty block".into(),
             ));
         }
-        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
         let h = histograms(data, counts, order, lanes);
+        OrderKTable::build_histograms(h, order, max_scale, kind)
+    }
+
+    /// [`OrderKTable::build_counted`] at order 1 from the pair counts of the block
+    /// (`counts` must be `pairs.counts()`), in the lanes the pairs were counted in.
+    pub fn build_pairs(
+        pairs: &PairCounts,
+        counts: &Counts,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
+        debug_assert!(pairs.counts() == *counts);
+        let (alphabet, _, listed) = rank_counted(counts);
+        let h = pairs.histograms(alphabet, &listed);
+        OrderKTable::build_histograms(h, 1, max_scale, kind)
+    }
+
+    /// Picks every context's precision for the histograms `h` (of a non-empty block).
+    fn build_histograms(
+        h: Histograms,
+        order: u32,
+        max_scale: u32,
+        kind: CostKind,
+    ) -> Result<(OrderKTable, BuildCost)> {
+        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
         let m = h.alphabet.len();
         let mut table_bits = 8 + 8 * m as u64 + 4 + gamma_len(h.contexts.len() as u64);
         let mut coded = 0.0;
@@ -1509,21 +1742,32 @@ impl<'a> TableWriter<'a> {
     }
 
     /// Writes the low `n <= 48` bits of `v`.
+    #[inline]
     fn bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 48 && (n == 0 || v >> n == 0));
+        // Fewer than 8 bits wait in `acc`, so it holds at most 55: whole bytes out at
+        // once, no loop.
         self.acc |= v << self.n;
         self.n += n;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
+        let whole = self.n / 8;
+        // Eight bytes out (one store), the ones not yet whole taken back.
+        self.out.extend_from_slice(&self.acc.to_le_bytes());
+        self.out.truncate(self.out.len() - 8 + whole as usize);
+        // whole <= 6: the shift is below 64.
+        self.acc >>= 8 * whole;
+        self.n -= 8 * whole;
     }
 
     /// Elias gamma of `v >= 1` (design note, item 4).
+    #[inline]
     fn gamma(&mut self, v: u64) {
         debug_assert!(v >= 1);
         let len = 64 - v.leading_zeros();
+        if len <= 24 {
+            // All 2 len - 1 <= 47 bits at once: len - 1 zeros, a one, the low bits.
+            self.bits((v ^ (1 << (len - 1))) << len | 1 << (len - 1), 2 * len - 1);
+            return;
+        }
         self.bits(0, len - 1);
         self.bits(1, 1);
         // Low bits in pieces of at most 32.
@@ -1702,7 +1946,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn pair_counts_equal_byte_counts_and_sorted_histograms_on_corpus_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        for f in ["calgary/book1", "calgary/obj2", "canterbury/kennedy.xls"] {
+            let data = std::fs::read(root.join(f)).unwrap();
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            for lanes in [Lanes::One, Lanes::Four] {
+                let pairs = PairCounts::of(&data, lanes).expect("a large block");
+                assert_eq!(pairs.lanes(), lanes);
+                assert_eq!(pairs.counts(), Counts::of(&data), "{f} {lanes:?}");
+                let p = pairs.histograms(alphabet.clone(), &listed);
+                let s = histograms_sorted(&data, 1, lanes, alphabet.clone(), &rank, &listed);
+                assert!(same_histograms(&p, &s), "{f} {lanes:?}");
+                for kind in [CostKind::Ideal, CostKind::Huffman] {
+                    let counts = pairs.counts();
+                    let (a, ca) = OrderKTable::build_pairs(&pairs, &counts, 12, kind).unwrap();
+                    let (b, cb) = OrderKTable::build(&data, 1, lanes, 12, kind).unwrap();
+                    assert_eq!(ca, cb, "{f} {lanes:?} {kind:?}");
+                    let (mut wa, mut wb) = (Vec::new(), Vec::new());
+                    a.write(&mut wa);
+                    b.write(&mut wb);
+                    assert_eq!(wa, wb, "{f} {lanes:?} {kind:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pair_counts_skip_small_blocks() {
+        assert!(PairCounts::of(&[1; PAIR_COUNTS_MIN_LEN - 1], Lanes::Four).is_none());
+        let pairs = PairCounts::of(&[1; PAIR_COUNTS_MIN_LEN], Lanes::Four).unwrap();
+        // Four lanes: four positions after the padding, the rest after a 1.
+        assert_eq!(pairs.rows[1 << 8], 4);
+        assert_eq!(pairs.rows[1 << 8 | 1], PAIR_COUNTS_MIN_LEN as u32 - 4);
+    }
+
     proptest! {
+        #[test]
+        fn pair_histograms_equal_sorted_ones(data in proptest::collection::vec(prop_oneof![4 => 0u8..5, 1 => any::<u8>()], 4..600), four in any::<bool>()) {
+            let lanes = if four { Lanes::Four } else { Lanes::One };
+            let (alphabet, rank, listed) = rank_bytes(&data);
+            let pairs = PairCounts::count(&data, lanes);
+            prop_assert_eq!(pairs.counts(), Counts::of(&data));
+            let p = pairs.histograms(alphabet.clone(), &listed);
+            let s = histograms_sorted(&data, 1, lanes, alphabet, &rank, &listed);
+            prop_assert!(same_histograms(&p, &s));
+        }
+
         #[test]
         fn dense_histograms_equal_sorted_ones(data in proptest::collection::vec(prop_oneof![4 => 0u8..5, 1 => any::<u8>()], 1..600), k in 1u32..=2, four in any::<bool>()) {
             let lanes = if four { Lanes::Four } else { Lanes::One };
