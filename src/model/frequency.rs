@@ -93,6 +93,15 @@
 //! in the same pass as the starts (`freqs_and_starts`), and the remainder added to the
 //! starts after the symbol that takes it.
 //!
+//! **Tried, not kept** (CPU time, min of 7 runs alternated, 128 KiB blocks): a
+//! branch-free range decoder renormalisation (byte count from two comparisons, a
+//! two-byte window) cut callgrind's mispredictions on kennedy.xls order 0 from 1.05M
+//! to 0.63M but added 17M instructions and decoded 3.5% slower; `TOP_MIN_FREQ` 2^12
+//! with the early peek: no change; the rANS decoder trying intervals of a quarter of
+//! the total: kennedy.xls 1.5-4.6% faster, book1 5% slower or worse; the generic rANS
+//! encoder with its four states rotated (constant indices) or its word written by a
+//! select: 1-6% slower.
+//!
 //! **Memory.** A context's tables (counts, starts, buckets) take about 1.2 KiB; an
 //! order-1 model holds 256 of them in one table (300 KiB) and sets a context up at its
 //! first use in a block, so a block that uses 60 distinct bytes initialises 60.
