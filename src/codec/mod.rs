@@ -238,10 +238,41 @@ fn encode_streamed<M: Model>(
     ))
 }
 
-/// Codes `data` with a fresh frequency model (`docs/FORMAT.md`: the payload is the
-/// coder's stream alone).
+std::thread_local! {
+    /// Frequency models kept between blocks on this thread, one for encoding and one
+    /// for decoding (index: [`FrequencyModel::decodes_fast`]): an order-1 model is
+    /// about 300 KiB, and a fresh one per block cost its allocation, page faults and
+    /// fill every time; a kept one is [`FrequencyModel::reset`] (a flag per context).
+    static SPARE_FREQUENCY: [std::cell::Cell<Option<FrequencyModel>>; 2] =
+        const { [std::cell::Cell::new(None), std::cell::Cell::new(None)] };
+}
+
+/// Runs `f` with a frequency model at the start of a block: this thread's spare of
+/// that order and kind (reset) if it has one, else a new one; the model is kept as the
+/// spare afterwards. `Err` only for an order the model refuses.
+fn with_frequency_model<T>(
+    order: u32,
+    decoding: bool,
+    f: impl FnOnce(&mut FrequencyModel) -> T,
+) -> Result<T> {
+    let spare = SPARE_FREQUENCY.with(|s| s[usize::from(decoding)].take());
+    let mut model = match spare {
+        Some(mut m) if m.order() == order => {
+            m.reset();
+            m
+        }
+        _ if decoding => FrequencyModel::new(order)?,
+        _ => FrequencyModel::for_encoding(order)?,
+    };
+    let result = f(&mut model);
+    SPARE_FREQUENCY.with(|s| s[usize::from(decoding)].set(Some(model)));
+    Ok(result)
+}
+
+/// Codes `data` with a frequency model at the start of a block (`docs/FORMAT.md`: the
+/// payload is the coder's stream alone).
 fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8>, BlockCost)> {
-    encode_streamed(data, &mut FrequencyModel::for_encoding(order)?, coder)
+    with_frequency_model(order, false, |model| encode_streamed(data, model, coder))?
 }
 
 /// Decodes a payload of [`encode_streamed`] with `model`; `what` names the model in the
@@ -265,11 +296,13 @@ fn decode_streamed<M: Model>(
 /// Decodes a frequency-model payload; the header's order was checked when it was
 /// parsed only against the container's limit, so a larger one is refused here.
 fn decode_frequency(coder: CoderKind, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
-    let mut model = FrequencyModel::new(order).map_err(|_| Error::Corrupt {
-        what: "frequency model order above 1",
-    })?;
     let what = "table coder with a frequency model";
-    decode_streamed(coder, payload, out, &mut model, what)
+    with_frequency_model(order, true, |model| {
+        decode_streamed(coder, payload, out, model, what)
+    })
+    .map_err(|_| Error::Corrupt {
+        what: "frequency model order above 1",
+    })?
 }
 
 fn decode_adaptive(

@@ -41,6 +41,10 @@ pub trait Decode {
     /// A value that lies in the interval of the next symbol. It is below `2^scale_bits`
     /// for every valid stream; on a damaged stream it may not be, and the distribution
     /// lookup reports that as corruption.
+    ///
+    /// It changes nothing a later call sees: a caller may peek before
+    /// [`Decode::consume_if`] (to start the work of a lookup early) and use that target
+    /// if the answer is a miss.
     fn peek(&mut self, scale_bits: u32) -> u32;
 
     /// Removes the symbol that owns `[start, start + freq)` from the stream.

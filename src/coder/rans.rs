@@ -353,15 +353,17 @@ impl Decode for RansDecoder<'_> {
             .wrapping_mul(xp >> scale_bits)
             .wrapping_add(xp & mask)
             .wrapping_sub(u64::from(start));
-        if x < L {
-            let at = self.words_read * WORD_BYTES;
-            let w = self
-                .words
-                .get(at..at + WORD_BYTES)
-                .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-            self.words_read += 1;
-            x = (x << 32) | u64::from(w);
-        }
+        // The next word is read whether it is needed or not (0 past the end), and
+        // shifted in by a select: after an adaptive model's symbol whether the state
+        // needs a word is hard to predict.
+        let at = self.words_read * WORD_BYTES;
+        let w = self
+            .words
+            .get(at..at + WORD_BYTES)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let refill = x < L;
+        self.words_read += usize::from(refill);
+        x = if refill { (x << 32) | u64::from(w) } else { x };
         self.states[j] = x;
     }
 

@@ -69,7 +69,12 @@
 //! rebuild, stores its interval if it holds at least `TOP_MIN_FREQ` (an eighth) of the
 //! total (with the range coder a quarter decoded 1-5% slower, a sixteenth the same;
 //! CPU time, min of 21 runs). [`Model::decode_into`] asks the coder about that interval first
-//! ([`Decode::consume_if`]); only on a miss does it peek and look the target up. The
+//! ([`Decode::consume_if`]); only on a miss does it look the target up. It peeks
+//! before it asks, though: the range decoder's division then starts ahead of the test
+//! and its target is ready sooner when the test misses (the branch is close to a coin
+//! flip on kennedy.xls), at the price of a division nobody uses on a hit (CPU time,
+//! min of 7 alternated runs, 128 KiB blocks: order 0 decoded 3-4% faster, kennedy.xls
+//! and book1; order 1 0-3%). The
 //! range decoder answers with two multiplications instead of its division, so a hit
 //! takes the division, the bucket and the walk off the symbol's dependency chain; the
 //! rANS decoder answers only for intervals of at least half the total (it divides
@@ -84,7 +89,18 @@
 //! doubling steps. On kennedy.xls (order 1, range, decoding) rebuilds went from 27% to
 //! 19% of the time (perf), from 32% to 22% when encoding; the SSE2 starts took another
 //! 200 instructions off a rebuild (kennedy.xls order-1 rANS decoding: 118.6 to 113.8
-//! million instructions, encoding 128.2 to 123.4, callgrind).
+//! million instructions, encoding 128.2 to 123.4, callgrind). The freqs are now made
+//! in the same pass as the starts (`freqs_and_starts`), and the remainder added to the
+//! starts after the symbol that takes it.
+//!
+//! **Tried, not kept** (CPU time, min of 7 runs alternated, 128 KiB blocks): a
+//! branch-free range decoder renormalisation (byte count from two comparisons, a
+//! two-byte window) cut callgrind's mispredictions on kennedy.xls order 0 from 1.05M
+//! to 0.63M but added 17M instructions and decoded 3.5% slower; `TOP_MIN_FREQ` 2^12
+//! with the early peek: no change; the rANS decoder trying intervals of a quarter of
+//! the total: kennedy.xls 1.5-4.6% faster, book1 5% slower or worse; the generic rANS
+//! encoder with its four states rotated (constant indices) or its word written by a
+//! select: 1-6% slower.
 //!
 //! **Memory.** A context's tables (counts, starts, buckets) take about 1.2 KiB; an
 //! order-1 model holds 256 of them in one table (300 KiB) and sets a context up at its
@@ -236,19 +252,16 @@ impl FrequencyDist {
         debug_assert!((256..=1 << 16).contains(&total));
         // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
         let m = ((1u64 << 32) / u64::from(total)) as u32;
-        let (mh, ml) = ((m >> 16) as u16, m & 0xffff);
-        // freq = floor(c m / 2^16) = c mh + floor(c ml / 2^16) exactly, and it is below
-        // 2^16 (c <= T - 255, so c m / 2^16 < 2^16 c / T < 2^16): both terms fit u16,
-        // and the loop is plain 16-bit lanes (a multiply and a high multiply a lane).
-        let mut freq: [u16; 256] = counts.map(|c| {
-            let high = ((u32::from(c) * ml) >> 16) as u16;
-            c.wrapping_mul(mh).wrapping_add(high)
-        });
-        // sum <= 2^16 (each freq <= c m / 2^16), so the remainder is >= 0.
-        let sum: u32 = freq.iter().map(|&f| u32::from(f)).sum();
+        let (mh, ml) = ((m >> 16) as u16, (m & 0xffff) as u16);
+        // One pass: every freq and the starts of the freqs before the remainder is
+        // added, and their sum (mod 2^16; the sum is <= 2^16).
+        let sum = freqs_and_starts(counts, mh, ml, &mut self.start);
+        // The remainder 2^16 - sum >= 0 goes to `last`: every start after it moves up.
+        let rem = 0u16.wrapping_sub(sum);
         let last = usize::from(last);
-        freq[last] = freq[last].wrapping_add(((1 << SCALE_BITS) - sum) as u16);
-        starts_of(&freq, &mut self.start);
+        for st in &mut self.start[last + 1..256] {
+            *st = st.wrapping_add(rem);
+        }
         self.start[256] = 0;
         let t = self.get(top);
         // A top below TOP_MIN_FREQ is not tried: freq 0 makes consume_if a sure miss.
@@ -281,34 +294,49 @@ impl FrequencyDist {
     }
 }
 
-/// `start[s] = freq[0] + ... + freq[s - 1]` for `s` in `0..256`, in 16-bit lanes, for
-/// freqs that sum to at most 2^16 (every partial sum but the full one, which is not
-/// stored, is below 2^16).
-/// Eight lanes to an SSE2 vector (part of every x86-64 CPU): a lane-shifted add
-/// three times (`x + (x << 1 lane)`, then 2 lanes, then 4) makes each lane the sum of
-/// those below it, plus the total so far, broadcast. About 2 instructions a symbol
-/// against 3 for the scalar [`starts_scalar`] (which other targets use).
+/// The freqs of the rebuild rule before the remainder, `freq[y] = floor(c[y] m / 2^16)`
+/// with `m = mh 2^16 + ml`, as `c mh + floor(c ml / 2^16)` in 16-bit lanes (exact: each
+/// `freq < 2^16`, module notes), and in one pass their starts, `start[y] = freq[0] + ...
+/// + freq[y - 1]` for `y` in `0..256`; returns the sum of all 256 mod `2^16` (the sum is
+/// at most `2^16`, and every partial sum below it, so no start wraps).
+///
+/// Eight lanes to an SSE2 vector (part of every x86-64 CPU): a multiply and a high
+/// multiply a lane, then a lane-shifted add three times (`x + (x << 1 lane)`, then 2
+/// lanes, then 4) makes each lane the sum of those below it, plus the total so far,
+/// broadcast. One pass instead of three (freqs, their sum, the starts), the remainder
+/// added to the starts after it: 1,554 to 1,522 instructions a decoding rebuild
+/// (kennedy.xls, order 0, range, callgrind), no change in CPU time beyond noise.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn starts_of(freq: &[u16; 256], start: &mut [u16; 257]) {
+fn freqs_and_starts(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
     // SAFETY: the one requirement of a `target_feature` function is that the CPU has
     // the feature, and every x86-64 CPU has SSE2 (it is in the target's baseline).
-    unsafe { starts_sse2(freq, start) }
+    unsafe { freqs_and_starts_sse2(counts, mh, ml, start) }
 }
 
-/// [`starts_of`]'s loop, compiled for SSE2.
+/// [`freqs_and_starts`]'s loop, compiled for SSE2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn starts_sse2(freq: &[u16; 256], start: &mut [u16; 257]) {
+fn freqs_and_starts_sse2(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi16, _mm_loadu_si128, _mm_setzero_si128, _mm_shuffle_epi32,
-        _mm_shufflehi_epi16, _mm_slli_si128, _mm_storeu_si128,
+        __m128i, _mm_add_epi16, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_mulhi_epu16,
+        _mm_mullo_epi16, _mm_set1_epi16, _mm_setzero_si128, _mm_shuffle_epi32, _mm_shufflehi_epi16,
+        _mm_slli_si128, _mm_storeu_si128,
     };
+    // Opaque to the optimiser: knowing that `ml` is the low half of `m`, LLVM widened
+    // the high multiply into four 32-bit ones and a pack (about 20 more instructions
+    // an iteration, callgrind) instead of one `pmulhuw`.
+    let (mh, ml) = (
+        _mm_set1_epi16(mh as i16),
+        std::hint::black_box(_mm_set1_epi16(ml as i16)),
+    );
     // Every lane: the sum of the freqs of the chunks before this one.
     let mut total = _mm_setzero_si128();
-    for (f, st) in freq.chunks_exact(8).zip(start[..256].chunks_exact_mut(8)) {
-        // SAFETY: `f` is 8 u16, the 16 bytes an unaligned load reads.
-        let x = unsafe { _mm_loadu_si128(f.as_ptr().cast::<__m128i>()) };
+    for (c, st) in counts.chunks_exact(8).zip(start[..256].chunks_exact_mut(8)) {
+        // SAFETY: `c` is 8 u16, the 16 bytes an unaligned load reads.
+        let c = unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) };
+        // freq = c mh + floor(c ml / 2^16), wrapping as the scalar rule does.
+        let x = _mm_add_epi16(_mm_mullo_epi16(c, mh), _mm_mulhi_epu16(c, ml));
         // Lane i: freq of lane i - 1, then the sum of lanes below i.
         let mut below = _mm_slli_si128::<2>(x);
         below = _mm_add_epi16(below, _mm_slli_si128::<2>(below));
@@ -322,31 +350,27 @@ fn starts_sse2(freq: &[u16; 256], start: &mut [u16; 257]) {
         let end = _mm_shufflehi_epi16::<0xff>(_mm_add_epi16(out, x));
         total = _mm_shuffle_epi32::<0xff>(end);
     }
+    _mm_cvtsi128_si32(total) as u16
 }
 
-/// [`starts_of`] on targets other than x86-64.
+/// [`freqs_and_starts`] on targets other than x86-64.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn starts_of(freq: &[u16; 256], start: &mut [u16; 257]) {
-    starts_scalar(freq, start);
+fn freqs_and_starts(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
+    freqs_and_starts_scalar(counts, mh, ml, start)
 }
 
-/// [`starts_of`] in plain integers, four symbols to a `u64` of 16-bit lanes: times
-/// `LANES`, lane i of a word holds the sum of its lanes 0..=i; shifted up one lane,
-/// the sum of lanes below i. No lane carries into the next: every partial sum of the
-/// freqs but the full one is below 2^16.
+/// [`freqs_and_starts`] in plain integers.
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 #[inline(always)]
-fn starts_scalar(freq: &[u16; 256], start: &mut [u16; 257]) {
-    const LANES: u64 = 0x0001_0001_0001_0001;
-    let mut below = 0u64;
-    for (st, f) in start.chunks_exact_mut(4).zip(freq.chunks_exact(4)) {
-        let word = (0..4).fold(0u64, |w, i| w | u64::from(f[i]) << (16 * i));
-        let sums = word.wrapping_mul(LANES);
-        let starts = (sums << 16).wrapping_add(below.wrapping_mul(LANES));
-        st.copy_from_slice(&[0, 16, 32, 48].map(|k| (starts >> k) as u16));
-        below += sums >> 48;
+fn freqs_and_starts_scalar(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
+    let mut sum = 0u16;
+    for (st, &c) in start.iter_mut().zip(counts) {
+        *st = sum;
+        let high = ((u32::from(c) * u32::from(ml)) >> 16) as u16;
+        sum = sum.wrapping_add(c.wrapping_mul(mh).wrapping_add(high));
     }
+    sum
 }
 
 impl Distribution for FrequencyDist {
@@ -441,17 +465,19 @@ impl Context {
         }
     }
 
-    /// Decodes one symbol with this context's distribution and learns it: first asks
-    /// the coder whether it is `top` ([`Decode::consume_if`], no lookup), else peeks
-    /// and finds it. Needs the buckets (a decoding model).
+    /// Decodes one symbol with this context's distribution and learns it: peeks, asks
+    /// the coder whether it is `top` ([`Decode::consume_if`], no lookup), else finds
+    /// the peeked target. Needs the buckets (a decoding model). `peek` changes no
+    /// state, so the target peeked before `consume_if` is the one a miss leaves.
     #[inline(always)]
     fn decode<D: Decode>(&mut self, coder: &mut D, order: usize) -> Result<u8> {
         let d = &self.dist;
         let top_start = u32::from(d.top_start);
+        let target = coder.peek(SCALE_BITS);
         let s = if coder.consume_if(top_start, u32::from(d.top_freq), SCALE_BITS) {
             d.top
         } else {
-            let (s, iv) = d.symbol_at(coder.peek(SCALE_BITS))?;
+            let (s, iv) = d.symbol_at(target)?;
             coder.consume(iv.start, iv.freq, SCALE_BITS);
             s
         };
@@ -659,8 +685,8 @@ impl Model for FrequencyModel {
     }
 
     /// One loop per order: the context is found once per symbol, and each symbol is
-    /// first tried as its context's `top` ([`Decode::consume_if`]); only if it is not
-    /// does the decoder peek and look the target up. The same symbols and state as
+    /// first tried as its context's `top` ([`Decode::consume_if`], after a `peek`
+    /// whose target serves a miss); only if it is not is the target looked up. The same symbols and state as
     /// the plain loop. An encoding model (no buckets) takes the plain loop.
     #[inline(never)]
     fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
@@ -745,24 +771,52 @@ mod tests {
     }
 
     proptest! {
-        /// The starts (SSE2 on x86-64) are the prefix sums of the plain loop, and
-        /// start at 0, for freqs that sum to 2^16 as a distribution's do.
+        /// A rebuild (SSE2 on x86-64) gives the intervals of the rule in the module
+        /// notes, computed here in plain u64 arithmetic, for any counts a context can
+        /// hold (each >= 1, summing to at most 2^16), and the one pass agrees with the
+        /// scalar loop.
         #[test]
-        fn starts_are_prefix_sums(
-            freq in proptest::collection::vec(1u16..=255, 256),
+        fn rebuild_follows_the_rule(
+            counts in proptest::collection::vec(1u16..=200, 256),
+            big in any::<u8>(),
+            boost in 0u32..=40_000,
             last in any::<u8>(),
         ) {
-            let mut freq: [u16; 256] = freq.try_into().unwrap();
-            let sum: u32 = freq.iter().map(|&f| u32::from(f)).sum();
-            freq[usize::from(last)] += ((1 << 16) - sum) as u16;
-            let (mut fast, mut plain) = ([7u16; 257], [7u16; 257]);
-            starts_of(&freq, &mut fast);
-            starts_scalar(&freq, &mut plain);
-            let mut sum = 0u16;
-            for s in 0..256 {
-                prop_assert_eq!(fast[s], sum, "symbol {}", s);
-                sum = sum.wrapping_add(freq[s]);
+            let mut counts: [u16; 256] = counts.try_into().unwrap();
+            let rest: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+            let b = usize::from(big);
+            let room = (1u32 << 16) - (rest - u32::from(counts[b]));
+            counts[b] = boost.clamp(1, room) as u16;
+            let total: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+            prop_assert!(total <= 1 << 16);
+            let m = (1u64 << 32) / u64::from(total);
+            let mut freq: Vec<u64> = counts.iter().map(|&c| (u64::from(c) * m) >> 16).collect();
+            let sum: u64 = freq.iter().sum();
+            freq[usize::from(last)] += (1 << 16) - sum;
+            let mut d = FrequencyDist {
+                start: [7; 257],
+                bucket: [0; BUCKETS],
+                has_buckets: false,
+                top: 0,
+                top_start: 0,
+                top_freq: 0,
+            };
+            d.set(&counts, total, last, 0, true);
+            let mut start = 0u64;
+            for s in 0..=255u8 {
+                let f = freq[usize::from(s)];
+                prop_assert!(f >= 1);
+                prop_assert_eq!(d.get(s), Interval { start: start as u32, freq: f as u32 });
+                prop_assert_eq!(d.find(start as u32).0, s);
+                prop_assert_eq!(d.find((start + f - 1) as u32).0, s);
+                start += f;
             }
+            prop_assert_eq!(start, 1 << 16);
+            let (mh, ml) = ((m >> 16) as u16, (m & 0xffff) as u16);
+            let (mut fast, mut plain) = ([7u16; 257], [7u16; 257]);
+            let sf = freqs_and_starts(&counts, mh, ml, &mut fast);
+            let sp = freqs_and_starts_scalar(&counts, mh, ml, &mut plain);
+            prop_assert_eq!(sf, sp);
             prop_assert_eq!(&fast[..256], &plain[..256]);
         }
 
