@@ -128,6 +128,18 @@ fn best_table(counts: &Counts, max_scale: u32) -> Result<(FreqTable, Vec<u8>, f6
         .ok_or_else(|| Error::InvalidOptions("no usable table scale".into()))
 }
 
+/// A rare-on-top tANS table for `counts`: the table log (see
+/// [`tans::choose_rare_table_log`]), frequencies and rare flags, and the estimated
+/// code length in bits.
+type TansChoice = (u32, [u32; 256], [bool; 256], f64);
+
+fn tans_table(counts: &Counts) -> Result<TansChoice> {
+    let log = tans::choose_rare_table_log(counts);
+    let (freq, rare) = tans::normalize_rare_on_top(counts, log)?;
+    let bits = tans::estimated_cost_bits(counts, &freq, &rare, log);
+    Ok((log, freq, rare, bits))
+}
+
 fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
     let counts = Counts::of(data);
     match options.coder() {
@@ -163,18 +175,22 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
             ))
         }
         CoderKind::Tans => {
-            let log = tans::choose_table_log(&counts);
-            let table = FreqTable::from_counts(&counts, log)?;
-            let mut payload = vec![log as u8];
-            compact::write_freq_table(&table, &mut payload);
+            let (log, freq, rare, bits) = tans_table(&counts)?;
+            let table = FreqTable::from_freqs(freq, log)?;
+            let mut payload = vec![tans::RARE_ON_TOP | log as u8];
+            tans::write_rare_table(&freq, &rare, &mut payload);
             let table_bytes = payload.len();
-            let tables = tans::TansTables::new(&table)?;
-            payload.extend_from_slice(&tans::encode_block(data, &tables)?);
+            let tables = tans::TansTables::with_rare_on_top(&table, &rare)?;
+            payload.extend_from_slice(&tans::encode_block_lanes(
+                data,
+                &tables,
+                tans::Lanes::Pairs,
+            )?);
             Ok((
                 payload,
                 BlockCost {
                     table_bytes,
-                    model_bits: table.cost_bits(&counts),
+                    model_bits: bits,
                 },
             ))
         }
@@ -473,15 +489,28 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
             }
         }
         CoderKind::Tans => {
-            let (log, rest) = split_scale(payload, tans::MAX_TABLE_LOG, "tans table log")?;
-            if log < tans::MIN_TABLE_LOG {
+            // The first form (log byte 9..=12): order-0 table, plain spread, interleaved
+            // lanes; the second (RARE_ON_TOP | log): rare-on-top table and pairs.
+            let second = payload.first().is_some_and(|&b| b & tans::RARE_ON_TOP != 0);
+            let (log, rest) = match payload.split_first() {
+                Some((&b, rest)) if second => (u32::from(b & !tans::RARE_ON_TOP), rest),
+                _ => split_scale(payload, tans::MAX_TABLE_LOG, "tans table log")?,
+            };
+            if !(tans::MIN_TABLE_LOG..=tans::MAX_TABLE_LOG).contains(&log) {
                 return Err(Error::Corrupt {
-                    what: "tans table log below the minimum",
+                    what: "tans table log outside 9..=12",
                 });
             }
-            let (table, used) = read_freq_table(header, rest, log)?;
-            let tables = tans::TansTables::new(&table)?;
-            tans::decode_block(&rest[used..], &tables, out)
+            if second {
+                let (table, rare, used) = tans::read_rare_table(rest, log)?;
+                let tables = tans::TansTables::with_rare_on_top(&table, &rare)?;
+                tans::decode_block_lanes(&rest[used..], &tables, out, tans::Lanes::Pairs)
+            } else {
+                // The first form's table is the order-0 table of the frame's version.
+                let (table, used) = read_freq_table(header, rest, log)?;
+                let tables = tans::TansTables::new(&table)?;
+                tans::decode_block(&rest[used..], &tables, out)
+            }
         }
     }
 }
