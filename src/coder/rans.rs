@@ -878,9 +878,15 @@ impl ContextSlots {
         if !(1..=2).contains(&order) {
             return Ok(None);
         }
-        let mut b = SlotBuilder::new(order);
-        read_table(input, order, max_scale, raw_len, &mut b)?;
-        Ok(b.finish())
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+        {
+            // SAFETY: the CPU supports BMI1 and BMI2 (checked on the lines above), which
+            // is all that `read_slots_bmi` requires.
+            return unsafe { read_slots_bmi(input, order, max_scale, raw_len) };
+        }
+        read_slots(input, order, max_scale, raw_len)
     }
 
     /// Decodes one symbol in context `c` from state `x`: returns `s`, `D(s, x)` (not yet
@@ -896,6 +902,32 @@ impl ContextSlots {
         let e = self.slots[..=self.slots_mask][at & self.slots_mask];
         (e as u8, slot_step(x, e, scale), info)
     }
+}
+
+/// [`ContextSlots::read`] for orders 1 and 2.
+#[inline(always)]
+fn read_slots(
+    input: &[u8],
+    order: u32,
+    max_scale: u32,
+    raw_len: usize,
+) -> Result<Option<ContextSlots>> {
+    let mut b = SlotBuilder::new(order);
+    read_table(input, order, max_scale, raw_len, &mut b)?;
+    Ok(b.finish())
+}
+
+/// [`read_slots`] compiled with BMI1 and BMI2: the gamma codes' trailing zeros
+/// (`tzcnt`) and variable shifts and masks (`shrx`, `bzhi`) take one instruction each.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2")]
+unsafe fn read_slots_bmi(
+    input: &[u8],
+    order: u32,
+    max_scale: u32,
+    raw_len: usize,
+) -> Result<Option<ContextSlots>> {
+    read_slots(input, order, max_scale, raw_len)
 }
 
 /// Builds [`ContextSlots`] context by context: from an [`OrderKTable`]
@@ -982,6 +1014,7 @@ impl TableSink for SlotBuilder {
         self.slots.push(0);
     }
 
+    #[inline]
     fn context(&mut self, context: u32, s: u32, ranks: &[u8], freqs: &[u32]) {
         let len = self.slots.len();
         if self.too_big || len + (1 << s) > MAX_CONTEXT_SLOTS {
