@@ -1063,6 +1063,12 @@ fn slot_step(x: u64, e: u32, scale: u32) -> u64 {
 /// `lanes` are the four lanes' outputs, each `q` bytes; `ctx` the lanes' contexts.
 /// Returns the groups decoded, the byte offset of the next word and the OR of the info
 /// words used if `FLAGS` (0 otherwise: for closed tables, which need no check).
+///
+/// At order 2 a lane's context word keeps every byte decoded inside the loop (shifted
+/// up, masked only where it indexes `info`), so after two groups its low 16 bits are
+/// the two new symbols: one 2-byte store a lane an iteration, and no lane pointer in
+/// the groups (the four of them spilled to the stack). At order 1 that costs more
+/// instructions than it saves (the context is the symbol itself): one store a symbol.
 #[inline(always)]
 fn decode_lane_quads<const K: usize, const SCALE: u32, const FLAGS: bool>(
     x: &mut [u64; STATES],
@@ -1110,18 +1116,26 @@ fn decode_lane_quads<const K: usize, const SCALE: u32, const FLAGS: bool>(
             &mut lanes,
             g + 1,
         );
+        if K == 2 {
+            for (lane, &c) in lanes.iter_mut().zip(&cs) {
+                // Symbol g in bits 8-15, symbol g + 1 in bits 0-7.
+                lane[g..g + 2].copy_from_slice(&(c as u16).to_be_bytes());
+            }
+        }
         pos += WORD_BYTES * (k + k2);
         g += 2;
     }
     *x = xs;
-    *ctx = cs;
+    *ctx = cs.map(|c| c & cmask);
     (g, pos, flags)
 }
 
 /// One group of [`decode_lane_quads`]: decodes symbol `g` of every lane with the slot
-/// tables (`info` and `slots` sliced to `2^(8k)` and a power of two), renormalises the
-/// states with the words at the start of `win` (16 bytes) and returns how many it took.
-/// State `j` takes word `k_j = need_0 + ... + need_(j-1)` by an indexed load.
+/// tables (`info` and `slots` sliced to `2^(8k)` and a power of two), makes it the
+/// lane's context `cs[j]` (at order 1, where it also stores it in `lanes`) or shifts it
+/// into `cs[j]` (order 2, unmasked), renormalises the states with the words at the start
+/// of `win` (16 bytes) and returns how many it took. State `j` takes word
+/// `k_j = need_0 + ... + need_(j-1)` by an indexed load.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn lane_group<const K: usize, const SCALE: u32, const FLAGS: bool>(
@@ -1146,12 +1160,16 @@ fn lane_group<const K: usize, const SCALE: u32, const FLAGS: bool>(
         let at = (inf >> INFO_OFFSET_SHIFT) as usize + t.wrapping_shr(inf) as usize;
         let e = slots[at & smask];
         d[j] = slot_step(xs[j], e, SCALE);
-        let sj = e as u8;
         if FLAGS {
             *flags |= inf;
         }
-        lanes[j][g] = sj;
-        cs[j] = (cs[j] << 8 | u32::from(sj)) & cmask;
+        let sj = e as u8;
+        if K == 1 {
+            lanes[j][g] = sj;
+            cs[j] = u32::from(sj);
+        } else {
+            cs[j] = cs[j] << 8 | u32::from(sj);
+        }
     }
     let mut k = 0usize;
     for j in 0..STATES {
