@@ -932,6 +932,11 @@ unsafe fn read_slots_bmi(
 
 /// Builds [`ContextSlots`] context by context: from an [`OrderKTable`]
 /// ([`ContextSlots::new`]) or as [`read_table`] parses one ([`ContextSlots::read`]).
+///
+/// Filling a context's runs through a local slice of the vector (zeroed first, one
+/// memset a context) instead of `extend_from_slice` was tried: book1 order 1, callgrind
+/// 31.21M -> 31.61M instructions for the whole decode, its perf share 3.1% -> 2.8% plus
+/// 0.1% more memset; not kept. The fill's cost is the mispredicted end of each run.
 struct SlotBuilder {
     order: u32,
     /// The block scale `S`.
