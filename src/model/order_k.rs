@@ -1635,43 +1635,59 @@ fn context_of_key(key: u64, order: u32, alphabet: &[u8], zero_listed: bool) -> O
     }
 }
 
-/// Forward bit reader for tables; every read is bounds-checked. Reads take up to 57
-/// bits from one unaligned 8-byte load while 8 bytes are left and go bit by bit in the
-/// last 8 bytes of the table, with the same results and errors.
+/// Forward bit reader for tables; every read is bounds-checked. Reads come from a
+/// 64-bit buffer of the next bits, refilled by one unaligned 8-byte load while 8 bytes
+/// are left (so that a gamma code's chain is its trailing-zero count and a shift, not a
+/// load); in the last 8 bytes of the table, and for codes the buffer cannot hold, they
+/// go bit by bit, with the same results and errors.
 struct TableReader<'a> {
     data: &'a [u8],
     /// Bits read so far.
     pos: u64,
+    /// The table's bits `pos..pos + avail`, bit `pos` in bit 0; the bits above zero.
+    buf: u64,
+    /// Valid bits in `buf`, at most 64.
+    avail: u32,
 }
 
 /// Longest gamma code accepted: values below `2^MAX_GAMMA_BITS`.
 const MAX_GAMMA_BITS: u32 = 40;
 
-/// Bits that [`TableReader::peek`] always holds: 64 less the 7 that the bit offset in
-/// the first byte may shift out.
-const PEEK_BITS: u32 = 57;
-
-/// Longest run of zeros that [`TableReader::gamma`] decodes from one peek: the whole
-/// code, `2 z + 1` bits, must fit in [`PEEK_BITS`].
-const PEEK_GAMMA_ZEROS: u32 = (PEEK_BITS - 1) / 2;
-const _: () = assert!(PEEK_GAMMA_ZEROS < MAX_GAMMA_BITS);
-
 impl<'a> TableReader<'a> {
     fn new(data: &'a [u8]) -> TableReader<'a> {
-        TableReader { data, pos: 0 }
+        TableReader {
+            data,
+            pos: 0,
+            buf: 0,
+            avail: 0,
+        }
     }
 
     fn bits_left(&self) -> u64 {
         8 * self.data.len() as u64 - self.pos
     }
 
-    /// The next [`PEEK_BITS`] (or more) bits, the next one in bit 0, if 8 bytes are left
-    /// from the current byte; the bits above those of the table are zero.
+    /// Fills the buffer from `pos`: `64 - pos mod 8 >= 57` bits if 8 bytes are left from
+    /// the current byte, else none.
     #[inline(always)]
-    fn peek(&self) -> Option<u64> {
+    fn refill(&mut self) {
         let at = (self.pos >> 3) as usize;
-        let word: &[u8; 8] = self.data.get(at..)?.first_chunk()?;
-        Some(u64::from_le_bytes(*word) >> (self.pos & 7))
+        (self.buf, self.avail) = match self.data.get(at..).and_then(|d| d.first_chunk()) {
+            Some(word) => (
+                u64::from_le_bytes(*word) >> (self.pos & 7),
+                64 - (self.pos & 7) as u32,
+            ),
+            None => (0, 0),
+        };
+    }
+
+    /// Takes `n < 64` bits known to be in the buffer.
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        debug_assert!(n < 64 && n <= self.avail);
+        self.buf >>= n;
+        self.avail -= n;
+        self.pos += u64::from(n);
     }
 
     fn bit(&mut self) -> Result<u64> {
@@ -1693,15 +1709,20 @@ impl<'a> TableReader<'a> {
     #[inline(always)]
     fn bits(&mut self, n: u32) -> Result<u64> {
         debug_assert!(n <= MAX_GAMMA_BITS);
-        if let Some(w) = self.peek() {
-            self.pos += u64::from(n);
-            return Ok(w & ((1u64 << n) - 1));
+        if n > self.avail {
+            self.refill();
+            if n > self.avail {
+                return self.bits_slowly(n);
+            }
         }
-        self.bits_slowly(n)
+        let v = self.buf & ((1u64 << n) - 1);
+        self.consume(n);
+        Ok(v)
     }
 
-    /// [`TableReader::bits`] bit by bit.
+    /// [`TableReader::bits`] bit by bit; empties the buffer.
     fn bits_slowly(&mut self, n: u32) -> Result<u64> {
+        (self.buf, self.avail) = (0, 0);
         let mut v = 0;
         for i in 0..n {
             v |= self.bit()? << i;
@@ -1709,25 +1730,31 @@ impl<'a> TableReader<'a> {
         Ok(v)
     }
 
-    /// Elias gamma: a value `>= 1` below `2^MAX_GAMMA_BITS`. With a peek, the zeros are
-    /// the trailing zeros `z` of the word, the one after them is the value's top bit
-    /// `2^z` and the `z` bits after that its low bits.
+    /// Elias gamma: a value `>= 1` below `2^MAX_GAMMA_BITS`. From the buffer, the zeros
+    /// are its trailing zeros `z` (zeros above the valid bits make the code too long for
+    /// the buffer), the one after them is the value's top bit `2^z` and the `z` bits after
+    /// that its low bits; a code of `2 z + 1 <= 64` bits has `z <= 31 < MAX_GAMMA_BITS`.
     #[inline(always)]
     fn gamma(&mut self) -> Result<u64> {
-        if let Some(w) = self.peek() {
-            let zeros = w.trailing_zeros();
-            if zeros <= PEEK_GAMMA_ZEROS {
-                self.pos += u64::from(2 * zeros + 1);
-                return Ok(1 << zeros | (w >> (zeros + 1)) & ((1u64 << zeros) - 1));
+        let mut zeros = self.buf.trailing_zeros();
+        if 2 * zeros + 1 > self.avail {
+            self.refill();
+            zeros = self.buf.trailing_zeros();
+            if 2 * zeros + 1 > self.avail {
+                return self.gamma_slowly();
             }
         }
-        self.gamma_slowly()
+        let v = 1 << zeros | (self.buf >> (zeros + 1)) & ((1u64 << zeros) - 1);
+        self.consume(2 * zeros + 1);
+        Ok(v)
     }
 
-    /// [`TableReader::gamma`] bit by bit: near the end of the table and for codes longer
-    /// than a peek (which are also where a run of [`MAX_GAMMA_BITS`] zeros is caught).
+    /// [`TableReader::gamma`] bit by bit (empties the buffer): near the end of the table
+    /// and for codes longer than the buffer (which are also where a run of
+    /// [`MAX_GAMMA_BITS`] zeros is caught).
     #[cold]
     fn gamma_slowly(&mut self) -> Result<u64> {
+        (self.buf, self.avail) = (0, 0);
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
@@ -1949,7 +1976,7 @@ mod tests {
     }
 
     /// Reads `ops` (`0` a gamma code, `n > 0` a field of `n` bits) from `bytes` with the
-    /// peeking reader and bit by bit: every value, error and position must agree.
+    /// buffered reader and bit by bit: every value, error and position must agree.
     fn fast_and_slow_reads_agree(bytes: &[u8], ops: &[u32]) {
         let (mut fast, mut slow) = (TableReader::new(bytes), TableReader::new(bytes));
         for &op in ops {
@@ -1971,11 +1998,12 @@ mod tests {
         }
     }
 
-    /// Gamma codes of every length around the peek's limit (28 zeros) and the longest
-    /// accepted one (39 zeros), far from the end of the table and across it.
+    /// Gamma codes of every length around the buffer's limit (28 to 31 zeros, by the bit
+    /// offset) and the longest accepted one (39 zeros), far from the end of the table and
+    /// across it.
     #[test]
     fn peeked_gamma_codes_equal_the_bit_by_bit_ones() {
-        for zeros in [0u32, 1, 7, 27, 28, 29, 30, 38, 39, 40, 41, 63, 64] {
+        for zeros in [0u32, 1, 7, 27, 28, 29, 30, 31, 32, 38, 39, 40, 41, 63, 64] {
             let mut bits = vec![false; zeros as usize];
             bits.push(true);
             bits.extend((0..zeros).map(|i| i % 3 != 1));
