@@ -198,17 +198,21 @@ pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<
         });
     }
     let (tbytes, stream) = rest.split_at(len as usize);
-    let table = OrderKTable::read(tbytes, used, header.scale_bits.into(), out.len())?;
+    let max_scale = header.scale_bits.into();
+    if header.coder == CoderKind::Rans {
+        // Orders 1 and 2: the fast decoder's tables straight from the table bytes.
+        if let Some(slots) = rans::ContextSlots::read(tbytes, used, max_scale, out.len())? {
+            return rans::decode_order_k(stream, &slots, out);
+        }
+    }
+    let table = OrderKTable::read(tbytes, used, max_scale, out.len())?;
     match header.coder {
         CoderKind::Arithmetic => decode_with_model(
             out,
             &mut StaticOrderK::new(&table),
             RangeDecoder::new(stream)?,
         ),
-        CoderKind::Rans => match rans::ContextSlots::new(&table) {
-            Some(slots) => rans::decode_order_k(stream, &slots, out),
-            None => decode_rans(stream, &table, out),
-        },
+        CoderKind::Rans => decode_rans(stream, &table, out),
         CoderKind::Huffman => decode_huffman(stream, &table, out),
         CoderKind::Tans => decode_tans(stream, &table, out),
     }
@@ -708,5 +712,75 @@ mod tests {
             }
             let _ = decode(&o.header(), &bad, &mut out);
         }
+    }
+
+    /// A table of `n` order-2 contexts at precision 12 (the largest), each with byte 0
+    /// only, over the alphabet of all 256 bytes.
+    fn wide_order2_table(n: usize) -> Vec<u8> {
+        let mut bits: Vec<bool> = Vec::new();
+        let put =
+            |bits: &mut Vec<bool>, v: u64, w: u32| bits.extend((0..w).map(|i| v >> i & 1 == 1));
+        let gamma = |bits: &mut Vec<bool>, v: u64| {
+            let len = 64 - v.leading_zeros();
+            put(bits, 0, len - 1);
+            put(bits, 1, 1);
+            put(bits, v, len - 1);
+        };
+        put(&mut bits, 255, 8);
+        for b in 0..256 {
+            put(&mut bits, b, 8);
+        }
+        put(&mut bits, 12, 4);
+        gamma(&mut bits, n as u64);
+        // Keys with both digits in 1..=256 (digit 0 names no byte: byte 0 is listed).
+        let keys = (258u64..).filter(|k| k % 257 != 0).take(n);
+        let mut prev = None;
+        for key in keys {
+            gamma(&mut bits, prev.map_or(key + 1, |p| key - p));
+            prev = Some(key);
+            gamma(&mut bits, 13); // s_c = 12
+            gamma(&mut bits, 1); // one symbol
+            gamma(&mut bits, 1); // of rank 0
+        }
+        let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+        for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+            bytes[i / 8] |= 1 << (i % 8);
+        }
+        bytes
+    }
+
+    /// The fast decoder's slot limit: `1 + 1023 * 2^12` slots fit, `1 + 1024 * 2^12` do
+    /// not, and then the block decodes with the generic decoder (the table read again).
+    /// Every context of the table has byte 0 at frequency `2^12`, so a block of zeros
+    /// costs no words.
+    #[test]
+    fn tables_beyond_the_slot_limit_decode_with_the_generic_decoder() {
+        let n = 1 << 20;
+        let fits = wide_order2_table(1023);
+        let t = OrderKTable::read(&fits, 2, 12, n).unwrap();
+        let slots = rans::ContextSlots::read(&fits, 2, 12, n).unwrap().unwrap();
+        assert_eq!(rans::ContextSlots::new(&t), Some(slots));
+        let wide = wide_order2_table(1024);
+        assert_eq!(rans::ContextSlots::read(&wide, 2, 12, n).unwrap(), None);
+        let t = OrderKTable::read(&wide, 2, 12, n).unwrap();
+        assert_eq!(t.contexts().len(), 1024);
+        assert!(rans::ContextSlots::new(&t).is_none());
+        let header = options(2, CoderKind::Rans).header();
+        let zeros = vec![0u8; 2000];
+        let (stream, _) = encode_rans(&zeros, &t).unwrap();
+        let mut payload = vec![2u8];
+        write_varint(&mut payload, wide.len() as u64);
+        payload.extend_from_slice(&wide);
+        payload.extend_from_slice(&stream);
+        let mut out = vec![1u8; zeros.len()];
+        decode(&header, &payload, &mut out).unwrap();
+        assert!(out == zeros);
+        // A damaged state fails as the generic decoder fails.
+        let at = payload.len() - stream.len();
+        payload[at + 3] ^= 1;
+        let err = decode(&header, &payload, &mut out).unwrap_err();
+        let s = &payload[at..];
+        let generic = decode_rans(s, &t, &mut out).unwrap_err();
+        assert_eq!(format!("{err:?}"), format!("{generic:?}"));
     }
 }

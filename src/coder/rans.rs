@@ -119,7 +119,7 @@
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
-use crate::model::order_k::{MAX_CONTEXT_SCALE, OrderKTable};
+use crate::model::order_k::{MAX_CONTEXT_SCALE, OrderKTable, TableSink, read_table};
 use crate::model::{Distribution, FreqTable, MAX_SCALE_BITS};
 
 /// Lower end of the state interval `[L, L * 2^32)`.
@@ -822,7 +822,7 @@ fn lane_context<const K: usize>(data: &[u8], p: usize, lane_start: usize) -> u32
 }
 
 /// Decoder tables of a static order-1 or order-2 model (notes above).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContextSlots {
     /// The order `k`, 1 or 2.
     order: u32,
@@ -850,58 +850,45 @@ impl ContextSlots {
     /// more than [`MAX_CONTEXT_SLOTS`] slots.
     pub fn new(table: &OrderKTable) -> Option<ContextSlots> {
         let order = table.order();
-        let scale = table.scale_bits();
-        if !(1..=2).contains(&order) || scale > MAX_CONTEXT_SCALE {
+        if !(1..=2).contains(&order) || table.scale_bits() > MAX_CONTEXT_SCALE {
             return None;
         }
-        let total: usize = table
-            .contexts()
-            .iter()
-            .map(|c| 1usize << c.scale_c)
-            .sum::<usize>()
-            + 1;
-        if total > MAX_CONTEXT_SLOTS {
-            return None;
-        }
-        let missing = INFO_MISSING | scale;
-        let mut info = vec![missing; 1 << (8 * order)];
-        // Room for the last run's overshoot (below): no reallocation.
-        let mut slots = Vec::with_capacity(total.next_power_of_two().max(total + FILL));
-        // The placeholder: f = 2^S, start = 0, symbol 0.
-        slots.push(0);
+        let mut b = SlotBuilder::new(order);
+        b.begin(table.alphabet(), table.scale_bits(), table.contexts().len());
+        let (mut ranks, mut freqs) = ([0u8; 256], [0u32; 256]);
         for c in table.contexts() {
-            let d = scale - u32::from(c.scale_c);
-            info[c.context as usize] = (slots.len() as u32) << INFO_OFFSET_SHIFT | d;
-            for e in c.entries() {
-                let v = u32::from(e.symbol) | e.start << 8 | ((1 << scale) - e.freq) << 20;
-                // Runs are short (16 slots on average on book1): whole blocks of FILL
-                // copies, then the overshoot cut off.
-                let end = slots.len() + e.freq_c as usize;
-                while slots.len() < end {
-                    slots.extend_from_slice(&[v; FILL]);
-                }
-                slots.truncate(end);
+            let n = c.entries().len();
+            for (e, (r, f)) in c.entries().iter().zip(ranks.iter_mut().zip(&mut freqs)) {
+                (*r, *f) = (e.rank, e.freq_c);
             }
+            b.context(c.context, c.scale_c.into(), &ranks[..n], &freqs[..n]);
         }
-        debug_assert_eq!(slots.len(), total);
-        // Padding: copies of the placeholder.
-        slots.resize(total.next_power_of_two(), 0);
-        let cmask = (1u32 << (8 * order)) - 1;
-        let present = |c: u32| info[(c & cmask) as usize] & INFO_MISSING == 0;
-        let closed = present(0)
-            && table.contexts().iter().all(|c| {
-                c.entries()
-                    .iter()
-                    .all(|e| present(c.context << 8 | u32::from(e.symbol)))
-            });
-        Some(ContextSlots {
-            order,
-            scale,
-            info,
-            slots_mask: slots.len() - 1,
-            slots,
-            closed,
-        })
+        b.finish()
+    }
+
+    /// Reads a static order-k table ([`OrderKTable::read`]'s arguments, the same checks
+    /// and errors) straight into decoder tables, without an [`OrderKTable`] in between:
+    /// `Ok(None)` if `order` is above 2 (without reading) or the contexts need more than
+    /// [`MAX_CONTEXT_SLOTS`] slots (the caller then reads the table again for the generic
+    /// decoder). Equal to [`ContextSlots::new`] of [`OrderKTable::read`].
+    pub fn read(
+        input: &[u8],
+        order: u32,
+        max_scale: u32,
+        raw_len: usize,
+    ) -> Result<Option<ContextSlots>> {
+        if !(1..=2).contains(&order) {
+            return Ok(None);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+        {
+            // SAFETY: the CPU supports BMI1 and BMI2 (checked on the lines above), which
+            // is all that `read_slots_bmi` requires.
+            return unsafe { read_slots_bmi(input, order, max_scale, raw_len) };
+        }
+        read_slots(input, order, max_scale, raw_len)
     }
 
     /// Decodes one symbol in context `c` from state `x`: returns `s`, `D(s, x)` (not yet
@@ -916,6 +903,152 @@ impl ContextSlots {
         let at = (info >> INFO_OFFSET_SHIFT) as usize + t.wrapping_shr(info) as usize;
         let e = self.slots[..=self.slots_mask][at & self.slots_mask];
         (e as u8, slot_step(x, e, scale), info)
+    }
+}
+
+/// [`ContextSlots::read`] for orders 1 and 2.
+#[inline(always)]
+fn read_slots(
+    input: &[u8],
+    order: u32,
+    max_scale: u32,
+    raw_len: usize,
+) -> Result<Option<ContextSlots>> {
+    let mut b = SlotBuilder::new(order);
+    read_table(input, order, max_scale, raw_len, &mut b)?;
+    Ok(b.finish())
+}
+
+/// [`read_slots`] compiled with BMI1 and BMI2: the gamma codes' trailing zeros
+/// (`tzcnt`) and variable shifts and masks (`shrx`, `bzhi`) take one instruction each.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2")]
+unsafe fn read_slots_bmi(
+    input: &[u8],
+    order: u32,
+    max_scale: u32,
+    raw_len: usize,
+) -> Result<Option<ContextSlots>> {
+    read_slots(input, order, max_scale, raw_len)
+}
+
+/// Builds [`ContextSlots`] context by context: from an [`OrderKTable`]
+/// ([`ContextSlots::new`]) or as [`read_table`] parses one ([`ContextSlots::read`]).
+///
+/// Filling a context's runs through a local slice of the vector (zeroed first, one
+/// memset a context) instead of `extend_from_slice` was tried: book1 order 1, callgrind
+/// 31.21M -> 31.61M instructions for the whole decode, its perf share 3.1% -> 2.8% plus
+/// 0.1% more memset; not kept. The fill's cost is the mispredicted end of each run.
+struct SlotBuilder {
+    order: u32,
+    /// The block scale `S`.
+    scale: u32,
+    /// The block's bytes by rank.
+    alphabet: [u8; 256],
+    /// [`ContextSlots::info`], every context missing to start with.
+    info: Vec<u32>,
+    /// [`ContextSlots::slots`] without the padding.
+    slots: Vec<u32>,
+    /// Bit `c` set: a symbol of some context leads to context `c` (for `closed`).
+    reached: Vec<u64>,
+    /// The contexts need more than [`MAX_CONTEXT_SLOTS`] slots: the rest is skipped.
+    too_big: bool,
+}
+
+impl SlotBuilder {
+    fn new(order: u32) -> SlotBuilder {
+        debug_assert!((1..=2).contains(&order));
+        SlotBuilder {
+            order,
+            scale: 0,
+            alphabet: [0; 256],
+            info: Vec::new(),
+            slots: Vec::new(),
+            reached: Vec::new(),
+            too_big: false,
+        }
+    }
+
+    /// The tables, or `None` if they need more than [`MAX_CONTEXT_SLOTS`] slots.
+    fn finish(mut self) -> Option<ContextSlots> {
+        if self.too_big {
+            return None;
+        }
+        let total = self.slots.len();
+        let present = |c: usize| self.info[c] & INFO_MISSING == 0;
+        // The start context, and every context a symbol leads to, has a table.
+        let closed = present(0)
+            && self.reached.iter().enumerate().all(|(i, &w)| {
+                let mut w = w;
+                while w != 0 {
+                    if !present(64 * i + w.trailing_zeros() as usize) {
+                        return false;
+                    }
+                    w &= w - 1;
+                }
+                true
+            });
+        // Padding: copies of the placeholder.
+        self.slots.resize(total.next_power_of_two(), 0);
+        Some(ContextSlots {
+            order: self.order,
+            scale: self.scale,
+            info: self.info,
+            slots_mask: self.slots.len() - 1,
+            slots: self.slots,
+            closed,
+        })
+    }
+}
+
+impl TableSink for SlotBuilder {
+    fn begin(&mut self, alphabet: &[u8], scale: u32, contexts: usize) {
+        debug_assert!(scale <= MAX_CONTEXT_SCALE);
+        self.scale = scale;
+        self.alphabet[..alphabet.len()].copy_from_slice(alphabet);
+        let n = 1usize << (8 * self.order);
+        self.info = vec![INFO_MISSING | scale; n];
+        self.reached = vec![0; n / 64];
+        // At most 2^S slots a context and the placeholder; room for the padding and for
+        // the last run's overshoot (below), so that the vector never moves. Only what
+        // is written is touched.
+        let most = contexts
+            .saturating_mul(1 << scale)
+            .saturating_add(1)
+            .min(MAX_CONTEXT_SLOTS);
+        self.slots = Vec::with_capacity(most.next_power_of_two().max(most + FILL));
+        // The placeholder: f = 2^S, start = 0, symbol 0.
+        self.slots.push(0);
+    }
+
+    #[inline]
+    fn context(&mut self, context: u32, s: u32, ranks: &[u8], freqs: &[u32]) {
+        let len = self.slots.len();
+        if self.too_big || len + (1 << s) > MAX_CONTEXT_SLOTS {
+            self.too_big = true;
+            return;
+        }
+        let scale = self.scale;
+        let d = scale - s;
+        let cmask = (1u32 << (8 * self.order)) - 1;
+        self.info[(context & cmask) as usize] = (len as u32) << INFO_OFFSET_SHIFT | d;
+        let mut start = 0u32;
+        for (&r, &f) in ranks.iter().zip(freqs) {
+            let symbol = self.alphabet[r as usize];
+            let freq = f << d;
+            let v = u32::from(symbol) | start << 8 | ((1 << scale) - freq) << 20;
+            start += freq;
+            // Runs are short (16 slots on average on book1): whole blocks of FILL
+            // copies, then the overshoot cut off.
+            let end = self.slots.len() + f as usize;
+            while self.slots.len() < end {
+                self.slots.extend_from_slice(&[v; FILL]);
+            }
+            self.slots.truncate(end);
+            let next = ((context << 8 | u32::from(symbol)) & cmask) as usize;
+            self.reached[next / 64] |= 1 << (next % 64);
+        }
+        debug_assert_eq!(start, 1 << scale);
     }
 }
 
@@ -937,6 +1070,12 @@ fn slot_step(x: u64, e: u32, scale: u32) -> u64 {
 /// `lanes` are the four lanes' outputs, each `q` bytes; `ctx` the lanes' contexts.
 /// Returns the groups decoded, the byte offset of the next word and the OR of the info
 /// words used if `FLAGS` (0 otherwise: for closed tables, which need no check).
+///
+/// At order 2 a lane's context word keeps every byte decoded inside the loop (shifted
+/// up, masked only where it indexes `info`), so after two groups its low 16 bits are
+/// the two new symbols: one 2-byte store a lane an iteration, and no lane pointer in
+/// the groups (the four of them spilled to the stack). At order 1 that costs more
+/// instructions than it saves (the context is the symbol itself): one store a symbol.
 #[inline(always)]
 fn decode_lane_quads<const K: usize, const SCALE: u32, const FLAGS: bool>(
     x: &mut [u64; STATES],
@@ -984,18 +1123,26 @@ fn decode_lane_quads<const K: usize, const SCALE: u32, const FLAGS: bool>(
             &mut lanes,
             g + 1,
         );
+        if K == 2 {
+            for (lane, &c) in lanes.iter_mut().zip(&cs) {
+                // Symbol g in bits 8-15, symbol g + 1 in bits 0-7.
+                lane[g..g + 2].copy_from_slice(&(c as u16).to_be_bytes());
+            }
+        }
         pos += WORD_BYTES * (k + k2);
         g += 2;
     }
     *x = xs;
-    *ctx = cs;
+    *ctx = cs.map(|c| c & cmask);
     (g, pos, flags)
 }
 
 /// One group of [`decode_lane_quads`]: decodes symbol `g` of every lane with the slot
-/// tables (`info` and `slots` sliced to `2^(8k)` and a power of two), renormalises the
-/// states with the words at the start of `win` (16 bytes) and returns how many it took.
-/// State `j` takes word `k_j = need_0 + ... + need_(j-1)` by an indexed load.
+/// tables (`info` and `slots` sliced to `2^(8k)` and a power of two), makes it the
+/// lane's context `cs[j]` (at order 1, where it also stores it in `lanes`) or shifts it
+/// into `cs[j]` (order 2, unmasked), renormalises the states with the words at the start
+/// of `win` (16 bytes) and returns how many it took. State `j` takes word
+/// `k_j = need_0 + ... + need_(j-1)` by an indexed load.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn lane_group<const K: usize, const SCALE: u32, const FLAGS: bool>(
@@ -1020,12 +1167,16 @@ fn lane_group<const K: usize, const SCALE: u32, const FLAGS: bool>(
         let at = (inf >> INFO_OFFSET_SHIFT) as usize + t.wrapping_shr(inf) as usize;
         let e = slots[at & smask];
         d[j] = slot_step(xs[j], e, SCALE);
-        let sj = e as u8;
         if FLAGS {
             *flags |= inf;
         }
-        lanes[j][g] = sj;
-        cs[j] = (cs[j] << 8 | u32::from(sj)) & cmask;
+        let sj = e as u8;
+        if K == 1 {
+            lanes[j][g] = sj;
+            cs[j] = u32::from(sj);
+        } else {
+            cs[j] = cs[j] << 8 | u32::from(sj);
+        }
     }
     let mut k = 0usize;
     for j in 0..STATES {
@@ -2189,6 +2340,56 @@ mod tests {
                 let m = (1u128 << (63 + l)).div_ceil(u128::from(f));
                 assert_eq!(u128::from(reciprocal(f)), m, "f {f}");
             }
+        }
+    }
+
+    /// `ContextSlots::read` of a table's bytes: the same result as `OrderKTable::read`
+    /// then `ContextSlots::new`, errors included.
+    fn read_agrees_with_new(bytes: &[u8], k: u32, raw_len: usize) -> Option<ContextSlots> {
+        let direct = ContextSlots::read(bytes, k, 12, raw_len);
+        let via = OrderKTable::read(bytes, k, 12, raw_len).map(|t| ContextSlots::new(&t));
+        assert_eq!(format!("{direct:?}"), format!("{via:?}"));
+        direct.ok().flatten()
+    }
+
+    #[test]
+    fn slots_read_from_table_bytes_equal_those_of_the_table() {
+        use crate::model::order_k::{CostKind, Lanes};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora");
+        let (b, _) = lanes_ending_in_b();
+        let mut files = vec![b, b"abcd".repeat(100)];
+        for f in ["calgary/book1", "calgary/obj2", "canterbury/kennedy.xls"] {
+            files.push(std::fs::read(root.join(f)).unwrap()[..1 << 17].to_vec());
+        }
+        for data in &files {
+            for k in 1..=2 {
+                let (t, _) = OrderKTable::build(data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+                let mut bytes = Vec::new();
+                t.write(&mut bytes);
+                let slots = read_agrees_with_new(&bytes, k, data.len()).unwrap();
+                assert_eq!(Some(&slots), ContextSlots::new(&t).as_ref());
+                for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+                    assert!(read_agrees_with_new(&bytes[..cut], k, data.len()).is_none());
+                }
+            }
+        }
+        // Orders above 2 are not read at all.
+        assert_eq!(ContextSlots::read(&[], 3, 12, 10).unwrap(), None);
+    }
+
+    proptest! {
+        #[test]
+        fn damaged_tables_read_as_slots_fail_as_the_table_does(data in proptest::collection::vec(0u8..12, 1..600), k in 1u32..=2, flips in proptest::collection::vec(any::<u32>(), 0..4), cut in any::<u16>()) {
+            use crate::model::order_k::{CostKind, Lanes};
+            let (t, _) = OrderKTable::build(&data, k, Lanes::Four, 12, CostKind::Ideal).unwrap();
+            let mut bytes = Vec::new();
+            t.write(&mut bytes);
+            for f in flips {
+                let bit = f as usize % (8 * bytes.len());
+                bytes[bit / 8] ^= 1 << (bit % 8);
+            }
+            bytes.truncate(bytes.len() - usize::from(cut) % 3);
+            read_agrees_with_new(&bytes, k, data.len());
         }
     }
 }

@@ -1490,113 +1490,17 @@ impl OrderKTable {
 
     /// Reads a table written by [`OrderKTable::write`] from the whole of `input` (every
     /// byte must belong to the table, padding bits zero), for a block of `raw_len` bytes
-    /// and block scales up to `max_scale`. Checks every field (design note, item 5).
+    /// and block scales up to `max_scale`. Checks every field (design note, item 5); the
+    /// parsing is [`read_table`]'s.
     pub fn read(input: &[u8], order: u32, max_scale: u32, raw_len: usize) -> Result<OrderKTable> {
-        check_order(order)?;
-        let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
-        let mut r = TableReader::new(input);
-        let m = r.bits(8)? as usize + 1;
-        let mut alphabet = Vec::with_capacity(m);
-        let mut listed = [false; 256];
-        for _ in 0..m {
-            let s = r.bits(8)? as u8;
-            if listed[s as usize] {
-                return Err(corrupt("byte listed twice in an order-k table"));
-            }
-            listed[s as usize] = true;
-            alphabet.push(s);
-        }
-        let scale = r.bits(4)? as u32;
-        if scale > max_scale {
-            return Err(Error::LimitExceeded {
-                what: "order-k table scale",
-                got: scale.into(),
-                max: max_scale.into(),
-            });
-        }
-        let nctx = r.gamma()?;
-        // Every context takes at least 2 bits (gap and precision).
-        let bound = (raw_len as u64).min(r.bits_left() / 2);
-        if nctx > bound {
-            return Err(Error::LimitExceeded {
-                what: "contexts in an order-k table",
-                got: nctx,
-                max: bound,
-            });
-        }
-        let key_end = (m as u64 + 1).pow(order);
-        let zero_listed = listed[0];
-        let mut contexts = Vec::with_capacity(nctx as usize);
-        let mut key: Option<u64> = None;
-        let mut ranks: Vec<u8> = Vec::with_capacity(256);
-        let mut freqs: Vec<u32> = Vec::with_capacity(256);
-        for _ in 0..nctx {
-            let gap = r.gamma()?;
-            let k = match key {
-                None => gap - 1,
-                Some(p) => p.checked_add(gap).ok_or(corrupt("context key overflows"))?,
-            };
-            if k >= key_end {
-                return Err(corrupt("context key out of range"));
-            }
-            key = Some(k);
-            let context = key_to_context(k, order, &alphabet, zero_listed)
-                .ok_or(corrupt("context key names an unlisted byte"))?;
-            let s = r.gamma()? - 1;
-            if s > u64::from(scale) {
-                return Err(Error::LimitExceeded {
-                    what: "context precision",
-                    got: s,
-                    max: scale.into(),
-                });
-            }
-            let s = s as u32;
-            ranks.clear();
-            freqs.clear();
-            if s == 0 {
-                let rank = r.gamma()? - 1;
-                if rank >= m as u64 {
-                    return Err(corrupt("symbol rank out of range"));
-                }
-                ranks.push(rank as u8);
-                freqs.push(1);
-            } else {
-                let nsym = r.gamma()?;
-                let most = (m as u64).min(1 << s);
-                if nsym > most {
-                    return Err(Error::LimitExceeded {
-                        what: "symbols in a context",
-                        got: nsym,
-                        max: most,
-                    });
-                }
-                let mut next_min = 0u64; // the smallest rank still allowed
-                for i in 0..nsym {
-                    let g = r.gamma()?;
-                    let rank = if i == 0 { g - 1 } else { next_min - 1 + g };
-                    if rank >= m as u64 {
-                        return Err(corrupt("symbol rank out of range"));
-                    }
-                    ranks.push(rank as u8);
-                    next_min = rank + 1;
-                }
-                let total = 1u64 << s;
-                let mut sum = 0u64;
-                for i in 0..nsym as usize - 1 {
-                    let f = r.gamma()?;
-                    sum += f;
-                    // Every symbol still to come needs at least 1.
-                    if sum + (nsym - 1 - i as u64) > total {
-                        return Err(corrupt("context frequencies exceed their total"));
-                    }
-                    freqs.push(f as u32);
-                }
-                freqs.push((total - sum) as u32);
-            }
-            contexts.push(context_table(context, s, scale, &alphabet, &ranks, &freqs));
-        }
-        r.finish()?;
-        Ok(OrderKTable::assemble(order, scale, alphabet, contexts))
+        let mut sink = CollectContexts::default();
+        read_table(input, order, max_scale, raw_len, &mut sink)?;
+        Ok(OrderKTable::assemble(
+            order,
+            sink.scale,
+            sink.alphabet,
+            sink.contexts,
+        ))
     }
 }
 
@@ -1790,23 +1694,244 @@ impl<'a> TableWriter<'a> {
     }
 }
 
-/// Forward bit reader for tables; every read is bounds-checked.
+/// Receives an order-k table context by context as [`read_table`] checks it, so that a
+/// decoder can build its own tables without an [`OrderKTable`] in between. A sink sees
+/// only fields that passed their checks, but an error later in the table voids them.
+pub trait TableSink {
+    /// Called once, before any context: the block's bytes in rank order (`1..=256`,
+    /// distinct), the block scale `S <= MAX_CONTEXT_SCALE` and the number of contexts
+    /// that follow (at most the block length and half the table's bits).
+    fn begin(&mut self, alphabet: &[u8], scale: u32, contexts: usize);
+
+    /// One context, in increasing key order: its bytes (most recent in the low byte),
+    /// its precision `s <= S`, the ranks of its symbols (strictly increasing, each below
+    /// the alphabet's length, at most `2^s` of them) and their frequencies at precision
+    /// `s` (each `>= 1`, summing to `2^s`).
+    fn context(&mut self, context: u32, s: u32, ranks: &[u8], freqs: &[u32]);
+}
+
+/// The [`TableSink`] of [`OrderKTable::read`]: the contexts as [`ContextTable`]s.
+#[derive(Default)]
+struct CollectContexts {
+    alphabet: Vec<u8>,
+    scale: u32,
+    contexts: Vec<ContextTable>,
+}
+
+impl TableSink for CollectContexts {
+    fn begin(&mut self, alphabet: &[u8], scale: u32, contexts: usize) {
+        self.alphabet = alphabet.to_vec();
+        self.scale = scale;
+        self.contexts = Vec::with_capacity(contexts);
+    }
+
+    fn context(&mut self, context: u32, s: u32, ranks: &[u8], freqs: &[u32]) {
+        let t = context_table(context, s, self.scale, &self.alphabet, ranks, freqs);
+        self.contexts.push(t);
+    }
+}
+
+/// Parses a table written by [`OrderKTable::write`] from the whole of `input` (every
+/// byte must belong to the table, padding bits zero) for a block of `raw_len` bytes and
+/// block scales up to `max_scale`, checking every field (design note, item 5), and hands
+/// it to `sink` as it goes. Allocates nothing; the sink decides what to keep. Inlined,
+/// so that a caller compiled for more CPU features reads with them.
+#[inline(always)]
+pub fn read_table<T: TableSink>(
+    input: &[u8],
+    order: u32,
+    max_scale: u32,
+    raw_len: usize,
+    sink: &mut T,
+) -> Result<()> {
+    check_order(order)?;
+    let max_scale = max_scale.min(MAX_CONTEXT_SCALE);
+    let mut r = TableReader::new(input);
+    let m = r.bits(8)? as usize + 1;
+    let mut alphabet = [0u8; 256];
+    let mut listed = [false; 256];
+    for a in alphabet[..m].iter_mut() {
+        let s = r.bits(8)? as u8;
+        if listed[s as usize] {
+            return Err(corrupt("byte listed twice in an order-k table"));
+        }
+        listed[s as usize] = true;
+        *a = s;
+    }
+    let alphabet = &alphabet[..m];
+    let scale = r.bits(4)? as u32;
+    if scale > max_scale {
+        return Err(Error::LimitExceeded {
+            what: "order-k table scale",
+            got: scale.into(),
+            max: max_scale.into(),
+        });
+    }
+    let nctx = r.gamma()?;
+    // Every context takes at least 2 bits (gap and precision).
+    let bound = (raw_len as u64).min(r.bits_left() / 2);
+    if nctx > bound {
+        return Err(Error::LimitExceeded {
+            what: "contexts in an order-k table",
+            got: nctx,
+            max: bound,
+        });
+    }
+    sink.begin(alphabet, scale, nctx as usize);
+    let key_end = (m as u64 + 1).pow(order);
+    let zero_listed = listed[0];
+    let mut key: Option<u64> = None;
+    // A context has at most `m <= 256` symbols (checked below).
+    let mut ranks = [0u8; 256];
+    let mut freqs = [0u32; 256];
+    for _ in 0..nctx {
+        let gap = r.gamma()?;
+        let k = match key {
+            None => gap - 1,
+            // `ok_or_else`: an error built and dropped for every context costs more than
+            // the context's other checks.
+            Some(p) => p
+                .checked_add(gap)
+                .ok_or_else(|| corrupt("context key overflows"))?,
+        };
+        if k >= key_end {
+            return Err(corrupt("context key out of range"));
+        }
+        key = Some(k);
+        let context = context_of_key(k, order, alphabet, zero_listed)
+            .ok_or_else(|| corrupt("context key names an unlisted byte"))?;
+        let s = r.gamma()? - 1;
+        if s > u64::from(scale) {
+            return Err(Error::LimitExceeded {
+                what: "context precision",
+                got: s,
+                max: scale.into(),
+            });
+        }
+        let s = s as u32;
+        if s == 0 {
+            let rank = r.gamma()? - 1;
+            if rank >= m as u64 {
+                return Err(corrupt("symbol rank out of range"));
+            }
+            ranks[0] = rank as u8;
+            freqs[0] = 1;
+            sink.context(context, 0, &ranks[..1], &freqs[..1]);
+            continue;
+        }
+        let nsym = r.gamma()?;
+        let most = (m as u64).min(1 << s);
+        if nsym > most {
+            return Err(Error::LimitExceeded {
+                what: "symbols in a context",
+                got: nsym,
+                max: most,
+            });
+        }
+        // 1 <= nsym <= m <= 256 from here on.
+        let nsym = nsym as usize;
+        let mut next_min = 0u64; // the smallest rank still allowed
+        for slot in ranks[..nsym].iter_mut() {
+            // First rank + 1, then rank - previous rank: both `rank - next_min + 1`.
+            let rank = next_min + r.gamma()? - 1;
+            if rank >= m as u64 {
+                return Err(corrupt("symbol rank out of range"));
+            }
+            *slot = rank as u8;
+            next_min = rank + 1;
+        }
+        let total = 1u64 << s;
+        let mut sum = 0u64;
+        for (i, slot) in freqs[..nsym - 1].iter_mut().enumerate() {
+            let f = r.gamma()?;
+            sum += f;
+            // Every symbol still to come needs at least 1.
+            if sum + (nsym - 1 - i) as u64 > total {
+                return Err(corrupt("context frequencies exceed their total"));
+            }
+            *slot = f as u32;
+        }
+        freqs[nsym - 1] = (total - sum) as u32;
+        sink.context(context, s, &ranks[..nsym], &freqs[..nsym]);
+    }
+    r.finish()
+}
+
+/// [`key_to_context`] of a key below `(m + 1)^order` (which the caller checks): for
+/// orders 1 and 2 without 64-bit divisions (the key is below `257^2`).
+#[inline]
+fn context_of_key(key: u64, order: u32, alphabet: &[u8], zero_listed: bool) -> Option<u32> {
+    // The byte of a digit: 0 for the padding digit 0 (only if byte 0 is not listed).
+    let byte = |d: u32| match d {
+        0 if zero_listed => None,
+        0 => Some(0),
+        _ => alphabet.get(d as usize - 1).map(|&b| u32::from(b)),
+    };
+    let base = alphabet.len() as u32 + 1;
+    match order {
+        1 if key < u64::from(base) => byte(key as u32),
+        // The most significant digit is the most recent byte.
+        2 if key < u64::from(base * base) => {
+            let key = key as u32;
+            Some(byte(key / base)? | byte(key % base)? << 8)
+        }
+        _ => key_to_context(key, order, alphabet, zero_listed),
+    }
+}
+
+/// Forward bit reader for tables; every read is bounds-checked. Reads come from a
+/// 64-bit buffer of the next bits, refilled by one unaligned 8-byte load while 8 bytes
+/// are left (so that a gamma code's chain is its trailing-zero count and a shift, not a
+/// load); in the last 8 bytes of the table, and for codes the buffer cannot hold, they
+/// go bit by bit, with the same results and errors.
 struct TableReader<'a> {
     data: &'a [u8],
     /// Bits read so far.
     pos: u64,
+    /// The table's bits `pos..pos + avail`, bit `pos` in bit 0; the bits above zero.
+    buf: u64,
+    /// Valid bits in `buf`, at most 64.
+    avail: u32,
 }
 
-/// Longest gamma code accepted: values below `2^40`.
+/// Longest gamma code accepted: values below `2^MAX_GAMMA_BITS`.
 const MAX_GAMMA_BITS: u32 = 40;
 
 impl<'a> TableReader<'a> {
     fn new(data: &'a [u8]) -> TableReader<'a> {
-        TableReader { data, pos: 0 }
+        TableReader {
+            data,
+            pos: 0,
+            buf: 0,
+            avail: 0,
+        }
     }
 
     fn bits_left(&self) -> u64 {
         8 * self.data.len() as u64 - self.pos
+    }
+
+    /// Fills the buffer from `pos`: `64 - pos mod 8 >= 57` bits if 8 bytes are left from
+    /// the current byte, else none.
+    #[inline(always)]
+    fn refill(&mut self) {
+        let at = (self.pos >> 3) as usize;
+        (self.buf, self.avail) = match self.data.get(at..).and_then(|d| d.first_chunk()) {
+            Some(word) => (
+                u64::from_le_bytes(*word) >> (self.pos & 7),
+                64 - (self.pos & 7) as u32,
+            ),
+            None => (0, 0),
+        };
+    }
+
+    /// Takes `n < 64` bits known to be in the buffer.
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        debug_assert!(n < 64 && n <= self.avail);
+        self.buf >>= n;
+        self.avail -= n;
+        self.pos += u64::from(n);
     }
 
     fn bit(&mut self) -> Result<u64> {
@@ -1824,7 +1949,24 @@ impl<'a> TableReader<'a> {
         Ok(u64::from(b))
     }
 
+    /// `n <= 40` bits, the first read in bit 0.
+    #[inline(always)]
     fn bits(&mut self, n: u32) -> Result<u64> {
+        debug_assert!(n <= MAX_GAMMA_BITS);
+        if n > self.avail {
+            self.refill();
+            if n > self.avail {
+                return self.bits_slowly(n);
+            }
+        }
+        let v = self.buf & ((1u64 << n) - 1);
+        self.consume(n);
+        Ok(v)
+    }
+
+    /// [`TableReader::bits`] bit by bit; empties the buffer.
+    fn bits_slowly(&mut self, n: u32) -> Result<u64> {
+        (self.buf, self.avail) = (0, 0);
         let mut v = 0;
         for i in 0..n {
             v |= self.bit()? << i;
@@ -1832,8 +1974,31 @@ impl<'a> TableReader<'a> {
         Ok(v)
     }
 
-    /// Elias gamma: a value `>= 1` below `2^MAX_GAMMA_BITS`.
+    /// Elias gamma: a value `>= 1` below `2^MAX_GAMMA_BITS`. From the buffer, the zeros
+    /// are its trailing zeros `z` (zeros above the valid bits make the code too long for
+    /// the buffer), the one after them is the value's top bit `2^z` and the `z` bits after
+    /// that its low bits; a code of `2 z + 1 <= 64` bits has `z <= 31 < MAX_GAMMA_BITS`.
+    #[inline(always)]
     fn gamma(&mut self) -> Result<u64> {
+        let mut zeros = self.buf.trailing_zeros();
+        if 2 * zeros + 1 > self.avail {
+            self.refill();
+            zeros = self.buf.trailing_zeros();
+            if 2 * zeros + 1 > self.avail {
+                return self.gamma_slowly();
+            }
+        }
+        let v = 1 << zeros | (self.buf >> (zeros + 1)) & ((1u64 << zeros) - 1);
+        self.consume(2 * zeros + 1);
+        Ok(v)
+    }
+
+    /// [`TableReader::gamma`] bit by bit (empties the buffer): near the end of the table
+    /// and for codes longer than the buffer (which are also where a run of
+    /// [`MAX_GAMMA_BITS`] zeros is caught).
+    #[cold]
+    fn gamma_slowly(&mut self) -> Result<u64> {
+        (self.buf, self.avail) = (0, 0);
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
@@ -1841,7 +2006,7 @@ impl<'a> TableReader<'a> {
                 return Err(corrupt("gamma code too long in an order-k table"));
             }
         }
-        Ok(1 << zeros | self.bits(zeros)?)
+        Ok(1 << zeros | self.bits_slowly(zeros)?)
     }
 
     /// Checks that only zero padding (fewer than 8 bits) is left.
@@ -2098,6 +2263,104 @@ mod tests {
         #[test]
         fn random_tables_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), k in 1u32..=4, raw_len in 1usize..5000) {
             let _ = OrderKTable::read(&bytes, k, 12, raw_len);
+        }
+    }
+
+    /// Reads `ops` (`0` a gamma code, `n > 0` a field of `n` bits) from `bytes` with the
+    /// buffered reader and bit by bit: every value, error and position must agree.
+    fn fast_and_slow_reads_agree(bytes: &[u8], ops: &[u32]) {
+        let (mut fast, mut slow) = (TableReader::new(bytes), TableReader::new(bytes));
+        for &op in ops {
+            let (a, b) = if op == 0 {
+                (fast.gamma(), slow.gamma_slowly())
+            } else {
+                (fast.bits(op), slow.bits_slowly(op))
+            };
+            assert_eq!(
+                format!("{a:?}"),
+                format!("{b:?}"),
+                "op {op} at bit {}",
+                slow.pos
+            );
+            assert_eq!(fast.pos, slow.pos);
+            if a.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Gamma codes of every length around the buffer's limit (28 to 31 zeros, by the bit
+    /// offset) and the longest accepted one (39 zeros), far from the end of the table and
+    /// across it.
+    #[test]
+    fn peeked_gamma_codes_equal_the_bit_by_bit_ones() {
+        for zeros in [0u32, 1, 7, 27, 28, 29, 30, 31, 32, 38, 39, 40, 41, 63, 64] {
+            let mut bits = vec![false; zeros as usize];
+            bits.push(true);
+            bits.extend((0..zeros).map(|i| i % 3 != 1));
+            for lead in 0..9 {
+                for tail in [0usize, 1, 7, 8, 9, 64, 80] {
+                    let mut all = vec![true; lead];
+                    all.extend(&bits);
+                    all.resize(all.len() + tail, false);
+                    let mut bytes = vec![0u8; all.len().div_ceil(8)];
+                    for (i, _) in all.iter().enumerate().filter(|(_, b)| **b) {
+                        bytes[i / 8] |= 1 << (i % 8);
+                    }
+                    let mut ops = vec![0u32; lead];
+                    ops.extend([0, 0, 5, 0]);
+                    fast_and_slow_reads_agree(&bytes, &ops);
+                    let mut r = TableReader::new(&bytes);
+                    for _ in 0..lead {
+                        assert_eq!(r.gamma().unwrap(), 1);
+                    }
+                    match r.gamma() {
+                        Ok(v) => {
+                            assert!(zeros < MAX_GAMMA_BITS);
+                            assert_eq!(v >> zeros, 1, "zeros {zeros}");
+                            let low = (0..zeros).filter(|i| i % 3 != 1).map(|i| 1u64 << i);
+                            assert_eq!(v, 1 << zeros | low.sum::<u64>());
+                        }
+                        Err(Error::Corrupt { .. }) => assert!(zeros >= MAX_GAMMA_BITS),
+                        Err(e) => assert!(matches!(e, Error::Truncated { .. })),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The table reader's key decoding equals `key_to_context` for every key of orders 1
+    /// and 2 (and some above the range), with and without byte 0 listed.
+    #[test]
+    fn keys_of_orders_1_and_2_decode_as_key_to_context() {
+        let alphabets: [Vec<u8>; 6] = [
+            vec![0],
+            vec![7],
+            vec![3, 0, 9],
+            (1..=255).collect(),
+            (0..=255).rev().collect(),
+            b"etaoin shrdlu".to_vec(),
+        ];
+        for alphabet in &alphabets {
+            let zero_listed = alphabet.contains(&0);
+            let base = alphabet.len() as u64 + 1;
+            for order in 1..=3 {
+                for key in 0..base.pow(order).min(70_000) + 3 {
+                    assert_eq!(
+                        context_of_key(key, order, alphabet, zero_listed),
+                        key_to_context(key, order, alphabet, zero_listed),
+                        "order {order} key {key} of {} bytes",
+                        alphabet.len()
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn peeking_reader_equals_the_bit_by_bit_one(bytes in proptest::collection::vec(prop_oneof![3 => Just(0u8), 1 => any::<u8>()], 0..64), ops in proptest::collection::vec(prop_oneof![3 => Just(0u32), 1 => 1u32..=40], 1..60)) {
+            fast_and_slow_reads_agree(&bytes, &ops);
         }
     }
 }
