@@ -114,8 +114,11 @@
 //! at a time 0.93-0.94 / 1.30-1.33. Not kept: the next context's info word in a u64
 //! slot (no index load, but twice the table: 0.85 / 1.21), four groups per iteration
 //! (0.94 / 1.37, more instructions), `get_unchecked` for the slot load (+3%, one
-//! instruction and one register a symbol; the mask is kept). Left: the table read
-//! (`OrderKTable::read`, 8% of the block decode) and the block check (1%).
+//! instruction and one register a symbol; the mask is kept). Sixth session: the slots
+//! are filled straight from the table bytes (`ContextSlots::read`, no intermediate
+//! tables) with gamma codes from a 64-bit buffer, table read and slot fill 11.5% -> 7.4%
+//! of samples on book1; 0.99 / 1.40 in the peer bench (htscodecs order 1, book1 /
+//! kennedy.xls).
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -782,8 +785,8 @@ fn decode_order0_impl(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Resul
 //    the decoder ORs the info words into an error word and checks it at the end.
 //    Two groups per iteration, like `decode_quads`.
 // 4. **Memory.** At most [`MAX_CONTEXT_SLOTS`] slots (16 MiB) plus a 256 KiB index;
-//    [`ContextSlots::new`] returns `None` beyond that (and for `k > 2`), and the caller
-//    uses the generic path, which reads the same stream.
+//    [`ContextSlots::new`] and [`ContextSlots::read`] return `None` beyond that (and for
+//    `k > 2`), and the caller uses the generic path, which reads the same stream.
 // 5. **Encoder.** Entries hold the reciprocal division of [`encode_order0`]. At order 1
 //    every context has a full row of 256 entries (one load for the row, one for the
 //    entry), and the hot loop runs in two passes per chunk of groups: look up the
