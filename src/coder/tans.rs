@@ -62,6 +62,7 @@
 //! encoding tables store, per symbol, where its `x_s` values live and how to find `nb`.
 
 use crate::error::{Error, Result};
+use crate::model::compact::{TableBitReader, TableBitWriter};
 use crate::model::{Counts, Distribution, FreqTable};
 
 /// Smallest table log `R` (the table has `2^R` states) this coder accepts.
@@ -389,17 +390,17 @@ pub fn write_rare_table(freq: &[u32; 256], rare: &[bool; 256], out: &mut Vec<u8>
                 .sum::<u32>()
         })
         .unwrap_or(0);
-    let mut w = HeaderBits::default();
-    w.put(k, 3);
+    let mut w = TableBitWriter::new(out);
+    w.bits(u64::from(k), 3);
     for &s in body {
         let v = value(s) + (1 << k);
         let m = 31 - v.leading_zeros();
-        w.put(0, m - k);
-        w.put(1, 1);
-        w.put(v & ((1 << m) - 1), m);
+        w.bits(0, m - k);
+        w.bits(1, 1);
+        w.bits(u64::from(v & ((1 << m) - 1)), m);
     }
-    w.put(u32::from(rare[usize::from(last)]), 1);
-    w.finish(out);
+    w.bits(u64::from(rare[usize::from(last)]), 1);
+    w.finish();
 }
 
 /// Reads a table written by [`write_rare_table`] at table log `r`; returns the
@@ -412,14 +413,14 @@ pub fn read_rare_table(input: &[u8], r: u32) -> Result<(FreqTable, [bool; 256], 
     let (&last, body) = present.split_last().ok_or(Error::Corrupt {
         what: "tans table without symbols",
     })?;
-    let mut rd = HeaderReader::new(&input[start..]);
-    let k = rd.read(3)?;
+    let mut rd = TableBitReader::new(&input[start..], "tans table");
+    let k = rd.bits(3)? as u32;
     let mut freq = [0u32; 256];
     let mut rare = [false; 256];
     let mut sum = 0u32;
     for &s in body {
         let mut zeros = 0;
-        while rd.read(1)? == 0 {
+        while rd.bits(1)? == 0 {
             zeros += 1;
             // A frequency needs at most 13 bits: longer codes are corrupt.
             if zeros > 14 {
@@ -429,7 +430,7 @@ pub fn read_rare_table(input: &[u8], r: u32) -> Result<(FreqTable, [bool; 256], 
             }
         }
         let m = zeros + k;
-        let w = ((1 << m) | rd.read(m)?) - (1 << k);
+        let w = ((1 << m) | rd.bits(m)? as u32) - (1 << k);
         let s = usize::from(s);
         if w == 0 {
             rare[s] = true;
@@ -446,7 +447,7 @@ pub fn read_rare_table(input: &[u8], r: u32) -> Result<(FreqTable, [bool; 256], 
         }
     }
     let last = usize::from(last);
-    if rd.read(1)? == 1 {
+    if rd.bits(1)? == 1 {
         rare[last] = true;
         freq[last] = 1;
     } else {
@@ -454,74 +455,6 @@ pub fn read_rare_table(input: &[u8], r: u32) -> Result<(FreqTable, [bool; 256], 
     }
     let used = start + rd.finish()?;
     Ok((FreqTable::from_freqs(freq, r)?, rare, used))
-}
-
-/// LSB-first bit packing for tables.
-#[derive(Default)]
-struct HeaderBits {
-    bytes: Vec<u8>,
-    acc: u64,
-    n: u32,
-}
-
-impl HeaderBits {
-    /// Appends the low `nb <= 32` bits of `v` (its only set bits).
-    fn put(&mut self, v: u32, nb: u32) {
-        self.acc |= u64::from(v) << self.n;
-        self.n += nb;
-        while self.n >= 8 {
-            self.bytes.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
-    }
-
-    /// Pads with zeros to a byte and appends the bytes to `out`.
-    fn finish(mut self, out: &mut Vec<u8>) {
-        if self.n > 0 {
-            self.bytes.push(self.acc as u8);
-        }
-        out.extend_from_slice(&self.bytes);
-    }
-}
-
-/// Reads what [`HeaderBits`] wrote, every read checked.
-struct HeaderReader<'a> {
-    input: &'a [u8],
-    /// Bits read so far.
-    pos: usize,
-}
-
-impl<'a> HeaderReader<'a> {
-    fn new(input: &'a [u8]) -> HeaderReader<'a> {
-        HeaderReader { input, pos: 0 }
-    }
-
-    /// Reads `nb <= 24` bits, the first read in the lowest bit.
-    fn read(&mut self, nb: u32) -> Result<u32> {
-        let mut v = 0u32;
-        for i in 0..nb {
-            let byte = *self.input.get(self.pos >> 3).ok_or(Error::Truncated {
-                what: "tans table",
-                needed: (self.pos as u64 >> 3) + 1,
-                available: self.input.len() as u64,
-            })?;
-            v |= u32::from((byte >> (self.pos & 7)) & 1) << i;
-            self.pos += 1;
-        }
-        Ok(v)
-    }
-
-    /// Checks that the padding of the last byte is zero; returns the bytes used.
-    fn finish(self) -> Result<usize> {
-        let used = self.pos.div_ceil(8);
-        if self.pos & 7 != 0 && self.input[used - 1] >> (self.pos & 7) != 0 {
-            return Err(Error::Corrupt {
-                what: "tans table padding is not zero",
-            });
-        }
-        Ok(used)
-    }
 }
 
 /// Largest stream [`encode_block`] writes for `n_symbols` symbols at table log
