@@ -34,8 +34,9 @@ use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::stack::DefaultAnsCoder;
 use constriction::stream::{Decode, Encode};
-use shannon::codec::{decode_block_into, encode_block};
+use shannon::codec::{decode_block_into, encode_block, encode_block_into};
 use shannon::format::{Block, CoderKind, ModelKind};
+use shannon::model::adaptive::AdaptiveModel;
 use shannon::{Options, model::Counts};
 
 // Linked for its static library (Huff0 and FSE live there); its Rust API is unused.
@@ -199,6 +200,10 @@ struct Ours {
     options: Options,
     /// Blocks from the last `encode`, kept for `decode` (our framing is in `Block`).
     blocks: Vec<Block>,
+    /// The adaptive models kept between blocks, for encoding and for decoding (see
+    /// `encode_block_reusing`).
+    spare: Option<AdaptiveModel>,
+    decode_spare: Option<AdaptiveModel>,
 }
 
 impl Ours {
@@ -208,6 +213,8 @@ impl Ours {
                 .with_block_size(BLOCK as u64)
                 .expect("valid block size"),
             blocks: Vec::new(),
+            spare: None,
+            decode_spare: None,
         }
     }
 }
@@ -223,13 +230,15 @@ impl BlockCodec for Ours {
     }
 
     fn encode(&mut self, blocks: &[&[u8]], out: &mut [Vec<u8>]) -> usize {
-        self.blocks.clear();
+        // Into the blocks of the last run, as the peers write into their last output
+        // buffers and as `Compressor` reuses its blocks and adaptive models.
+        self.blocks
+            .resize_with(blocks.len(), || encode_block(b"?", &self.options).0);
         let mut total = 0;
-        for (b, o) in blocks.iter().zip(out.iter_mut()) {
-            let (block, _) = encode_block(b, &self.options);
+        for ((b, o), block) in blocks.iter().zip(out.iter_mut()).zip(&mut self.blocks) {
+            encode_block_into(b, &self.options, &mut self.spare, block);
             total += block.encoded_len();
             o.clear();
-            self.blocks.push(block);
         }
         total
     }
@@ -238,7 +247,8 @@ impl BlockCodec for Ours {
         let header = self.options.header();
         for (i, (block, d)) in self.blocks.iter().zip(dst.chunks_mut(BLOCK)).enumerate() {
             // Into its place in the output, as the peers decode.
-            decode_block_into(&header, block, i as u64, d, &mut None).expect("our block decodes");
+            decode_block_into(&header, block, i as u64, d, &mut self.decode_spare)
+                .expect("our block decodes");
         }
     }
 }

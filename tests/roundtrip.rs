@@ -226,3 +226,34 @@ fn blocks_decode_into_a_slice_of_their_length() {
         }
     }
 }
+
+/// `encode_block_into` overwrites every field of a reused block: after a block of each
+/// kind (entropy-coded, stored, run) of any length, the next one comes out as
+/// `encode_block` writes it, for every codec.
+#[test]
+fn blocks_coded_into_a_reused_block_match_fresh_ones() {
+    use shannon::codec::{encode_block, encode_block_into};
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpora/canterbury/alice29.txt"
+    ))
+    .unwrap();
+    // Entropy-coded, stored (incompressible), run, then short text after a longer body.
+    let inputs: [&[u8]; 5] = [
+        &text[..40_000],
+        &pseudo_random(3000),
+        &[7; 5000],
+        &text[50_000..50_700],
+        &text[60_000..65_536],
+    ];
+    for o in all_options(1 << 16) {
+        let (mut block, _) = encode_block(b"seed block", &o);
+        let mut spare = None;
+        for (i, input) in inputs.iter().enumerate() {
+            let cost = encode_block_into(input, &o, &mut spare, &mut block);
+            let (fresh, fresh_cost) = encode_block(input, &o);
+            assert_eq!(block, fresh, "{} input {i}", name(&o));
+            assert_eq!(cost, fresh_cost, "{} input {i}", name(&o));
+        }
+    }
+}

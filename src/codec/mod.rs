@@ -53,53 +53,79 @@ pub fn encode_block_reusing(
     options: &Options,
     spare: &mut Option<AdaptiveModel>,
 ) -> (Block, BlockCost) {
+    let mut block = Block {
+        kind: BlockKind::Stored,
+        raw_len: 0,
+        body: Vec::new(),
+        check: 0,
+    };
+    let cost = encode_block_into(data, options, spare, &mut block);
+    (block, cost)
+}
+
+/// [`encode_block_reusing`] into `block`, whose fields are all overwritten but whose
+/// body keeps its allocation: a caller coding block after block keeps one [`Block`] per
+/// thread and the payload is written into memory it already has, instead of a fresh
+/// allocation (and, for blocks near glibc's mmap threshold, fresh pages to fault in)
+/// per block. The block written is the same as [`encode_block`]'s.
+pub fn encode_block_into(
+    data: &[u8],
+    options: &Options,
+    spare: &mut Option<AdaptiveModel>,
+    block: &mut Block,
+) -> BlockCost {
     debug_assert!(!data.is_empty() && data.len() <= options.block_size() as usize);
-    let check = block_check(data);
-    let raw_len = data.len() as u32;
+    block.check = block_check(data);
+    block.raw_len = data.len() as u32;
+    let body = &mut block.body;
+    body.clear();
     if data.iter().all(|&b| b == data[0]) {
-        let block = Block {
-            kind: BlockKind::Run,
-            raw_len,
-            body: vec![data[0]],
-            check,
-        };
-        return (block, BlockCost::default());
+        block.kind = BlockKind::Run;
+        body.push(data[0]);
+        return BlockCost::default();
     }
     let coded = match (options.model(), options.order()) {
-        (ModelKind::Static, 0) => encode_static_order0(data, options),
-        (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => static_k::encode(data, options),
-        (ModelKind::Adaptive, k) => {
-            encode_adaptive(data, k, options.memory(), options.coder(), spare)
+        (ModelKind::Static, 0) => encode_static_order0_into(data, options, body),
+        (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => {
+            static_k::encode(data, options).map(|(payload, cost)| {
+                *body = payload;
+                cost
+            })
         }
-        (ModelKind::Frequency, k) => encode_frequency(data, k, options.coder()),
+        (ModelKind::Adaptive, k) => {
+            encode_adaptive(data, k, options.memory(), options.coder(), spare).map(
+                |(payload, cost)| {
+                    *body = payload;
+                    cost
+                },
+            )
+        }
+        (ModelKind::Frequency, k) => {
+            encode_frequency(data, k, options.coder()).map(|(payload, cost)| {
+                *body = payload;
+                cost
+            })
+        }
         _ => Err(Error::InvalidOptions(
             "this model is not available in this build".into(),
         )),
     };
     match coded {
-        Ok((payload, cost)) if payload.len() < data.len() => (
-            Block {
-                kind: BlockKind::Entropy,
-                raw_len,
-                body: payload,
-                check,
-            },
-            cost,
-        ),
+        Ok(cost) if body.len() < data.len() => {
+            block.kind = BlockKind::Entropy;
+            cost
+        }
         // Options were validated, so an error here can only be a coder refusing data it
         // cannot shrink; the stored block is the documented outcome either way.
-        _ => (
-            Block {
-                kind: BlockKind::Stored,
-                raw_len,
-                body: data.to_vec(),
-                check,
-            },
+        _ => {
+            block.kind = BlockKind::Stored;
+            body.clear();
+            body.extend_from_slice(data);
             BlockCost {
                 table_bytes: 0,
                 model_bits: 8.0 * data.len() as f64,
-            },
-        ),
+            }
+        }
     }
 }
 
@@ -140,45 +166,53 @@ fn tans_table(counts: &Counts) -> Result<TansChoice> {
     Ok((log, freq, rare, bits))
 }
 
+/// Codes `data` with a static order-0 model: the payload (table, then the coder's
+/// stream) and its cost.
 fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
+    let mut payload = Vec::new();
+    let cost = encode_static_order0_into(data, options, &mut payload)?;
+    Ok((payload, cost))
+}
+
+/// [`encode_static_order0`] appending the payload to `payload`, which the caller
+/// passes empty.
+fn encode_static_order0_into(
+    data: &[u8],
+    options: &Options,
+    payload: &mut Vec<u8>,
+) -> Result<BlockCost> {
     let counts = Counts::of(data);
     match options.coder() {
         CoderKind::Arithmetic | CoderKind::Rans => {
-            let (table, mut payload, bits) = best_table(&counts, options.scale_bits())?;
-            let table_bytes = payload.len();
+            let (table, table_payload, bits) = best_table(&counts, options.scale_bits())?;
             let stream = if options.coder() == CoderKind::Rans {
                 rans::encode_order0(data, &table)?
             } else {
                 range::encode_order0(data, &table)?
             };
+            payload.reserve(table_payload.len() + stream.len());
+            payload.extend_from_slice(&table_payload);
             payload.extend_from_slice(&stream);
-            Ok((
-                payload,
-                BlockCost {
-                    table_bytes,
-                    model_bits: bits,
-                },
-            ))
+            Ok(BlockCost {
+                table_bytes: table_payload.len(),
+                model_bits: bits,
+            })
         }
         CoderKind::Huffman => {
             let code = huffman::HuffmanCode::from_counts(&counts)?;
-            let mut payload = Vec::new();
-            code.write_compact(&mut payload);
+            code.write_compact(payload);
             let table_bytes = payload.len();
-            huffman::encode_block_into(data, &code, &mut payload)?;
-            Ok((
-                payload,
-                BlockCost {
-                    table_bytes,
-                    model_bits: code.cost_bits(&counts) as f64,
-                },
-            ))
+            huffman::encode_block_into(data, &code, payload)?;
+            Ok(BlockCost {
+                table_bytes,
+                model_bits: code.cost_bits(&counts) as f64,
+            })
         }
         CoderKind::Tans => {
             let (log, freq, rare, bits) = tans_table(&counts)?;
             let table = FreqTable::from_freqs(freq, log)?;
-            let mut payload = vec![tans::RARE_ON_TOP | log as u8];
-            tans::write_rare_table(&freq, &rare, &mut payload);
+            payload.push(tans::RARE_ON_TOP | log as u8);
+            tans::write_rare_table(&freq, &rare, payload);
             let table_bytes = payload.len();
             let tables = tans::TansTables::with_rare_on_top(&table, &rare)?;
             payload.extend_from_slice(&tans::encode_block_lanes(
@@ -186,13 +220,10 @@ fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, Bloc
                 &tables,
                 tans::Lanes::Pairs,
             )?);
-            Ok((
-                payload,
-                BlockCost {
-                    table_bytes,
-                    model_bits: bits,
-                },
-            ))
+            Ok(BlockCost {
+                table_bytes,
+                model_bits: bits,
+            })
         }
     }
 }

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use std::hash::Hasher as _;
 use twox_hash::XxHash3_64;
 
-use super::{BlockCost, Options, decode_block_reusing, encode_block_reusing};
+use super::{BlockCost, Options, decode_block_reusing, encode_block_into};
 use crate::error::{Error, Result};
 use crate::format::{
     self, Block, BlockKind, HEADER_LEN, Header, Item, MAX_BLOCK_OVERHEAD, Reader, TRAILER_LEN,
@@ -32,6 +32,16 @@ use crate::model::AdaptiveModel;
 /// The largest thread count the stream functions accept; larger requests are clamped
 /// (it bounds the blocks in flight: `MAX_THREADS * MAX_BLOCK_SIZE` bytes at worst).
 pub const MAX_THREADS: usize = 256;
+
+/// A block to be overwritten by [`encode_block_into`].
+fn empty_block() -> Block {
+    Block {
+        kind: BlockKind::Stored,
+        raw_len: 0,
+        body: Vec::new(),
+        check: 0,
+    }
+}
 
 /// Clamps a requested thread count to `1..=MAX_THREADS` (0 means 1).
 fn clamp_threads(threads: usize) -> usize {
@@ -105,6 +115,9 @@ pub struct Compressor<W: Write> {
     /// One adaptive model per block of a batch, reset and reused by the next batch
     /// (fresh tables for every block cost page faults, which serialise threads).
     models: Vec<Option<AdaptiveModel>>,
+    /// One coded block per block of a batch, overwritten by the next batch: its body's
+    /// allocation is reused (see [`encode_block_into`]).
+    coded: Vec<Block>,
 }
 
 impl<W: Write> Compressor<W> {
@@ -126,6 +139,7 @@ impl<W: Write> Compressor<W> {
             },
             blocks: Vec::new(),
             models: vec![None],
+            coded: Vec::new(),
         })
     }
 
@@ -149,18 +163,26 @@ impl<W: Write> Compressor<W> {
         if self.models.len() < batch.len() {
             self.models.resize_with(batch.len(), || None);
         }
+        if self.coded.len() < batch.len() {
+            self.coded.resize_with(batch.len(), empty_block);
+        }
         let models = &mut self.models[..batch.len()];
-        let coded: Vec<(Block, BlockCost)> = if batch.len() == 1 {
-            vec![encode_block_reusing(batch[0], &options, &mut models[0])]
+        let coded = &mut self.coded[..batch.len()];
+        let mut costs = vec![BlockCost::default(); batch.len()];
+        if batch.len() == 1 {
+            costs[0] = encode_block_into(batch[0], &options, &mut models[0], &mut coded[0]);
         } else {
             batch
                 .par_iter()
                 .zip(models.par_iter_mut())
-                .map(|(data, model)| encode_block_reusing(data, &options, model))
-                .collect()
-        };
-        for (data, (block, cost)) in batch.iter().zip(coded) {
-            format::write_block(&mut self.out, &block)?;
+                .zip(coded.par_iter_mut())
+                .zip(costs.par_iter_mut())
+                .for_each(|(((data, model), block), cost)| {
+                    *cost = encode_block_into(data, &options, model, block);
+                });
+        }
+        for ((data, block), &cost) in batch.iter().zip(coded.iter()).zip(costs.iter()) {
+            format::write_block(&mut self.out, block)?;
             let encoded_len = block.encoded_len();
             self.hasher.write(data);
             self.summary.raw_bytes += data.len() as u64;
