@@ -234,10 +234,11 @@ impl BlockCodec for Ours {
         // buffers and as `Compressor` reuses its blocks and adaptive models.
         self.blocks
             .resize_with(blocks.len(), || encode_block(b"?", &self.options).0);
+        let header = self.options.header();
         let mut total = 0;
         for ((b, o), block) in blocks.iter().zip(out.iter_mut()).zip(&mut self.blocks) {
             encode_block_into(b, &self.options, &mut self.spare, block);
-            total += block.encoded_len();
+            total += block.encoded_len(&header);
             o.clear();
         }
         total

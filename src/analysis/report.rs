@@ -1078,7 +1078,7 @@ mod tests {
             "the test needs a foreign block"
         );
         let mut packed = o.header().to_bytes().to_vec();
-        crate::format::write_block(&mut packed, &block).unwrap();
+        crate::format::write_block(&mut packed, &block, &o.header()).unwrap();
         let hash = twox_hash::XxHash3_64::oneshot(&data);
         crate::format::write_trailer(&mut packed, data.len() as u64, hash).unwrap();
         let report = analyse_compressed("foreign.shc", &packed, 0).unwrap();

@@ -181,9 +181,10 @@ impl<W: Write> Compressor<W> {
                     *cost = encode_block_into(data, &options, model, block);
                 });
         }
+        let header = options.header();
         for ((data, block), &cost) in batch.iter().zip(coded.iter()).zip(costs.iter()) {
-            format::write_block(&mut self.out, block)?;
-            let encoded_len = block.encoded_len();
+            format::write_block(&mut self.out, block, &header)?;
+            let encoded_len = block.encoded_len(&header);
             self.hasher.write(data);
             self.summary.raw_bytes += data.len() as u64;
             self.summary.compressed_bytes += encoded_len as u64;
@@ -367,7 +368,7 @@ fn decode_frames<R: Read>(
                 frame.blocks.push(BlockInfo {
                     kind: block.kind,
                     raw_len: block.raw_len,
-                    encoded_len: block.encoded_len(),
+                    encoded_len: block.encoded_len(&header),
                     cost: None,
                 });
             }

@@ -16,11 +16,16 @@ pub mod varint;
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = [0x89, b'S', b'H', b'C'];
 /// The format version this build writes (and the newest it reads).
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 
 /// The oldest format version this build reads. Version 2 differs from 3 only in the
-/// static order-0 tables (byte-aligned instead of bit-packed; `docs/FORMAT.md`).
+/// static order-0 tables (byte-aligned instead of bit-packed), and 3 from 4 only in the
+/// framing of full blocks ([`FULL_BLOCK`]; `docs/FORMAT.md`).
 pub const MIN_VERSION: u8 = 2;
+
+/// Flag of a block kind byte, from version 4: the block is *full*, its `raw_len` is the
+/// header's block size and is not written.
+pub const FULL_BLOCK: u8 = 0x10;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 20;
 /// Smallest block size a header may declare.
@@ -272,10 +277,13 @@ pub struct Block {
 }
 
 impl Block {
-    /// Bytes this block takes in the file.
-    pub fn encoded_len(&self) -> usize {
+    /// Bytes this block takes in the frame of `header` (from version 4 a full block does
+    /// not write its length).
+    pub fn encoded_len(&self, header: &Header) -> usize {
         let mut scratch = Vec::with_capacity(16);
-        write_varint(&mut scratch, self.raw_len.into());
+        if !is_full(self, header) {
+            write_varint(&mut scratch, self.raw_len.into());
+        }
         if self.kind == BlockKind::Entropy {
             write_varint(&mut scratch, self.body.len() as u64);
         }
@@ -288,11 +296,22 @@ pub fn block_check(content: &[u8]) -> u32 {
     XxHash3_64::oneshot(content) as u32
 }
 
-/// Writes one block.
-pub fn write_block<W: Write>(w: &mut W, block: &Block) -> io::Result<()> {
+/// Whether `block` is written as a full block in the frame of `header`: from version 4,
+/// when its length is the block size.
+fn is_full(block: &Block, header: &Header) -> bool {
+    header.version >= 4 && block.raw_len == header.block_size
+}
+
+/// Writes one block in the frame of `header` (its version's layout: from version 4, a
+/// full block as its kind with [`FULL_BLOCK`] and no length).
+pub fn write_block<W: Write>(w: &mut W, block: &Block, header: &Header) -> io::Result<()> {
     let mut head = Vec::with_capacity(24);
-    head.push(block.kind.to_byte());
-    write_varint(&mut head, block.raw_len.into());
+    if is_full(block, header) {
+        head.push(block.kind.to_byte() | FULL_BLOCK);
+    } else {
+        head.push(block.kind.to_byte());
+        write_varint(&mut head, block.raw_len.into());
+    }
     if block.kind == BlockKind::Entropy {
         write_varint(&mut head, block.body.len() as u64);
     }
@@ -427,9 +446,14 @@ impl<R: Read> Reader<R> {
 
     /// Reads the next block or the end of the frame.
     pub fn item(&mut self, header: &Header) -> Result<Item> {
-        let kind = self.byte("block kind")?;
+        let byte = self.byte("block kind")?;
+        let (kind, full) = if header.version >= 4 && byte & FULL_BLOCK != 0 {
+            (byte & !FULL_BLOCK, true)
+        } else {
+            (byte, false)
+        };
         match kind {
-            0 => {
+            0 if !full => {
                 let mut t = [0u8; TRAILER_LEN - 1];
                 self.exact(&mut t, "trailer")?;
                 let content_len = u64::from_le_bytes(t[0..8].try_into().expect("8 bytes"));
@@ -440,7 +464,11 @@ impl<R: Read> Reader<R> {
                 })
             }
             1..=3 => {
-                let raw_len = self.varint("block length", header.block_size.into())?;
+                let raw_len = if full {
+                    header.block_size.into()
+                } else {
+                    self.varint("block length", header.block_size.into())?
+                };
                 if raw_len == 0 {
                     return Err(Error::Corrupt {
                         what: "empty block",
@@ -562,58 +590,117 @@ mod tests {
 
     #[test]
     fn blocks_round_trip_and_lengths_are_bounded() {
-        let h = header();
-        let mut buf = Vec::new();
-        let blocks = [
-            Block {
-                kind: BlockKind::Entropy,
-                raw_len: 1000,
-                body: vec![7; 300],
-                check: 5,
-            },
-            Block {
-                kind: BlockKind::Stored,
-                raw_len: 3,
-                body: vec![1, 2, 3],
-                check: 6,
-            },
-            Block {
-                kind: BlockKind::Run,
-                raw_len: 70000,
-                body: vec![9],
-                check: 7,
-            },
-        ];
-        for b in &blocks {
-            let before = buf.len();
-            write_block(&mut buf, b).unwrap();
-            assert_eq!(buf.len() - before, b.encoded_len());
-        }
-        write_trailer(&mut buf, 71003, 42).unwrap();
-        let mut r = Reader::new(&buf[..]);
-        for b in &blocks {
-            assert_eq!(r.item(&h).unwrap(), Item::Block(b.clone()));
-        }
-        assert_eq!(
-            r.item(&h).unwrap(),
-            Item::End {
-                content_len: 71003,
-                content_hash: 42
-            }
-        );
-        assert_eq!(r.next_frame().unwrap(), None);
-        // Every truncation is an error.
-        for cut in 0..buf.len() {
-            let mut r = Reader::new(&buf[..cut]);
-            let mut failed = false;
-            for _ in 0..4 {
-                if r.item(&h).is_err() {
-                    failed = true;
-                    break;
+        for version in [3, VERSION] {
+            let h = Header {
+                version,
+                ..header()
+            };
+            let mut buf = Vec::new();
+            let blocks = [
+                Block {
+                    kind: BlockKind::Entropy,
+                    raw_len: 1000,
+                    body: vec![7; 300],
+                    check: 5,
+                },
+                Block {
+                    kind: BlockKind::Stored,
+                    raw_len: 3,
+                    body: vec![1, 2, 3],
+                    check: 6,
+                },
+                Block {
+                    kind: BlockKind::Run,
+                    raw_len: 70000,
+                    body: vec![9],
+                    check: 7,
+                },
+                // Full blocks: from version 4 without their length.
+                Block {
+                    kind: BlockKind::Entropy,
+                    raw_len: h.block_size,
+                    body: vec![3; 200],
+                    check: 8,
+                },
+                Block {
+                    kind: BlockKind::Run,
+                    raw_len: h.block_size,
+                    body: vec![4],
+                    check: 9,
+                },
+            ];
+            for b in &blocks {
+                let before = buf.len();
+                write_block(&mut buf, b, &h).unwrap();
+                assert_eq!(buf.len() - before, b.encoded_len(&h));
+                let full = b.raw_len == h.block_size && version >= 4;
+                assert_eq!(buf[before] & FULL_BLOCK != 0, full, "version {version}");
+                // Kind, then the length (3 bytes) unless the block is full.
+                let head = if full { 1 } else { 4 };
+                if b.raw_len == h.block_size {
+                    let extra = if b.kind == BlockKind::Entropy { 2 } else { 0 };
+                    assert_eq!(b.encoded_len(&h), head + extra + b.body.len() + 4);
                 }
             }
-            assert!(failed, "cut at {cut} not caught");
+            let content: u64 = blocks.iter().map(|b| u64::from(b.raw_len)).sum();
+            write_trailer(&mut buf, content, 42).unwrap();
+            let mut r = Reader::new(&buf[..]);
+            for b in &blocks {
+                assert_eq!(r.item(&h).unwrap(), Item::Block(b.clone()));
+            }
+            assert_eq!(
+                r.item(&h).unwrap(),
+                Item::End {
+                    content_len: content,
+                    content_hash: 42
+                }
+            );
+            assert_eq!(r.next_frame().unwrap(), None);
+            // Every truncation is an error.
+            for cut in 0..buf.len() {
+                let mut r = Reader::new(&buf[..cut]);
+                let mut failed = false;
+                for _ in 0..blocks.len() + 1 {
+                    if r.item(&h).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                assert!(failed, "cut at {cut} not caught");
+            }
         }
+    }
+
+    /// The full-block flag means something only from version 4, and only on the three
+    /// block kinds: a version-3 reader and a full end marker refuse it.
+    #[test]
+    fn full_block_flag_is_refused_where_it_does_not_belong() {
+        let v4 = header();
+        let v3 = Header { version: 3, ..v4 };
+        let mut buf = Vec::new();
+        let run = Block {
+            kind: BlockKind::Run,
+            raw_len: v4.block_size,
+            body: vec![1],
+            check: 0,
+        };
+        write_block(&mut buf, &run, &v4).unwrap();
+        assert_eq!(buf[0], 3 | FULL_BLOCK);
+        assert!(Reader::new(&buf[..]).item(&v4).is_ok());
+        assert!(matches!(
+            Reader::new(&buf[..]).item(&v3),
+            Err(Error::Corrupt {
+                what: "unknown block kind"
+            })
+        ));
+        let mut end = vec![FULL_BLOCK];
+        end.extend_from_slice(&[0; TRAILER_LEN - 1]);
+        assert!(matches!(
+            Reader::new(&end[..]).item(&v4),
+            Err(Error::Corrupt {
+                what: "unknown block kind"
+            })
+        ));
     }
 
     #[test]
