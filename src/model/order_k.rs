@@ -906,21 +906,27 @@ const MAX_PRECISIONS: usize = crate::model::MAX_SCALE_BITS as usize;
 /// normaliser runs only at the precisions that lower bounds on their bits leave a
 /// chance.
 ///
-/// First the precision `m` where the tight bound [`precision_bound`] stops falling
-/// (from the smallest precision up) is tried; its bits are the fewest seen so far, `C`.
-/// Then every other precision whose bound, less a slack for the rounding of the float
-/// sums, exceeds `C + 10^-6` is left out, the others are tried (each lowering `C` if it
-/// costs less); above `m` the cheap [`CostBound`], which rises with `s`, rules out all
-/// the rest at once where it can. The plain search then runs over the precisions
-/// tried, in increasing order, and so makes its choice over all of them: it keeps the
-/// first precision that beats the one kept before by more than `10^-9` bits. Leaving
-/// out a precision `k` that costs more than `C + 10^-6`, where the one of cost `C`
-/// stays, changes no choice. If `k` comes after it, the precision kept when `k` is
-/// reached costs at most `C + 10^-9`, and `k` does not beat it. If `k` comes first and
-/// is kept, the two searches may keep different precisions after `k`, but only
-/// precisions of costs within `10^-9` of each other and of `k`'s, at most
-/// `MAX_PRECISIONS` of them, so all above `C + 10^-9`; the precision of cost `C` then
-/// beats what either search holds, and from there on they agree.
+/// First the precision `m` where the tight bound [`precision_bound`] has a local
+/// minimum is tried, found by walking downhill from a guess (`(bitlen(N) + 6) / 2`:
+/// the best precision grows with `log2(N) / 2`, as the table bits grow by about two a
+/// symbol and precision while the rounding loss falls by a factor of four); its bits are
+/// the fewest seen so far, `C`. Then every other precision whose bound, less a slack
+/// for the rounding of the float sums, exceeds `C + 10^-6` is left out, the others are
+/// tried (each lowering `C` if it costs less). Two bounds rule out whole ranges at once:
+/// above `m` the cheap [`CostBound`], which rises with `s`; below `m`, the coded bits
+/// alone (the bound without gamma codes, each frequency's code at least one bit), whose
+/// minimum over all frequencies never rises with `s` (frequencies `f` at `s` are `2 f`
+/// at `s + 1`, with the same code lengths), so that their bound at `s` holds at every
+/// smaller precision. The plain search then runs over the precisions tried, in
+/// increasing order, and so makes its choice over all of them: it keeps the first
+/// precision that beats the one kept before by more than `10^-9` bits. Leaving out a
+/// precision `k` that costs more than `C + 10^-6`, where the one of cost `C` stays,
+/// changes no choice. If `k` comes after it, the precision kept when `k` is reached
+/// costs at most `C + 10^-9`, and `k` does not beat it. If `k` comes first and is kept,
+/// the two searches may keep different precisions after `k`, but only precisions of
+/// costs within `10^-9` of each other and of `k`'s, at most `MAX_PRECISIONS` of them,
+/// so all above `C + 10^-9`; the precision of cost `C` then beats what either search
+/// holds, and from there on they agree.
 ///
 /// On book1 (order 1, 128 KiB blocks) the normaliser runs 519 times for 468 contexts;
 /// stopping at the first precision whose [`CostBound`] passes the best so far ran it
@@ -935,25 +941,40 @@ fn best_ideal_precision(
     let logs = log_tables();
     let nsym = counts.len();
     let (min_s, max_s) = (*range.start(), *range.end());
-    let bound = |s: u32| {
-        let fixed = gamma_len(u64::from(s) + 1) + rank_bits;
-        if s <= MAX_CONTEXT_SCALE {
-            precision_bound::<true>(counts, total, s, fixed, logs)
+    // With GAMMA, the bound at `s`; without, the coded bits' bound at `s`, which holds
+    // at every `s' <= s` with the table bits of `min_s` and frequency codes of one bit.
+    let bound = |s: u32, gamma: bool| {
+        let fixed = if gamma {
+            gamma_len(u64::from(s) + 1) + rank_bits
         } else {
-            precision_bound::<false>(counts, total, s, fixed, logs)
+            gamma_len(u64::from(min_s) + 1) + rank_bits + nsym as u64 - 1
+        };
+        match (s <= MAX_CONTEXT_SCALE, gamma) {
+            (true, true) => precision_bound::<true, true>(counts, total, s, fixed, logs),
+            (true, false) => precision_bound::<true, false>(counts, total, s, fixed, logs),
+            (false, true) => precision_bound::<false, true>(counts, total, s, fixed, logs),
+            (false, false) => precision_bound::<false, false>(counts, total, s, fixed, logs),
         }
     };
     // The tight bound of each precision computed so far, by `s - min_s`.
     let mut bounds = [f64::NAN; MAX_PRECISIONS];
-    let mut m = min_s;
-    bounds[0] = bound(min_s);
-    while m < max_s {
-        let next = bound(m + 1);
-        bounds[(m + 1 - min_s) as usize] = next;
-        if next >= bounds[(m - min_s) as usize] {
-            break;
+    let bound_at = |bounds: &mut [f64; MAX_PRECISIONS], s: u32| {
+        let b = &mut bounds[(s - min_s) as usize];
+        if b.is_nan() {
+            *b = bound(s, true);
         }
-        m += 1;
+        *b
+    };
+    let bitlen = 64 - total.leading_zeros();
+    let mut m = ((bitlen + 6) / 2).clamp(min_s, max_s);
+    if m < max_s && bound_at(&mut bounds, m + 1) < bound_at(&mut bounds, m) {
+        while m < max_s && bound_at(&mut bounds, m + 1) < bound_at(&mut bounds, m) {
+            m += 1;
+        }
+    } else {
+        while m > min_s && bound_at(&mut bounds, m - 1) < bound_at(&mut bounds, m) {
+            m -= 1;
+        }
     }
     // Far above the rounding error of either float sum (terms of at most 16 N bits).
     let slack = 1e-3 + total as f64 / (1u64 << 36) as f64;
@@ -975,15 +996,20 @@ fn best_ideal_precision(
     };
     try_at(m, work, &mut fewest)?;
     let rises = CostBound::new(counts, rank_bits, logs);
-    for s in (min_s..=max_s).filter(|&s| s != m) {
-        if s > m && rises.low(s) - rises.slack > fewest + 1e-6 {
+    for s in m + 1..=max_s {
+        if rises.low(s) - rises.slack > fewest + 1e-6 {
             break;
         }
-        let at = (s - min_s) as usize;
-        if bounds[at].is_nan() {
-            bounds[at] = bound(s);
+        if bound_at(&mut bounds, s) - slack <= fewest + 1e-6 {
+            try_at(s, work, &mut fewest)?;
         }
-        if bounds[at] - slack <= fewest + 1e-6 {
+    }
+    for s in (min_s..m).rev() {
+        let known = !bounds[(s - min_s) as usize].is_nan();
+        if !known && bound(s, false) - slack > fewest + 1e-6 {
+            break;
+        }
+        if bound_at(&mut bounds, s) - slack <= fewest + 1e-6 {
             try_at(s, work, &mut fewest)?;
         }
     }
@@ -1005,7 +1031,8 @@ fn best_ideal_precision(
 /// context at precision `s`, whatever frequencies the normaliser picks, for `counts`
 /// (`>= 2` of them, each `>= 1`, their sum `total = N < 2^53`); `fixed` is
 /// `gamma(s + 1)` plus the rank bits; `SMALL` (`s <= MAX_CONTEXT_SCALE`) as in
-/// [`log2_of`].
+/// [`log2_of`]. Without `GAMMA` the frequencies' gamma codes are left out (`fixed` must
+/// then account for them): a bound on `fixed` plus the coded bits only.
 ///
 /// With `L` the last symbol (its frequency is not stored), the bits of frequencies `f_i
 /// >= 1` with `sum f_i = 2^s` are
@@ -1033,7 +1060,7 @@ fn best_ideal_precision(
 /// bound is 1 to 9 bits below the bits of the best precision, and rises steeply on
 /// both sides of it.
 #[inline(always)]
-fn precision_bound<const SMALL: bool>(
+fn precision_bound<const SMALL: bool, const GAMMA: bool>(
     counts: &[u64],
     total: u64,
     s: u32,
@@ -1056,6 +1083,10 @@ fn precision_bound<const SMALL: bool>(
         let h = |f: u32| lambda * f64::from(f) - c * log2_of::<SMALL>(logs, f);
         // f* < 2^s <= 2^16, so the u32 holds it.
         let fl = ((c * to_ideal) as u32).max(1);
+        if !GAMMA {
+            sum += min(h(fl), h(fl + 1));
+            continue;
+        }
         let bits = 2 * (32 - fl.leading_zeros()) - 1;
         let up = 2 * (32 - (fl + 1).leading_zeros()) - 1;
         let mut best = min(f64::from(bits) + h(fl), f64::from(up) + h(fl + 1));
@@ -2482,6 +2513,7 @@ mod tests {
             let rank_bits = context_bits(1, &ranks, &[1]) - gamma_len(2);
             let total: u64 = counts.iter().sum();
             let min_s = usize::BITS - (nsym - 1).leading_zeros();
+            let mut all_bits = Vec::new();
             for s in min_s..=16 {
                 let mut hist = Counts::default();
                 hist.0[..nsym].copy_from_slice(&counts);
@@ -2490,11 +2522,25 @@ mod tests {
                     + coded_bits(CostKind::Ideal, s, &counts, &freqs);
                 let fixed = gamma_len(u64::from(s) + 1) + rank_bits;
                 let bound = if s <= MAX_CONTEXT_SCALE {
-                    precision_bound::<true>(&counts, total, s, fixed, log_tables())
+                    precision_bound::<true, true>(&counts, total, s, fixed, log_tables())
                 } else {
-                    precision_bound::<false>(&counts, total, s, fixed, log_tables())
+                    precision_bound::<false, true>(&counts, total, s, fixed, log_tables())
                 };
                 prop_assert!(bound <= bits + 1e-6, "s {} bits {} bound {}", s, bits, bound);
+                all_bits.push(bits);
+            }
+            // The coded bits' bound at s0 holds at every s <= s0 with the smallest
+            // table bits.
+            for s0 in min_s..=16 {
+                let fixed = gamma_len(u64::from(min_s) + 1) + rank_bits + nsym as u64 - 1;
+                let coded = if s0 <= MAX_CONTEXT_SCALE {
+                    precision_bound::<true, false>(&counts, total, s0, fixed, log_tables())
+                } else {
+                    precision_bound::<false, false>(&counts, total, s0, fixed, log_tables())
+                };
+                for (s, &bits) in (min_s..=s0).zip(&all_bits) {
+                    prop_assert!(coded <= bits + 1e-6, "s0 {} s {} bits {} bound {}", s0, s, bits, coded);
+                }
             }
         }
 
