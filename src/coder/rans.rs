@@ -119,6 +119,17 @@
 //! tables) with gamma codes from a 64-bit buffer, table read and slot fill 11.5% -> 7.4%
 //! of samples on book1; 0.99 / 1.40 in the peer bench (htscodecs order 1, book1 /
 //! kennedy.xls).
+//!
+//! Seventh session, not kept (book1, 128 KiB blocks): order-0 decoder, a fourth slot
+//! array with `ceil((L - (t - start)) / f)`, so that `D(s, x) < L` is known from
+//! `floor(x / 2^S)` before the multiply (shorter path to the word loads of states 2
+//! and 3): 11 bytes a slot (44 KiB at scale 12), the states spilled, 15.3M -> 19.5M
+//! instructions and 0.81x htscodecs against about 0.95x. Order-1 decoder, symbols
+//! collected in a stack buffer of 64 groups and copied to the lanes after each (no lane
+//! pointers in the loop): 27.8M -> 27.2M instructions but no faster (median task-clock
+//! of 12 alternating runs over 20 copies of book1, 38.4 ms against 37.7 ms). Order-1
+//! encoder, the absent-symbol flag ORed in the coding pass from the threshold it loads
+//! anyway instead of in the lookup pass: 25.1M -> 26.2M instructions.
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
