@@ -248,6 +248,7 @@ impl FrequencyDist {
     /// Sets the intervals from `counts` (each `>= 1`, summing to `total <= 2^16`) by the
     /// rebuild rule of the module notes, the rounding remainder to `last`; the symbol
     /// the decoder tries first to `top`; and the buckets if `buckets`.
+    #[inline(always)]
     fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, top: u8, buckets: bool) {
         debug_assert!((256..=1 << 16).contains(&total));
         // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
@@ -309,9 +310,63 @@ impl FrequencyDist {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn freqs_and_starts(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
-    // SAFETY: the one requirement of a `target_feature` function is that the CPU has
-    // the feature, and every x86-64 CPU has SSE2 (it is in the target's baseline).
-    unsafe { freqs_and_starts_sse2(counts, mh, ml, start) }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
+        unsafe { freqs_and_starts_avx2(counts, mh, ml, start) }
+    } else {
+        // SAFETY: every x86-64 CPU has SSE2 (it is in the target's baseline).
+        unsafe { freqs_and_starts_sse2(counts, mh, ml, start) }
+    }
+}
+
+/// [`freqs_and_starts`]'s loop, sixteen lanes to an AVX2 vector: the SSE2 loop's steps
+/// within each 128-bit half, then the low half's sum carried into the high half.
+/// With the whole rebuild compiled for AVX2 (kennedy.xls, 128 KiB blocks, callgrind):
+/// 4-6% fewer instructions (rANS order 1: encoding 119.8 to 112.4 million, decoding
+/// 124.2 to 116.8), no CPU-time change beyond noise.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn freqs_and_starts_avx2(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi16, _mm256_cvtsi256_si32, _mm256_loadu_si256, _mm256_mulhi_epu16,
+        _mm256_mullo_epi16, _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_setzero_si256,
+        _mm256_shuffle_epi32, _mm256_shufflehi_epi16, _mm256_slli_si256, _mm256_storeu_si256,
+    };
+    // Opaque to the optimiser, as in the SSE2 loop.
+    let (mh, ml) = (
+        _mm256_set1_epi16(mh as i16),
+        std::hint::black_box(_mm256_set1_epi16(ml as i16)),
+    );
+    // Every lane: the sum of the freqs of the chunks before this one.
+    let mut total = _mm256_setzero_si256();
+    for (c, st) in counts
+        .chunks_exact(16)
+        .zip(start[..256].chunks_exact_mut(16))
+    {
+        // SAFETY: `c` is 16 u16, the 32 bytes an unaligned load reads.
+        let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast::<__m256i>()) };
+        // freq = c mh + floor(c ml / 2^16), wrapping as the scalar rule does.
+        let x = _mm256_add_epi16(_mm256_mullo_epi16(c, mh), _mm256_mulhi_epu16(c, ml));
+        // Within each half, lane i: the sum of the lanes of that half below i.
+        let mut below = _mm256_slli_si256::<2>(x);
+        below = _mm256_add_epi16(below, _mm256_slli_si256::<2>(below));
+        below = _mm256_add_epi16(below, _mm256_slli_si256::<4>(below));
+        below = _mm256_add_epi16(below, _mm256_slli_si256::<8>(below));
+        // Each half's sum, broadcast over that half (lane 7 of below + x, to lanes
+        // 4..=7, then dword 3 to all dwords of the half).
+        let half = _mm256_shuffle_epi32::<0xff>(_mm256_shufflehi_epi16::<0xff>(_mm256_add_epi16(
+            below, x,
+        )));
+        // The low half's sum moved to the high half (0 in the low half).
+        let carry = _mm256_permute2x128_si256::<0x08>(half, half);
+        let out = _mm256_add_epi16(_mm256_add_epi16(below, carry), total);
+        // SAFETY: `st` is 16 u16, the 32 bytes an unaligned store writes.
+        unsafe { _mm256_storeu_si256(st.as_mut_ptr().cast::<__m256i>(), out) };
+        // Both halves' sums in every lane (the halves swapped and added).
+        let both = _mm256_add_epi16(half, _mm256_permute2x128_si256::<0x01>(half, half));
+        total = _mm256_add_epi16(total, both);
+    }
+    _mm256_cvtsi256_si32(total) as u16
 }
 
 /// [`freqs_and_starts`]'s loop, compiled for SSE2.
@@ -486,8 +541,28 @@ impl Context {
     }
 
     /// Halves if due, then builds the distribution from the counts (module notes).
+    /// On x86-64 with AVX2 the whole rebuild is compiled for it (the halving, the
+    /// remainder and the buckets are plain loops the compiler vectorises).
     #[inline(never)]
     fn rebuild(&mut self, symbol: u8, buckets: bool, limit: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
+            return unsafe { self.rebuild_avx2(symbol, buckets, limit) };
+        }
+        self.rebuild_body(symbol, buckets, limit)
+    }
+
+    /// [`Context::rebuild`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn rebuild_avx2(&mut self, symbol: u8, buckets: bool, limit: u32) {
+        self.rebuild_body(symbol, buckets, limit)
+    }
+
+    /// [`Context::rebuild`]'s steps.
+    #[inline(always)]
+    fn rebuild_body(&mut self, symbol: u8, buckets: bool, limit: u32) {
         if self.total > limit {
             let mut total = 0;
             for c in self.counts.iter_mut() {
@@ -818,6 +893,22 @@ mod tests {
             let sp = freqs_and_starts_scalar(&counts, mh, ml, &mut plain);
             prop_assert_eq!(sf, sp);
             prop_assert_eq!(&fast[..256], &plain[..256]);
+            // Each vector loop on its own, whichever one the CPU picks above.
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut sse2 = [7u16; 257];
+                // SAFETY: every x86-64 CPU has SSE2.
+                let s2 = unsafe { freqs_and_starts_sse2(&counts, mh, ml, &mut sse2) };
+                prop_assert_eq!(s2, sp);
+                prop_assert_eq!(&sse2[..256], &plain[..256]);
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut avx2 = [7u16; 257];
+                    // SAFETY: the CPU has AVX2.
+                    let s3 = unsafe { freqs_and_starts_avx2(&counts, mh, ml, &mut avx2) };
+                    prop_assert_eq!(s3, sp);
+                    prop_assert_eq!(&avx2[..256], &plain[..256]);
+                }
+            }
         }
 
         /// The fast decoding loop (top symbol first, `consume_if`) decodes what the
