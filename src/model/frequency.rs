@@ -293,7 +293,15 @@ impl FrequencyDist {
     /// rebuild rule of the module notes, the rounding remainder to `last`; the symbol
     /// the decoder tries first to `top`; and the buckets if `buckets`.
     #[inline(always)]
-    fn set(&mut self, counts: &[u16; 256], total: u32, last: u8, top: u8, buckets: bool) {
+    fn set(
+        &mut self,
+        counts: &[u16; 256],
+        total: u32,
+        last: u8,
+        top: u8,
+        coarse: bool,
+        buckets: bool,
+    ) {
         debug_assert!((256..=1 << 16).contains(&total));
         // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
         let m = ((1u64 << 32) / u64::from(total)) as u32;
@@ -308,7 +316,9 @@ impl FrequencyDist {
             *st = st.wrapping_add(rem);
         }
         self.start[256] = 0;
-        self.set_coarse();
+        if coarse {
+            self.set_coarse();
+        }
         let t = self.get(top);
         // A top below TOP_MIN_FREQ is not tried: freq 0 makes consume_if a sure miss.
         let f = if t.freq >= TOP_MIN_FREQ { t.freq } else { 0 };
@@ -573,7 +583,7 @@ impl Context {
         self.total += INC[order];
         self.left -= 1;
         if self.left == 0 {
-            self.rebuild(symbol, buckets, LIMIT[order]);
+            self.rebuild(symbol, top, buckets, LIMIT[order]);
         }
     }
 
@@ -612,29 +622,31 @@ impl Context {
         Ok(s)
     }
 
-    /// Halves if due, then builds the distribution from the counts (module notes).
+    /// Halves if due, then builds the distribution from the counts (module notes), with
+    /// what a decoding model (`decoding`) looks targets up by: `top`, `coarse`, and the
+    /// buckets if `buckets`.
     /// On x86-64 with AVX2 the whole rebuild is compiled for it (the halving, the
     /// remainder and the buckets are plain loops the compiler vectorises).
     #[inline(never)]
-    fn rebuild(&mut self, symbol: u8, buckets: bool, limit: u32) {
+    fn rebuild(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
-            return unsafe { self.rebuild_avx2(symbol, buckets, limit) };
+            return unsafe { self.rebuild_avx2(symbol, decoding, buckets, limit) };
         }
-        self.rebuild_body(symbol, buckets, limit)
+        self.rebuild_body(symbol, decoding, buckets, limit)
     }
 
     /// [`Context::rebuild`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn rebuild_avx2(&mut self, symbol: u8, buckets: bool, limit: u32) {
-        self.rebuild_body(symbol, buckets, limit)
+    fn rebuild_avx2(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
+        self.rebuild_body(symbol, decoding, buckets, limit)
     }
 
     /// [`Context::rebuild`]'s steps.
     #[inline(always)]
-    fn rebuild_body(&mut self, symbol: u8, buckets: bool, limit: u32) {
+    fn rebuild_body(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
         if self.total > limit {
             let mut total = 0;
             for c in self.counts.iter_mut() {
@@ -657,8 +669,14 @@ impl Context {
         self.stale = if refresh { 0 } else { self.stale + 1 };
         self.period = period;
         self.left = self.period;
-        self.dist
-            .set(&self.counts, self.total, symbol, self.top, refresh);
+        self.dist.set(
+            &self.counts,
+            self.total,
+            symbol,
+            self.top,
+            decoding,
+            refresh,
+        );
     }
 }
 
@@ -1001,7 +1019,7 @@ mod tests {
                 top_freq: 0,
                 coarse: [0; 16],
             };
-            d.set(&counts, total, last, 0, true);
+            d.set(&counts, total, last, 0, true, true);
             let mut start = 0u64;
             for s in 0..=255u8 {
                 let f = freq[usize::from(s)];
