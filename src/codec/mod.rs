@@ -314,7 +314,6 @@ fn decode_streamed<M: Model>(
 fn decode_frequency(coder: CoderKind, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
     let what = "table coder with a frequency model";
     with_frequency_model(order, true, |model| {
-        model.set_counting(coder == CoderKind::Rans);
         decode_streamed(coder, payload, out, model, what)
     })
     .map_err(|_| Error::Corrupt {

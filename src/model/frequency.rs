@@ -60,9 +60,18 @@
 //! `BUCKET_MIN_PERIOD` (64) symbols, that is every rebuild of a young context, gets no
 //! buckets and is searched (binary search over the starts): 128 buckets cost more to
 //! build than up to 32 searches (kennedy.xls, order 1, rANS: 136.3 to 118.4 million
-//! instructions decoding, callgrind). With the rANS decoder at order 0 (and AVX2)
-//! the buckets give way to a branch-free count over the starts
-//! ([`FrequencyModel::set_counting`]), and none are built. An encoding model
+//! instructions decoding, callgrind). On x86-64 with AVX2 the decoding loops do not
+//! walk: they probe the bucket's symbol once and on a miss count the starts at most
+//! the target (two compares of sixteen lanes, no branch;
+//! [`FrequencyDist::find_counting`]). CPU time decoding kennedy.xls 32 times over
+//! (128 KiB blocks, min of 5 alternated runs): against the walk, rANS order 0 0.27 s
+//! to 0.20 s (counting alone, no buckets, in an earlier step); then the probe added
+//! and used by every loop: range order 0 0.32 s to 0.29 s, order 1 0.34 s to 0.31
+//! s, rANS order 1 0.29 s to 0.27 s, rANS order 0 unchanged. Counting alone was
+//! slower than the walk for the range decoder (order 0: 0.32 s to 0.40 s) and rANS
+//! at order 1 (0.31 s to 0.39 s): there each target waits on the previous symbol,
+//! and the count's latency is on that chain; the probe takes it off for most
+//! symbols. An encoding model
 //! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
 //! to a binary search.
 //!
@@ -505,8 +514,9 @@ impl Distribution for FrequencyDist {
     }
 }
 
-/// Whether decoding models look targets up by [`FrequencyDist::find_counting`] (and
-/// build no buckets): on x86-64 CPUs with AVX2.
+/// Whether decoding models look targets up by a bucket probe and
+/// [`FrequencyDist::find_counting`] instead of the bucket walk: on x86-64 CPUs with
+/// AVX2 and POPCNT.
 #[inline(always)]
 fn counting() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -606,9 +616,16 @@ impl Context {
                     });
                 }
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: COUNT is true only in `decode_order_avx2`, called only where
-                // `counting` found AVX2 and POPCNT.
-                let found = unsafe { d.find_counting(target) };
+                // The bucket's symbol first (one probe, no walk), else a count. SAFETY
+                // (both calls): COUNT is true only in `decode_order_avx2`, called only
+                // where `counting` found AVX2 and POPCNT.
+                let probe = d.bucket[(target >> BUCKET_SHIFT) as usize & (BUCKETS - 1)];
+                let iv = d.get(probe);
+                let found = if d.has_buckets && target.wrapping_sub(iv.start) < iv.freq {
+                    (probe, iv)
+                } else {
+                    unsafe { d.find_counting(target) }
+                };
                 #[cfg(not(target_arch = "x86_64"))]
                 let found = d.symbol_at(target)?;
                 found
@@ -618,7 +635,7 @@ impl Context {
             coder.consume(iv.start, iv.freq, SCALE_BITS);
             s
         };
-        self.update(s, true, !COUNT, order);
+        self.update(s, true, true, order);
         Ok(s)
     }
 
@@ -686,10 +703,6 @@ pub struct FrequencyModel {
     order: u32,
     /// Whether distributions keep bucket tables for fast `symbol_at`.
     buckets: bool,
-    /// Whether [`Model::decode_into`] looks targets up by
-    /// [`FrequencyDist::find_counting`] (building no buckets as it goes); see
-    /// [`FrequencyModel::set_counting`].
-    counting: bool,
     /// The current context: 0 for order 0, the previous byte for order 1.
     ctx: usize,
     /// One entry per context (1 or 256), each set up at its first use in a block: a
@@ -728,7 +741,6 @@ impl FrequencyModel {
         Ok(FrequencyModel {
             order,
             buckets,
-            counting: false,
             ctx: 0,
             contexts: vec![Context::BLANK; 1 << (8 * order)],
         })
@@ -740,22 +752,6 @@ impl FrequencyModel {
         for c in self.contexts.iter_mut() {
             c.ready = false;
         }
-    }
-
-    /// Makes [`Model::decode_into`] look targets up by counting (two compares of
-    /// sixteen lanes, no branch; [`FrequencyDist::find_counting`]) instead of the
-    /// bucket walk, if `on` and the CPU has AVX2 and POPCNT; the same symbols either
-    /// way. It suits a decoder whose symbols do not wait on each other (rANS, four
-    /// states) with a context that does not either (order 0), and is not taken at
-    /// order 1 (the next context is the symbol) nor should be asked for the range
-    /// decoder (every target waits on the previous symbol): there the compares'
-    /// latency outweighs the walk's mispredictions. CPU time decoding kennedy.xls 32
-    /// times over (128 KiB blocks, min of 5 alternated runs): rANS order 0 0.27 s to
-    /// 0.21 s (callgrind: 111.7 to 91.0 million instructions for one copy), but rANS
-    /// order 1 0.31 s to 0.39 s and range order 0 0.32 s to 0.40 s. Set it before a
-    /// block, not during one.
-    pub fn set_counting(&mut self, on: bool) {
-        self.counting = on && self.order == 0 && counting();
     }
 
     /// The context order, 0 or 1.
@@ -890,13 +886,13 @@ impl Model for FrequencyModel {
     fn decode_into<D: Decode>(&mut self, out: &mut [u8], coder: &mut D) -> Result<()> {
         match (self.order, self.buckets) {
             #[cfg(target_arch = "x86_64")]
-            (0, true) if self.counting => {
-                // SAFETY: `set_counting` found AVX2 and POPCNT.
+            (0, true) if counting() => {
+                // SAFETY: `counting` found AVX2 and POPCNT.
                 unsafe { self.decode_order_avx2::<D, 0>(out, coder) }
             }
             #[cfg(target_arch = "x86_64")]
-            (1, true) if self.counting => {
-                // SAFETY: `set_counting` found AVX2 and POPCNT.
+            (1, true) if counting() => {
+                // SAFETY: `counting` found AVX2 and POPCNT.
                 unsafe { self.decode_order_avx2::<D, 1>(out, coder) }
             }
             (0, true) => self.decode_order::<D, 0, false>(out, coder),
@@ -943,16 +939,16 @@ mod tests {
         (range.finish(), rans.finish())
     }
 
-    /// Decodes `n` symbols with the fast loop (bucket walk, and counting where the CPU
-    /// has it) and with the plain one and checks that they agree: the same symbols,
-    /// the same error, the same end check, the same next distribution. Returns the
-    /// fast loop's result.
+    /// Decodes `n` symbols with the fast loop (top symbol, then a bucket probe and a
+    /// count where the CPU has AVX2, else the bucket walk) and with the plain one (the
+    /// bucket walk) and checks that they agree: the same symbols, the same error, the
+    /// same end check, the same next distribution. Returns the fast loop's result.
     fn decode_both<'a, D: Decode + Clone + 'a>(
         new: impl Fn() -> Result<D>,
         order: u32,
         n: usize,
     ) -> Result<Vec<u8>> {
-        let (Ok(mut fast), Ok(mut plain), Ok(mut count)) = (new(), new(), new()) else {
+        let (Ok(mut fast), Ok(mut plain)) = (new(), new()) else {
             return Err(Error::Corrupt { what: "header" });
         };
         let (mut mf, mut mp) = (
@@ -962,20 +958,12 @@ mod tests {
         let (mut of, mut op) = (vec![0; n], vec![0; n]);
         let rf = mf.decode_into(&mut of, &mut fast);
         let rp = decode_symbols(&mut mp, &mut op, &mut plain);
-        let mut mc = FrequencyModel::new(order).unwrap();
-        mc.set_counting(true);
-        let mut oc = vec![0; n];
-        let rc = mc.decode_into(&mut oc, &mut count);
         assert_eq!(rf.is_ok(), rp.is_ok(), "{rf:?} vs {rp:?}");
-        assert_eq!(rc.is_ok(), rp.is_ok(), "{rc:?} vs {rp:?}");
         rf?;
         assert_eq!(of, op);
-        assert_eq!(oc, op);
-        let (ef, ep, ec) = (fast.finish(), plain.finish(), count.finish());
+        let (ef, ep) = (fast.finish(), plain.finish());
         assert_eq!(ef.is_ok(), ep.is_ok(), "{ef:?} vs {ep:?}");
-        assert_eq!(ec.is_ok(), ep.is_ok(), "{ec:?} vs {ep:?}");
         assert_eq!(mf.predict().start, mp.predict().start);
-        assert_eq!(mc.predict().start, mp.predict().start);
         ef.map(|()| of)
     }
 
