@@ -294,25 +294,28 @@ pub fn estimated_cost_bits(counts: &Counts, freq: &[u32; 256], rare: &[bool; 256
 /// of the best log by actual coded size.
 pub fn choose_rare_table_log(counts: &Counts) -> u32 {
     let n = counts.total();
-    let present: Vec<(u64, f64)> = counts
-        .0
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| (c, c as f64 * (c as f64).log2()))
-        .collect();
+    // Per present symbol: c, c log2 c and 1 / c, computed once for all logs.
+    let mut present = [(0u64, 0.0f64, 0.0f64); 256];
+    let mut d = 0;
+    for &c in counts.0.iter().filter(|&&c| c > 0) {
+        let cf = c as f64;
+        present[d] = (c, cf * cf.log2(), 1.0 / cf);
+        d += 1;
+    }
+    let present = &present[..d];
     let mut best = (f64::INFINITY, MAX_TABLE_LOG);
     for r in (MIN_TABLE_LOG..=MAX_TABLE_LOG).rev() {
         let l = (1u64 << r) as f64;
         let (mut k, mut rare_count) = (0u64, 0u64);
         let mut c_log_c = 0.0;
         let mut inv = 0.0;
-        for &(c, clc) in &present {
+        for &(c, clc, inv_c) in present {
             if c << r <= n {
                 k += 1;
                 rare_count += c;
             } else {
                 c_log_c += clc;
-                inv += 1.0 / c as f64;
+                inv += inv_c;
             }
         }
         let rest = (n - rare_count) as f64;
@@ -330,16 +333,12 @@ pub fn choose_rare_table_log(counts: &Counts) -> u32 {
         // The table's values, then its length at the best exp-Golomb order.
         let scale = slots / rest;
         let mut values = [0u32; 256];
-        for (v, &(c, _)) in values.iter_mut().zip(&present) {
+        for (v, &(c, ..)) in values.iter_mut().zip(present) {
             if c << r > n {
                 *v = ((c as f64 * scale + 0.5) as u32).max(1);
             }
         }
-        let values = &values[..present.len()];
-        let table_bits = (0..8)
-            .map(|g| values.iter().map(|&w| exp_golomb_len(w, g)).sum::<u32>())
-            .min()
-            .unwrap_or(0);
+        let table_bits = exp_golomb_bits(&values[..d]).into_iter().min().unwrap_or(0);
         let total = bits + f64::from(table_bits);
         if total < best.0 {
             best = (total, r);
@@ -348,11 +347,21 @@ pub fn choose_rare_table_log(counts: &Counts) -> u32 {
     best.1
 }
 
-/// Bits of an exp-Golomb code of order `k` for `w`.
-fn exp_golomb_len(w: u32, k: u32) -> u32 {
-    let v = w + (1 << k);
-    let m = 31 - v.leading_zeros();
-    2 * m - k + 1
+/// Total bits of the exp-Golomb codes of `values` (each below `2^23`) at each order
+/// `k` in `0..8`: entry `k` is the sum over `w` of `2 floor(log2(w + 2^k)) - k + 1`.
+/// `floor(log2 v)` comes from the exponent of `v` as an `f32`, exact for `v < 2^24`,
+/// which lets the compiler do the eight orders in vector lanes.
+fn exp_golomb_bits(values: &[u32]) -> [u32; 8] {
+    let mut logs = [0u32; 8];
+    for &w in values {
+        debug_assert!(w < 1 << 23);
+        for (k, m) in logs.iter_mut().enumerate() {
+            // Through i32: a signed conversion is one vector instruction.
+            *m += ((((w + (1 << k)) as i32) as f32).to_bits() >> 23) - 127;
+        }
+    }
+    let n = values.len() as u32;
+    std::array::from_fn(|k| 2 * logs[k] + n - n * k as u32)
 }
 
 /// Appends the rare-on-top table of `freq` (summing to a power of two) and `rare` (a
@@ -383,13 +392,13 @@ pub fn write_rare_table(freq: &[u32; 256], rare: &[bool; 256], out: &mut Vec<u8>
             freq[s as usize]
         }
     };
-    let k = (0..8)
-        .min_by_key(|&k| {
-            body.iter()
-                .map(|&s| exp_golomb_len(value(s), k))
-                .sum::<u32>()
-        })
-        .unwrap_or(0);
+    let mut values = [0u32; 256];
+    for (v, &s) in values.iter_mut().zip(body) {
+        *v = value(s);
+    }
+    // The first of the shortest.
+    let bits = exp_golomb_bits(&values[..body.len()]);
+    let k = (0..8).min_by_key(|&k| bits[k as usize]).unwrap_or(0);
     let mut w = TableBitWriter::new(out);
     w.bits(u64::from(k), 3);
     for &s in body {
@@ -1543,6 +1552,27 @@ mod tests {
             let mut out = vec![0u8; data.len()];
             decode_lanes::<N_STATES>(&stream, &tables, &mut out, Lanes::Pairs).unwrap();
             assert!(out == data);
+        }
+    }
+
+    #[test]
+    fn exp_golomb_bits_are_the_code_lengths() {
+        // The code of the module notes, bit by bit: m - k zeros, a one, m bits.
+        let len = |w: u32, k: u32| {
+            let v = w + (1 << k);
+            let m = 31 - v.leading_zeros();
+            (m - k) + 1 + m
+        };
+        let mut values: Vec<u32> = (0..=300).chain([511, 512, 1023, 4095, 4096]).collect();
+        values.extend((0..23).map(|e| (1u32 << e) - 1));
+        values.extend((0..23).map(|e| 1u32 << e));
+        values.push((1 << 23) - 1);
+        for chunk in [&values[..0], &values[..1], &values[..17], &values[..]] {
+            let bits = exp_golomb_bits(chunk);
+            for k in 0..8 {
+                let want: u32 = chunk.iter().map(|&w| len(w, k)).sum();
+                assert_eq!(bits[k as usize], want, "order {k}, {} values", chunk.len());
+            }
         }
     }
 
