@@ -64,6 +64,7 @@
 use crate::error::{Error, Result};
 use crate::model::compact::{TableBitReader, TableBitWriter};
 use crate::model::{Counts, Distribution, FreqTable};
+use std::sync::OnceLock;
 
 /// Smallest table log `R` (the table has `2^R` states) this coder accepts.
 pub const MIN_TABLE_LOG: u32 = 9;
@@ -511,20 +512,31 @@ const MISSING: u32 = 1 << 31;
 /// The decoding and encoding tables of one static distribution at table log `R`.
 ///
 /// Built once per distribution (per block, or per context of an order-k model); holds no
-/// global state. Memory: `4 * 2^R` bytes of decoding table plus 10 KiB.
+/// global state. Each half is built on its first use, so that an encoder never builds
+/// the decoding table nor a decoder the encoding tables. Memory: the distribution
+/// (2 KiB), `4 * 2^R` bytes of decoding table and 10 KiB of encoding tables.
 #[derive(Clone, Debug)]
 pub struct TansTables {
-    /// `R`, in [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`].
-    table_log: u32,
+    /// The distribution; its scale is `R`, in [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`].
+    table: FreqTable,
+    /// Symbols on top of the spread (each of frequency 1), see [`spread_slots`].
+    top: [bool; 256],
     /// `D`: `2^R` entries indexed by `x - L`.
-    decode: Vec<DecodeEntry>,
+    decode: OnceLock<Vec<DecodeEntry>>,
+    /// The encoder's tables.
+    encode: OnceLock<Box<EncodeTables>>,
+}
+
+/// The encoding tables of a [`TansTables`], in one allocation.
+#[derive(Clone, Debug)]
+struct EncodeTables {
+    /// Per-symbol encoding parameters, indexed by byte value.
+    transform: [SymbolTransform; 256],
     /// `C`: next states `x` in `I = [L, 2L)` in the first `2^R` entries; symbol `s`'s
     /// `f_s` entries start at `cum_s`, entry `cum_s + (x_s - f_s)` is `C(s, x_s)`. Sized
     /// for the largest `R` so that the encoder's index needs a mask, not a bounds check
     /// (measured: about 10% faster encoding than a checked `Vec` index).
-    next_state: Box<[u16; 1 << MAX_TABLE_LOG]>,
-    /// Per-symbol encoding parameters, indexed by byte value.
-    transform: [SymbolTransform; 256],
+    next_state: [u16; 1 << MAX_TABLE_LOG],
 }
 
 impl TansTables {
@@ -550,7 +562,8 @@ impl TansTables {
         TansTables::build(table, rare)
     }
 
-    /// The tables of `table`, symbols flagged in `top` (each of frequency 1) on top.
+    /// The tables of `table`, symbols flagged in `top` (each of frequency 1) on top;
+    /// checks the log, leaves both halves to their first use.
     fn build(table: &FreqTable, top: &[bool; 256]) -> Result<TansTables> {
         let r = table.scale_bits();
         if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&r) {
@@ -560,60 +573,87 @@ impl TansTables {
                 max: u64::from(MAX_TABLE_LOG),
             });
         }
-        let l = 1usize << r;
-        let freq = table.freqs();
-        let cum = table.cums();
-
-        let mut spread = [0u8; 1 << MAX_TABLE_LOG];
-        spread_slots(freq, l, top, &mut spread[..l]);
-
-        // next_xs[s] is the next unused x_s in I_s = [f_s, 2 f_s).
-        let mut next_xs = *freq;
-        let mut decode = vec![DecodeEntry::default(); l];
-        let mut next_state = Box::new([0u16; 1 << MAX_TABLE_LOG]);
-        for (u, entry) in decode.iter_mut().enumerate() {
-            let s = usize::from(spread[u]);
-            let x_s = next_xs[s];
-            next_xs[s] += 1;
-            // nbBits = R - floor(log2 x_s): the x = (x_s << nb) + bits lie in I.
-            let nb = r - (31 - x_s.leading_zeros());
-            *entry = DecodeEntry {
-                base: ((x_s << nb) as usize - l) as u16,
-                symbol: s as u8,
-                nb_bits: nb as u8,
-            };
-            // C(s, x_s) = L + u: the inverse of (s, x_s) = D(L + u).
-            next_state[(cum[s] + x_s - freq[s]) as usize] = (l + u) as u16;
-        }
-
-        let mut transform = [SymbolTransform::default(); 256];
-        for (s, t) in transform.iter_mut().enumerate() {
-            let f = freq[s];
-            *t = if f == 0 {
-                // nb = R, x >> R = 1, index 1 - 1 = 0: harmless, and flagged.
-                SymbolTransform {
-                    delta_nb_bits: MISSING | ((r << 16) - l as u32),
-                    delta_find_state: u32::MAX,
-                }
-            } else {
-                let k = r - (31 - f.leading_zeros());
-                SymbolTransform {
-                    delta_nb_bits: (k << 16).wrapping_sub(f << k),
-                    delta_find_state: cum[s].wrapping_sub(f),
-                }
-            };
-        }
         Ok(TansTables {
-            table_log: r,
-            decode,
-            next_state,
-            transform,
+            table: table.clone(),
+            top: *top,
+            decode: OnceLock::new(),
+            encode: OnceLock::new(),
+        })
+    }
+
+    /// `D`, built on first use: slot `u` owning symbol `s` gets the next unused `x_s` of
+    /// `I_s`, in increasing `u`.
+    fn decode_table(&self) -> &[DecodeEntry] {
+        self.decode.get_or_init(|| {
+            let r = self.table_log();
+            let l = 1usize << r;
+            let mut spread = [0u8; 1 << MAX_TABLE_LOG];
+            spread_slots(self.table.freqs(), l, &self.top, &mut spread[..l]);
+            // next_xs[s] is the next unused x_s in I_s = [f_s, 2 f_s).
+            let mut next_xs = *self.table.freqs();
+            spread[..l]
+                .iter()
+                .map(|&s| {
+                    let s = usize::from(s);
+                    let x_s = next_xs[s];
+                    next_xs[s] += 1;
+                    // nbBits = R - floor(log2 x_s): the x = (x_s << nb) + bits lie in I.
+                    let nb = r - (31 - x_s.leading_zeros());
+                    DecodeEntry {
+                        base: ((x_s << nb) as usize - l) as u16,
+                        symbol: s as u8,
+                        nb_bits: nb as u8,
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// The encoding tables, built on first use: `C(s, x_s) = L + u` inverts
+    /// `(s, x_s) = D(L + u)`, and the `x_s` of `s` come in increasing `u`, so `s`'s
+    /// entries of `next_state` are its slots in increasing order.
+    fn encode_tables(&self) -> &EncodeTables {
+        self.encode.get_or_init(|| {
+            let r = self.table_log();
+            let l = 1usize << r;
+            let freq = self.table.freqs();
+            let cum = self.table.cums();
+            let mut spread = [0u8; 1 << MAX_TABLE_LOG];
+            spread_slots(freq, l, &self.top, &mut spread[..l]);
+            let mut encode = Box::new(EncodeTables {
+                transform: [SymbolTransform::default(); 256],
+                next_state: [0; 1 << MAX_TABLE_LOG],
+            });
+            // next[s]: where the next slot of s goes, from cum_s up.
+            let mut next: [u32; 256] = std::array::from_fn(|s| cum[s]);
+            for (u, &s) in spread[..l].iter().enumerate() {
+                let at = &mut next[usize::from(s)];
+                encode.next_state[*at as usize & ((1 << MAX_TABLE_LOG) - 1)] = (l + u) as u16;
+                *at += 1;
+            }
+            for (s, t) in encode.transform.iter_mut().enumerate() {
+                let f = freq[s];
+                *t = if f == 0 {
+                    // nb = R, x >> R = 1, index 1 - 1 = 0: harmless, and flagged.
+                    SymbolTransform {
+                        delta_nb_bits: MISSING | ((r << 16) - l as u32),
+                        delta_find_state: u32::MAX,
+                    }
+                } else {
+                    let k = r - (31 - f.leading_zeros());
+                    SymbolTransform {
+                        delta_nb_bits: (k << 16).wrapping_sub(f << k),
+                        delta_find_state: cum[s].wrapping_sub(f),
+                    }
+                };
+            }
+            encode
         })
     }
 
     /// The table log `R` (the tables have `2^R` states).
     pub fn table_log(&self) -> u32 {
-        self.table_log
+        self.table.scale_bits()
     }
 }
 
@@ -720,10 +760,11 @@ fn encode_impl<const N: usize, const PAIRS: bool>(
     tables: &TansTables,
 ) -> Result<Vec<u8>> {
     const { assert!(GROUP % N == 0 && GROUP == 4) };
-    let r = tables.table_log;
+    let r = tables.table_log();
     let l = 1u32 << r;
-    let next_state = &*tables.next_state;
-    let transform = &tables.transform;
+    let encode = tables.encode_tables();
+    let next_state = &encode.next_state;
+    let transform = &encode.transform;
     let mut w = BitWriter::new(max_stream_len(data.len(), r));
     // Every state starts at the bottom of I; the decoder checks it ends there.
     let mut x = [l; N];
@@ -861,8 +902,8 @@ where
     G: Iterator<Item = (&'a mut [u8], &'a mut [u8])>,
 {
     const { assert!(GROUP % N == 0 && GROUP == 4) };
-    let r = tables.table_log;
-    let table = &tables.decode[..];
+    let r = tables.table_log();
+    let table = tables.decode_table();
     let mut st = [0usize; N];
 
     let mut slow = match FastReader::new(stream)? {
@@ -1450,9 +1491,16 @@ mod tests {
             vec![usize::from(b'x'), usize::from(b'y'), usize::from(b'z')]
         );
         let l = 1 << 9;
-        let top: Vec<u8> = tables.decode[l - 3..].iter().map(|e| e.symbol).collect();
+        let top: Vec<u8> = tables.decode_table()[l - 3..]
+            .iter()
+            .map(|e| e.symbol)
+            .collect();
         assert_eq!(top, b"zyx");
-        assert!(tables.decode[..l - 3].iter().all(|e| e.symbol != b'x'));
+        assert!(
+            tables.decode_table()[..l - 3]
+                .iter()
+                .all(|e| e.symbol != b'x')
+        );
         assert_eq!(table.freqs()[usize::from(b'x')], 1);
         round_trip_pairs(&v, &tables);
         // The flag is refused on a symbol of frequency above 1.
