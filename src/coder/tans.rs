@@ -139,7 +139,11 @@ pub fn normalize_rare_on_top(counts: &Counts, r: u32) -> Result<([u32; 256], [bo
     let normal: Vec<usize> = (0..256).filter(|&s| c[s] > 0 && !rare[s]).collect();
     let mut sum = 0u64;
     for &s in &normal {
-        let f = ((u128::from(c[s]) * u128::from(slots)) / u128::from(rest)) as u64;
+        // In 64 bits when the product fits (always, for blocks up to 2^52 bytes).
+        let f = match c[s].checked_mul(slots) {
+            Some(p) => p / rest,
+            None => ((u128::from(c[s]) * u128::from(slots)) / u128::from(rest)) as u64,
+        };
         freq[s] = f.max(1) as u32;
         sum += u64::from(freq[s]);
     }
@@ -266,8 +270,12 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
+    /// The keys are positive and finite (a count times the log of a ratio above 1), and
+    /// on those `total_cmp` is the order of the bit patterns as integers: compared so,
+    /// without `total_cmp`'s sign fix-up (the heaps compare keys most of their time).
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+        debug_assert!(self.0 > 0.0 && other.0 > 0.0 && self.0.is_finite());
+        self.0.to_bits().cmp(&other.0.to_bits())
     }
 }
 
@@ -1944,6 +1952,12 @@ mod tests {
         ) {
             let (_, _, tables) = rare_tables_for(&data, None);
             round_trip_pairs(&data, &tables);
+        }
+
+        #[test]
+        fn keys_order_as_total_cmp(a in 1e-300f64..1e300, b in 1e-300f64..1e300) {
+            prop_assert_eq!(Key(a).cmp(&Key(b)), a.total_cmp(&b));
+            prop_assert_eq!(Key(a).cmp(&Key(a)), std::cmp::Ordering::Equal);
         }
 
         #[test]
