@@ -364,6 +364,10 @@ pub fn choose_rare_table_log(counts: &Counts) -> u32 {
             bits -= rare_count as f64 * ((1.0 - low) / kf).log2();
         }
         bits += rest * rest * inv / (24.0 * std::f64::consts::LN_2 * slots * slots);
+        if bits >= best.0 {
+            // The table's bits (not negative) cannot bring this log below the best.
+            continue;
+        }
         // The table's values, then its length at the best exp-Golomb order.
         let scale = slots / rest;
         let mut values = [0u32; 256];
@@ -621,7 +625,7 @@ impl TansTables {
             let r = self.table_log();
             let l = 1usize << r;
             let mut spread = [0u8; 1 << MAX_TABLE_LOG];
-            spread_slots(self.table.freqs(), l, &self.top, &mut spread[..l]);
+            spread_slots(self.table.freqs(), l, &self.top, &mut spread);
             // next_xs[s] is the next unused x_s in I_s = [f_s, 2 f_s).
             let mut next_xs = *self.table.freqs();
             spread[..l]
@@ -652,7 +656,7 @@ impl TansTables {
             let freq = self.table.freqs();
             let cum = self.table.cums();
             let mut spread = [0u8; 1 << MAX_TABLE_LOG];
-            spread_slots(freq, l, &self.top, &mut spread[..l]);
+            spread_slots(freq, l, &self.top, &mut spread);
             let mut encode = Box::new(EncodeTables {
                 transform: [SymbolTransform::default(); 256],
                 next_state: [0; 1 << MAX_TABLE_LOG],
@@ -703,15 +707,21 @@ impl TansTables {
 /// `0.72/L` at the top, so a symbol rarer than one slot's worth wastes less on top
 /// (Collet's FSE gives such "low probability" symbols the top slots for the same
 /// reason).
-fn spread_slots(freq: &[u32; 256], l: usize, top: &[bool; 256], slots: &mut [u8]) {
+fn spread_slots(
+    freq: &[u32; 256],
+    l: usize,
+    top: &[bool; 256],
+    slots: &mut [u8; 1 << MAX_TABLE_LOG],
+) {
+    debug_assert!(l.is_power_of_two() && l <= slots.len());
+    // Indices masked to the array's size need no bounds check (they are below l).
+    const ALL: usize = (1 << MAX_TABLE_LOG) - 1;
     let step = (l >> 1) + (l >> 3) + 3;
     let mut high = l;
-    {
-        for (s, &f) in freq.iter().enumerate() {
-            if top[s] && f == 1 {
-                high -= 1;
-                slots[high] = s as u8;
-            }
+    for (s, &f) in freq.iter().enumerate() {
+        if top[s] && f == 1 {
+            high -= 1;
+            slots[high & ALL] = s as u8;
         }
     }
     let mut pos = 0;
@@ -724,7 +734,7 @@ fn spread_slots(freq: &[u32; 256], l: usize, top: &[bool; 256], slots: &mut [u8]
             while pos >= high {
                 pos = (pos + step) & (l - 1);
             }
-            slots[pos] = s as u8;
+            slots[pos & ALL] = s as u8;
             pos = (pos + step) & (l - 1);
         }
     }
