@@ -385,7 +385,7 @@ impl HuffmanCode {
 
     /// Appends the lengths in the bit-packed layout of format version 3 (module notes,
     /// "code-length table layout, version 3"): the symbol set of
-    /// [`compact`](crate::model::compact), then every length but the last (Kraft's
+    /// [`compact`], then every length but the last (Kraft's
     /// equality implies it) as nibbles or as differences, whichever is shortest.
     pub fn write_compact(&self, out: &mut Vec<u8>) {
         let present: Vec<u8> = (0..=255u8)

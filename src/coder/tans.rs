@@ -56,7 +56,7 @@
 //! walk visits every slot exactly once, and it scatters each symbol's slots roughly
 //! evenly, which is what keeps `log2(x / x_s)` close to `log2(L / f_s)`.
 //! Tables of the second form put *rare* symbols (one slot each) on the highest slots
-//! first and walk over the rest ([`spread_slots`], [`normalize_rare_on_top`]).
+//! first and walk over the rest (`spread_slots`, [`normalize_rare_on_top`]).
 //! Slot `u` (state `x = L + u`) owning symbol `s` gets the next unused `x_s` of `I_s`, in
 //! increasing `u`. The decoding table stores per slot `(s, nb, new-state base)`; the
 //! encoding tables store, per symbol, where its `x_s` values live and how to find `nb`.
@@ -100,7 +100,7 @@ pub fn choose_table_log(counts: &Counts) -> u32 {
     length.max(alphabet).clamp(MIN_TABLE_LOG, MAX_TABLE_LOG)
 }
 
-/// Normalises `counts` for a rare-on-top table (see [`spread_slots`]) at table log `r`:
+/// Normalises `counts` for a rare-on-top table (see `spread_slots`) at table log `r`:
 /// returns the frequencies (summing to `2^r`) and which symbols are *rare*.
 ///
 /// A symbol is rare when its count is at most `n / 2^r` (probability at most one slot):
@@ -284,7 +284,7 @@ impl Ord for Key {
 pub const RARE_ON_TOP: u8 = 0x80;
 
 /// Code length in bits of data with histogram `counts` under a rare-on-top table
-/// (`freq`, `rare`, table log `r`), in the stationary model of [`spread_slots`]: the `k`
+/// (`freq`, `rare`, table log `r`), in the stationary model of `spread_slots`: the `k`
 /// top slots carry `1 - C` of the probability and the `L - k` others
 /// `C = log2((2L - k) / L)`, shared evenly. So a normal symbol costs
 /// `log2((L - k) / f_s) - log2 C` bits and a rare one `-log2((1 - C) / k)`. On the
@@ -556,7 +556,7 @@ const MISSING: u32 = 1 << 31;
 pub struct TansTables {
     /// The distribution; its scale is `R`, in [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`].
     table: FreqTable,
-    /// Symbols on top of the spread (each of frequency 1), see [`spread_slots`].
+    /// Symbols on top of the spread (each of frequency 1), see `spread_slots`.
     top: [bool; 256],
     /// `D`: `2^R` entries indexed by `x - L`.
     decode: OnceLock<Vec<DecodeEntry>>,
@@ -585,7 +585,7 @@ impl TansTables {
         TansTables::build(table, &[false; 256])
     }
 
-    /// Builds the tables for `table` with the rare-on-top spread (see [`spread_slots`]):
+    /// Builds the tables for `table` with the rare-on-top spread (see `spread_slots`):
     /// the symbols flagged in `rare`, each of frequency 1, take the highest slots.
     ///
     /// Errors: as [`TansTables::new`], and [`Error::Corrupt`] if a rare symbol's

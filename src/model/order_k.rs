@@ -60,7 +60,7 @@
 //!    integers; a one-symbol context takes `s_c = 0` without a search. All are checked
 //!    against the plain versions in the tests, so the tables, and thus the bytes, do not
 //!    change. With ideal pricing the normaliser runs only at the `s_c` that a lower
-//!    bound on the context's bits (a Lagrangian relaxation, [`precision_bound`]) leaves
+//!    bound on the context's bits (a Lagrangian relaxation, `precision_bound`) leaves
 //!    a chance against the best tried so far, lowest bound first: on book1 at order 1
 //!    (128 KiB blocks) 519 runs for 468 contexts, where stopping at the first `s_c`
 //!    whose monotone Gibbs bound passed the best took 1989. (Trying only the largest
@@ -623,7 +623,7 @@ pub struct PairCounts {
 
 impl PairCounts {
     /// Counts the pairs of `data` in `lanes`; `None` if the block is shorter than
-    /// [`PAIR_COUNTS_MIN_LEN`] (zeroing and summing 64 Ki counters would cost more than
+    /// `PAIR_COUNTS_MIN_LEN` (zeroing and summing 64 Ki counters would cost more than
     /// counting the bytes twice) or has `2^32` bytes or more (u32 counters).
     ///
     /// Every position but the first of a lane is counted at the index of the two bytes
