@@ -84,31 +84,24 @@ pub fn encode_block_into(
         body.push(data[0]);
         return BlockCost::default();
     }
-    let coded = match (options.model(), options.order()) {
-        (ModelKind::Static, 0) => encode_static_order0_into(data, options, body),
-        (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => {
-            static_k::encode(data, options).map(|(payload, cost)| {
-                *body = payload;
-                cost
-            })
-        }
-        (ModelKind::Adaptive, k) => {
-            encode_adaptive(data, k, options.memory(), options.coder(), spare).map(
-                |(payload, cost)| {
-                    *body = payload;
-                    cost
-                },
-            )
-        }
-        (ModelKind::Frequency, k) => {
-            encode_frequency(data, k, options.coder()).map(|(payload, cost)| {
-                *body = payload;
-                cost
-            })
-        }
-        _ => Err(Error::InvalidOptions(
-            "this model is not available in this build".into(),
-        )),
+    let coded = if (options.model(), options.order()) == (ModelKind::Static, 0) {
+        encode_static_order0_into(data, options, body)
+    } else {
+        // The other encoders make their own payload, which becomes the body.
+        let payload = match (options.model(), options.order()) {
+            (ModelKind::Static, k) if k <= MAX_STATIC_ORDER => static_k::encode(data, options),
+            (ModelKind::Adaptive, k) => {
+                encode_adaptive(data, k, options.memory(), options.coder(), spare)
+            }
+            (ModelKind::Frequency, k) => encode_frequency(data, k, options.coder()),
+            _ => Err(Error::InvalidOptions(
+                "this model is not available in this build".into(),
+            )),
+        };
+        payload.map(|(payload, cost)| {
+            *body = payload;
+            cost
+        })
     };
     match coded {
         Ok(cost) if body.len() < data.len() => {
