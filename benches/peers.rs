@@ -34,7 +34,7 @@ use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::stack::DefaultAnsCoder;
 use constriction::stream::{Decode, Encode};
-use shannon::codec::{decode_block_into, encode_block, encode_block_into};
+use shannon::codec::{decode_block_into, encode_block_into};
 use shannon::format::{Block, CoderKind, ModelKind};
 use shannon::model::adaptive::AdaptiveModel;
 use shannon::{Options, model::Counts};
@@ -232,8 +232,7 @@ impl BlockCodec for Ours {
     fn encode(&mut self, blocks: &[&[u8]], out: &mut [Vec<u8>]) -> usize {
         // Into the blocks of the last run, as the peers write into their last output
         // buffers and as `Compressor` reuses its blocks and adaptive models.
-        self.blocks
-            .resize_with(blocks.len(), || encode_block(b"?", &self.options).0);
+        self.blocks.resize_with(blocks.len(), Block::empty);
         let header = self.options.header();
         let mut total = 0;
         for ((b, o), block) in blocks.iter().zip(out.iter_mut()).zip(&mut self.blocks) {

@@ -53,12 +53,7 @@ pub fn encode_block_reusing(
     options: &Options,
     spare: &mut Option<AdaptiveModel>,
 ) -> (Block, BlockCost) {
-    let mut block = Block {
-        kind: BlockKind::Stored,
-        raw_len: 0,
-        body: Vec::new(),
-        check: 0,
-    };
+    let mut block = Block::empty();
     let cost = encode_block_into(data, options, spare, &mut block);
     (block, cost)
 }

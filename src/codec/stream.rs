@@ -33,16 +33,6 @@ use crate::model::AdaptiveModel;
 /// (it bounds the blocks in flight: `MAX_THREADS * MAX_BLOCK_SIZE` bytes at worst).
 pub const MAX_THREADS: usize = 256;
 
-/// A block to be overwritten by [`encode_block_into`].
-fn empty_block() -> Block {
-    Block {
-        kind: BlockKind::Stored,
-        raw_len: 0,
-        body: Vec::new(),
-        check: 0,
-    }
-}
-
 /// Clamps a requested thread count to `1..=MAX_THREADS` (0 means 1).
 fn clamp_threads(threads: usize) -> usize {
     threads.clamp(1, MAX_THREADS)
@@ -164,7 +154,7 @@ impl<W: Write> Compressor<W> {
             self.models.resize_with(batch.len(), || None);
         }
         if self.coded.len() < batch.len() {
-            self.coded.resize_with(batch.len(), empty_block);
+            self.coded.resize_with(batch.len(), Block::empty);
         }
         let models = &mut self.models[..batch.len()];
         let coded = &mut self.coded[..batch.len()];

@@ -277,6 +277,17 @@ pub struct Block {
 }
 
 impl Block {
+    /// An empty stored block with no allocation: the starting value of a block that
+    /// [`crate::codec::encode_block_into`] will overwrite.
+    pub const fn empty() -> Block {
+        Block {
+            kind: BlockKind::Stored,
+            raw_len: 0,
+            body: Vec::new(),
+            check: 0,
+        }
+    }
+
     /// Bytes this block takes in the frame of `header` (from version 4 a full block does
     /// not write its length).
     pub fn encoded_len(&self, header: &Header) -> usize {
