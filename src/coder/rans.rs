@@ -58,9 +58,9 @@
 //! write/read exactly the bytes that [`RansEncoder`]/[`RansDecoder`] do with the same
 //! table. The encoder divides by `f` with a precomputed reciprocal (`EncSymbol`); the
 //! decoder finds symbol, `f` and `t - start` in three arrays of `2^scale` slots in one
-//! allocation (`SlotTable`), two groups of four symbols per iteration. Both are safe
-//! code: each group (decoder: each pair of groups) does one bounds check for the words
-//! it may touch, and the state arithmetic cannot overflow.
+//! allocation (`SlotTable`), four groups of four symbols per iteration. Both are safe
+//! code: each group (decoder: each run of four groups) does one bounds check for the
+//! words it may touch, and the state arithmetic cannot overflow.
 //! The only `unsafe` is the call of a copy compiled with BMI2 (`decode_order0`,
 //! `encode_order_k`, `decode_order_k`) after the CPU was seen to support it; the code of
 //! that copy is the same safe code. Tables indexed in hot loops are sliced once to a
@@ -130,6 +130,28 @@
 //! of 12 alternating runs over 20 copies of book1, 38.4 ms against 37.7 ms). Order-1
 //! encoder, the absent-symbol flag ORed in the coding pass from the threshold it loads
 //! anyway instead of in the lookup pass: 25.1M -> 26.2M instructions.
+//!
+//! Eighth session, order-0 decoder (`decode_order0` including its slot table against
+//! `rans_uncompress_to_4x16` order 0, 128 KiB blocks at scale 12 — the scale the codec
+//! picks for every block of book1 and kennedy.xls —, thread CPU time, min of 51-101
+//! alternating runs in one process, book1 / kennedy.xls): 1.03 / 1.04 before. Four
+//! groups per iteration, written out: 1.045 / 1.06 (as a loop over the quads 1.03 /
+//! 1.04, three groups 1.03 / 1.04, eight 1.015 / 1.03). Not kept: `f` as u16 (5 bytes
+//! a slot, 20 KiB) or `f` and `t - start` interleaved, no change (the table size does
+//! not matter at scale 12); states 0 and 1 by mask selects instead of LLVM's branch on
+//! `need_0` 0.97 / 0.96; that branch also covering the words of states 2 and 3 (LLVM
+//! duplicates the code) 0.98 / 0.98; a branch on `need_0 | need_1` 0.98 / 1.02; the
+//! words as three preloaded u64 pairs picked by `shrx` 0.91 / 0.92; the threshold array
+//! `ceil((L - (t - start)) / f)` compared with `floor(x / 2^S)` 0.88 / 0.89 (spills
+//! again); the scale at run time (`bzhi`, `shrx`) 1.02 / 1.03 (spills). Timing-only
+//! runs with wrong words: every state's word at a fixed offset in its group (no prefix
+//! of the renormalisation flags) 1.10 / 1.10, no dependence of the word pointer on the
+//! flags at all 1.17 / 1.17: the prefix costs about 7% and the whole pointer chain
+//! about 14%. Callgrind: 19.4 instructions a symbol against htscodecs' 22.0 at about
+//! the same speed, so the loop is bound by that chain, not by instructions. In the peer
+//! bench our time is `decode_block_into`, which adds the XXH3 block check (25 us of
+//! 820 on book1), the table read and the slot table (about 1.5 us a block each):
+//! 0.97-0.98 / 0.96-0.97 before, 0.98-0.99 / 0.96-0.99 after.
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -711,9 +733,9 @@ fn decode_group<const SCALE: u32>(
     k3 + usize::from(n3)
 }
 
-/// The hot loop of [`decode_order0`]: two groups of four symbols at a time while at
-/// least eight words (the most two groups can read) remain. Returns the symbols decoded
-/// and the byte offset of the next word.
+/// The hot loop of [`decode_order0`]: four groups of four symbols at a time while at
+/// least sixteen words (the most four groups can read) remain. Returns the symbols
+/// decoded and the byte offset of the next word.
 #[inline(always)]
 fn decode_quads<const SCALE: u32>(
     states: &mut [u64; STATES],
@@ -735,18 +757,25 @@ fn decode_quads<const SCALE: u32>(
     // The unread words; shrinks from the front.
     let mut rest = words;
     let mut done = 0usize;
-    let mut octs = out.chunks_exact_mut(2 * STATES);
-    // Two groups an iteration: one length check of the words and of the output for both.
-    while let Some(win) = rest.first_chunk::<32>() {
-        let Some(oct) = octs.next() else {
+    let mut blocks = out.chunks_exact_mut(4 * STATES);
+    // Four groups an iteration: one length check of the words and of the output for all.
+    while let Some(win) = rest.first_chunk::<64>() {
+        let Some(block) = blocks.next() else {
             break;
         };
-        let (first, second) = oct.split_at_mut(STATES);
+        // Written out rather than as a loop over the four quads: the loop measured 1.5%
+        // slower (code placement; see the module docs).
+        let (first, more) = block.split_at_mut(STATES);
+        let (second, more) = more.split_at_mut(STATES);
+        let (third, fourth) = more.split_at_mut(STATES);
+        // Each group reads at most 4 words, so group g's 16 bytes start at or before
+        // byte 16 g and lie within the 64.
         let k = decode_group::<SCALE>(&mut x, &win[..16], first, slots);
-        // k <= 4, so the second group's 16 bytes lie within the 32.
-        let k2 = decode_group::<SCALE>(&mut x, &win[4 * k..4 * k + 16], second, slots);
-        rest = &rest[WORD_BYTES * (k + k2)..];
-        done += 2 * STATES;
+        let k = k + decode_group::<SCALE>(&mut x, &win[4 * k..4 * k + 16], second, slots);
+        let k = k + decode_group::<SCALE>(&mut x, &win[4 * k..4 * k + 16], third, slots);
+        let k = k + decode_group::<SCALE>(&mut x, &win[4 * k..4 * k + 16], fourth, slots);
+        rest = &rest[WORD_BYTES * k..];
+        done += 4 * STATES;
     }
     *states = x;
     (done, words.len() - rest.len())
