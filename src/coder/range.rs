@@ -374,6 +374,10 @@ impl Decode for RangeDecoder<'_> {
 /// side (`FrequencyModel::decode_interleaved`), the divisions of both in flight at once.
 /// The model is not split: it sees every symbol in data order, so the intervals are the
 /// same as with one coder; only the coder that narrows each interval changes.
+///
+/// Buffering the intervals (8 bytes a symbol) and coding each coder's share in one
+/// loop at the end, state in registers, took more instructions (kennedy.xls order 1:
+/// 117-132 million against 105, callgrind) and no less CPU time.
 #[derive(Clone, Debug, Default)]
 pub struct InterleavedRangeEncoder {
     /// Coder 0 takes the even symbols, coder 1 the odd ones.
@@ -409,7 +413,15 @@ impl Encode for InterleavedRangeEncoder {
                 && u64::from(start) + u64::from(freq) <= 1u64 << scale_bits,
             "range encoder given an invalid interval"
         );
-        self.coders[self.next & 1].put(start, freq, scale_bits);
+        // A branch that alternates (predicted), so that each arm addresses its coder at
+        // a constant offset: 4 instructions a symbol less than indexing by `next`
+        // (kennedy.xls, order 1, callgrind: 109.3 to 105.0 million, one coder 101.3).
+        let [even, odd] = &mut self.coders;
+        if self.next == 0 {
+            even.put(start, freq, scale_bits);
+        } else {
+            odd.put(start, freq, scale_bits);
+        }
         self.next ^= 1;
     }
 
