@@ -33,10 +33,16 @@ pub fn encode_with_model<M: Model, E: EncodeReversed>(
 ) -> Result<(Vec<u8>, f64)> {
     let mut bits = CodeLength::new();
     match direction {
-        Direction::Fifo => model.encode_each(data, |scale, iv| {
-            bits.add(scale, iv.freq);
-            coder.encode(iv.start, iv.freq, scale);
-        })?,
+        // Inlined into the model's loop: out of line, the call and its saved registers
+        // cost about 9 instructions a symbol (callgrind, frequency model, kennedy.xls).
+        Direction::Fifo => model.encode_each(
+            data,
+            #[inline(always)]
+            |scale, iv| {
+                bits.add(scale, iv.freq);
+                coder.encode(iv.start, iv.freq, scale);
+            },
+        )?,
         Direction::Lifo => {
             // One u64 per symbol: start (< 2^16) in bits 0..16, freq - 1 (< 2^16) in bits
             // 16..32, scale (<= 16) in bits 32..40: 8 bytes a symbol while buffering.

@@ -16,9 +16,9 @@ pub use stream::{
     decompress_stream_threads, inspect, inspect_threads,
 };
 
-use crate::coder::range::{RangeDecoder, RangeEncoder};
+use crate::coder::range::{InterleavedRangeEncoder, RangeDecoder, RangeEncoder};
 use crate::coder::rans::{RansDecoder, RansEncoder};
-use crate::coder::{huffman, range, rans, tans};
+use crate::coder::{Decode, huffman, range, rans, tans};
 use crate::error::{Error, Result};
 use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
 use crate::model::adaptive::AdaptiveModel;
@@ -26,7 +26,7 @@ use crate::model::compact;
 use crate::model::frequency::FrequencyModel;
 use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS, Model};
-use drive::{Direction, decode_with_model, encode_with_model};
+use drive::{Direction, EncodeReversed, decode_with_model, encode_with_model};
 
 /// What encoding a block cost, beyond its size: the split the analyser reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -304,11 +304,29 @@ fn with_frequency_model<T>(
     Ok(result)
 }
 
-/// Codes `data` with a frequency model at the start of a block (`docs/FORMAT.md`: the
-/// payload is the coder's stream alone).
+/// Codes `data` with a frequency model at the start of a block (`docs/FORMAT.md`): with
+/// the arithmetic coder, two range coders taking turns ([`InterleavedRangeEncoder`],
+/// the payload laid out by [`range::join_pair`]); with rANS, its stream alone.
 fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8>, BlockCost)> {
-    with_frequency_model(order, false, |model| encode_streamed(data, model, coder))?
+    with_frequency_model(order, false, |model| {
+        if coder == CoderKind::Arithmetic {
+            let coder = InterleavedRangeEncoder::new();
+            let (payload, bits) = encode_with_model(data, model, coder, Direction::Fifo)?;
+            Ok((
+                payload,
+                BlockCost {
+                    table_bytes: 0,
+                    model_bits: bits,
+                },
+            ))
+        } else {
+            encode_streamed(data, model, coder)
+        }
+    })?
 }
+
+/// The interleaved pair is FIFO, like each of its coders.
+impl EncodeReversed for InterleavedRangeEncoder {}
 
 /// Decodes a payload of [`encode_streamed`] with `model`; `what` names the model in the
 /// error for a table coder.
@@ -328,17 +346,38 @@ fn decode_streamed<M: Model>(
     }
 }
 
-/// Decodes a frequency-model payload; the header's order was checked when it was
-/// parsed only against the container's limit, so a larger one is refused here.
-fn decode_frequency(coder: CoderKind, order: u32, payload: &[u8], out: &mut [u8]) -> Result<()> {
+/// Decodes a frequency-model payload in the layout of the frame's format `version`:
+/// from version 5 the arithmetic coder's payload is two interleaved range streams
+/// ([`range::split_pair`]), before it one stream; rANS has one stream in every version.
+/// The header's order was checked when it was parsed only against the container's
+/// limit, so a larger one is refused here.
+fn decode_frequency(
+    version: u8,
+    coder: CoderKind,
+    order: u32,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
     let what = "table coder with a frequency model";
     with_frequency_model(order, true, |model| {
-        decode_streamed(coder, payload, out, model, what)
+        if coder == CoderKind::Arithmetic && version >= INTERLEAVED_RANGE_VERSION {
+            let (s0, s1) = range::split_pair(payload)?;
+            let (mut even, mut odd) = (RangeDecoder::new(s0)?, RangeDecoder::new(s1)?);
+            model.decode_interleaved(out, &mut even, &mut odd)?;
+            Decode::finish(even)?;
+            Decode::finish(odd)
+        } else {
+            decode_streamed(coder, payload, out, model, what)
+        }
     })
     .map_err(|_| Error::Corrupt {
         what: "frequency model order above 1",
     })?
 }
+
+/// The first format version whose frequency-model arithmetic payloads hold two
+/// interleaved range streams (`docs/FORMAT.md`, version 5).
+const INTERLEAVED_RANGE_VERSION: u8 = 5;
 
 fn decode_adaptive(
     header: &Header,
@@ -416,7 +455,7 @@ pub fn decode_block_into(
                     decode_adaptive(header, k.into(), &block.body, out, spare)
                 }
                 (ModelKind::Frequency, k) => {
-                    decode_frequency(header.coder, k.into(), &block.body, out)
+                    decode_frequency(header.version, header.coder, k.into(), &block.body, out)
                 }
                 _ => Err(Error::Corrupt {
                     what: "model not supported by this build",
@@ -529,6 +568,105 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
                 let (table, used) = read_freq_table(header, rest, log)?;
                 let tables = tans::TansTables::new(&table)?;
                 tans::decode_block(&rest[used..], &tables, out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Vec<u8> {
+        let text = b"two coders take turns: even symbols to one, odd ones to the other. ";
+        text.iter().cycle().take(n).copied().collect()
+    }
+
+    /// Frequency + arithmetic payloads of every small length (0, 1, 2, odd, even)
+    /// decode back under version 5, and they are the two-stream layout: the version-4
+    /// reading of the same bytes (one stream) fails.
+    #[test]
+    fn frequency_arithmetic_payloads_round_trip_at_every_small_length() {
+        for order in [0, 1] {
+            for n in (0..=9).chain([100, 101, 4096, 4097]) {
+                let data = sample(n);
+                let (payload, _) = encode_frequency(&data, order, CoderKind::Arithmetic).unwrap();
+                let (s0, s1) = range::split_pair(&payload).unwrap();
+                assert!(!s0.is_empty() && !s1.is_empty(), "{n} symbols");
+                let mut out = vec![0xAA; n];
+                decode_frequency(5, CoderKind::Arithmetic, order, &payload, &mut out).unwrap();
+                assert_eq!(out, data, "order {order}, {n} symbols");
+                let v4 = decode_frequency(4, CoderKind::Arithmetic, order, &payload, &mut out);
+                if n > 0 {
+                    assert!(v4.is_err() || out != data, "order {order}, {n} symbols");
+                }
+            }
+        }
+    }
+
+    /// A version-4 frame's frequency + arithmetic payload is one range stream: still
+    /// decoded as such (and refused as a version-5 payload). rANS payloads are the same
+    /// in both versions.
+    #[test]
+    fn version_4_frequency_payloads_decode_with_one_coder() {
+        let data = sample(3001);
+        for order in [0, 1] {
+            let mut model = FrequencyModel::for_encoding(order).unwrap();
+            let (one, _) = encode_streamed(&data, &mut model, CoderKind::Arithmetic).unwrap();
+            let mut out = vec![0; data.len()];
+            decode_frequency(4, CoderKind::Arithmetic, order, &one, &mut out).unwrap();
+            assert_eq!(out, data);
+            assert!(decode_frequency(5, CoderKind::Arithmetic, order, &one, &mut out).is_err());
+            let (rans, _) = encode_frequency(&data, order, CoderKind::Rans).unwrap();
+            for version in [4, 5] {
+                let mut out = vec![0; data.len()];
+                decode_frequency(version, CoderKind::Rans, order, &rans, &mut out).unwrap();
+                assert_eq!(out, data);
+            }
+        }
+    }
+
+    /// Hostile two-stream payloads: a stream-0 length past the payload, of the wrong
+    /// parity, or shifted by a byte; either stream cut; a byte added after either; an
+    /// empty payload. Every one is an error, not a panic.
+    #[test]
+    fn hostile_two_stream_payloads_are_errors() {
+        let data = sample(5000);
+        for order in [0, 1] {
+            let (payload, _) = encode_frequency(&data, order, CoderKind::Arithmetic).unwrap();
+            let (s0, s1) = range::split_pair(&payload).unwrap();
+            let field = payload.len() - s0.len() - s1.len();
+            let decode = |p: &[u8]| {
+                let mut out = vec![0; data.len()];
+                decode_frequency(5, CoderKind::Arithmetic, order, p, &mut out).map(|()| out)
+            };
+            assert_eq!(decode(&payload).unwrap(), data);
+            let with_field = |d: i64, s0: &[u8], s1: &[u8]| {
+                let mut p = Vec::new();
+                crate::format::varint::write_varint(&mut p, ((d << 1) ^ (d >> 63)) as u64);
+                p.extend_from_slice(s0);
+                p.extend_from_slice(s1);
+                p
+            };
+            let d = s0.len() as i64 - s1.len() as i64;
+            assert_eq!(with_field(d, s0, s1), payload);
+            let rest = (s0.len() + s1.len()) as i64;
+            let bad = [
+                with_field(rest + 2, s0, s1), // stream 0 longer than the payload
+                with_field(-rest - 2, s0, s1),
+                with_field(d + 1, s0, s1), // parity
+                with_field(d + 2, s0, s1), // stream 0 takes a byte of stream 1
+                with_field(d - 2, s0, s1),
+                with_field(d, &s0[..s0.len() - 1], s1), // both cut ...
+                with_field(d - 1, s0, &s1[..s1.len() - 1]),
+                with_field(d - 1, &s0[..s0.len() - 1], &s1[..s1.len() - 1]),
+                with_field(d + 1, &[s0, &[0]].concat(), s1), // ... trailing bytes
+                with_field(d - 1, s0, &[s1, &[0]].concat()),
+                payload[..field].to_vec(),
+                Vec::new(),
+            ];
+            for (i, p) in bad.iter().enumerate() {
+                assert!(decode(p).is_err(), "order {order}, case {i}");
             }
         }
     }

@@ -75,6 +75,16 @@
 //! ([`FrequencyModel::for_encoding`]) skips the buckets, and its `symbol_at` falls back
 //! to a binary search.
 //!
+//! **Two coders.** From format version 5 the arithmetic coder's blocks are coded by
+//! two range coders taking turns, symbol `i` by coder `i mod 2` (F. Giesen,
+//! "Interleaved entropy coders", arXiv:1402.3392, 2014; `crate::coder::range`'s
+//! `InterleavedRangeEncoder`). The model is not split: it sees every symbol in data
+//! order, so an encoder just hands the intervals of `encode_each` to the pair, and
+//! [`FrequencyModel::decode_interleaved`] decodes two symbols an iteration, peeking
+//! both coders before it looks either symbol up, so that the two divisions overlap
+//! (each symbol then as below: top symbol first, then the lookup). At order 1 the odd
+//! symbol's context is the even one, so only its division, not its lookup, runs ahead.
+//!
 //! **Top symbol first.** A decoding model also tracks a symbol with the largest count
 //! per context (a compare a symbol; halving keeps the counts' order) and, at each
 //! rebuild, stores its interval if it holds at least `TOP_MIN_FREQ` (an eighth) of the
@@ -514,6 +524,46 @@ impl Distribution for FrequencyDist {
     }
 }
 
+/// Decodes one symbol of an order-1 model in the context `ctx` (set up first if it
+/// is not yet) from `coder` at the target `t` peeked from it, and moves `ctx` to it; on
+/// an error `ctx` stays the context of the symbol that failed.
+#[inline(always)]
+fn decode_in_context<D: Decode, const COUNT: bool>(
+    table: &mut [Context; 256],
+    ctx: &mut u8,
+    coder: &mut D,
+    t: u32,
+) -> Result<u8> {
+    let c = &mut table[usize::from(*ctx)];
+    if !c.ready {
+        c.clear(true);
+    }
+    let s = c.decode_at::<D, COUNT>(coder, t, 1)?;
+    *ctx = s;
+    Ok(s)
+}
+
+/// The plain loop of [`FrequencyModel::decode_interleaved`] (that of
+/// [`decode_symbols`], symbol `i` taken from `even` or `odd` by the parity of `i`).
+fn decode_symbols_interleaved<M: Model, D: Decode>(
+    model: &mut M,
+    out: &mut [u8],
+    even: &mut D,
+    odd: &mut D,
+) -> Result<()> {
+    for (i, o) in out.iter_mut().enumerate() {
+        let coder = if i % 2 == 0 { &mut *even } else { &mut *odd };
+        let d = model.predict();
+        let scale = d.scale_bits();
+        let target = coder.peek(scale);
+        let (s, iv) = d.symbol_at(target)?;
+        coder.consume(iv.start, iv.freq, scale);
+        *o = s;
+        model.update(s);
+    }
+    Ok(())
+}
+
 /// Whether decoding models look targets up by a bucket probe and
 /// [`FrequencyDist::find_counting`] instead of the bucket walk: on x86-64 CPUs with
 /// AVX2 and POPCNT.
@@ -603,9 +653,22 @@ impl Context {
     /// state, so the target peeked before `consume_if` is the one a miss leaves.
     #[inline(always)]
     fn decode<D: Decode, const COUNT: bool>(&mut self, coder: &mut D, order: usize) -> Result<u8> {
+        let target = coder.peek(SCALE_BITS);
+        self.decode_at::<D, COUNT>(coder, target, order)
+    }
+
+    /// [`Context::decode`] with the target already peeked from `coder` (no call to
+    /// `coder` between the peek and this one): the interleaved loops peek both coders
+    /// first, so that both divisions are under way before either symbol is looked up.
+    #[inline(always)]
+    fn decode_at<D: Decode, const COUNT: bool>(
+        &mut self,
+        coder: &mut D,
+        target: u32,
+        order: usize,
+    ) -> Result<u8> {
         let d = &self.dist;
         let top_start = u32::from(d.top_start);
-        let target = coder.peek(SCALE_BITS);
         let s = if coder.consume_if(top_start, u32::from(d.top_freq), SCALE_BITS) {
             d.top
         } else {
@@ -816,6 +879,116 @@ impl FrequencyModel {
         self.decode_order::<D, ORDER, true>(out, coder)
     }
 
+    /// Decodes `out.len()` symbols coded by two coders taking turns (symbol `i` by
+    /// `even` if `i` is even, else by `odd`), learning each in data order: the decoding
+    /// side of an `InterleavedRangeEncoder` (`crate::coder::range`). The model's state
+    /// and the symbols are those of one coder fed every interval; only which coder each
+    /// is taken from differs. Does not call [`Decode::finish`] (on either coder).
+    ///
+    /// A decoding model runs both coders in one loop iteration (two symbols), each
+    /// peeked before the first is looked up, so that the two coders' divisions overlap
+    /// (for the range coder, the chain that bounds the one-coder loop); each symbol is
+    /// then decoded as by [`Model::decode_into`] (top symbol first, then the lookup).
+    /// An encoding model takes the plain loop.
+    #[inline(never)]
+    pub fn decode_interleaved<D: Decode>(
+        &mut self,
+        out: &mut [u8],
+        even: &mut D,
+        odd: &mut D,
+    ) -> Result<()> {
+        match (self.order, self.buckets) {
+            #[cfg(target_arch = "x86_64")]
+            (0, true) if counting() => {
+                // SAFETY: `counting` found AVX2 and POPCNT.
+                unsafe { self.decode_pairs_avx2::<D, 0>(out, even, odd) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (1, true) if counting() => {
+                // SAFETY: `counting` found AVX2 and POPCNT.
+                unsafe { self.decode_pairs_avx2::<D, 1>(out, even, odd) }
+            }
+            (0, true) => self.decode_pairs::<D, 0, false>(out, even, odd),
+            (1, true) => self.decode_pairs::<D, 1, false>(out, even, odd),
+            _ => decode_symbols_interleaved(self, out, even, odd),
+        }
+    }
+
+    /// [`FrequencyModel::decode_interleaved`] at order `ORDER`, for a model with
+    /// buckets: [`FrequencyModel::decode_order`] two symbols an iteration.
+    #[inline(always)]
+    fn decode_pairs<D: Decode, const ORDER: usize, const COUNT: bool>(
+        &mut self,
+        out: &mut [u8],
+        even: &mut D,
+        odd: &mut D,
+    ) -> Result<()> {
+        let mut pairs = out.chunks_exact_mut(2);
+        if ORDER == 0 {
+            let c = self.context();
+            for pair in &mut pairs {
+                // Both divisions first: neither depends on the other coder's symbol.
+                let t0 = even.peek(SCALE_BITS);
+                let t1 = odd.peek(SCALE_BITS);
+                pair[0] = c.decode_at::<D, COUNT>(even, t0, 0)?;
+                pair[1] = c.decode_at::<D, COUNT>(odd, t1, 0)?;
+            }
+            if let [o] = pairs.into_remainder() {
+                *o = c.decode::<D, COUNT>(even, 0)?;
+            }
+            return Ok(());
+        }
+        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
+            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
+        })?;
+        let mut ctx = self.ctx as u8;
+        let mut result = Ok(());
+        for pair in &mut pairs {
+            // The odd coder's target does not depend on the even symbol (only its
+            // context does): peek both before either lookup.
+            let t0 = even.peek(SCALE_BITS);
+            let t1 = odd.peek(SCALE_BITS);
+            let s0 = match decode_in_context::<D, COUNT>(table, &mut ctx, even, t0) {
+                Ok(s) => s,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let s1 = match decode_in_context::<D, COUNT>(table, &mut ctx, odd, t1) {
+                Ok(s) => s,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            pair[0] = s0;
+            pair[1] = s1;
+        }
+        if let ([o], Ok(())) = (pairs.into_remainder(), &result) {
+            let t = even.peek(SCALE_BITS);
+            match decode_in_context::<D, COUNT>(table, &mut ctx, even, t) {
+                Ok(s) => *o = s,
+                Err(e) => result = Err(e),
+            }
+        }
+        self.ctx = usize::from(ctx);
+        result
+    }
+
+    /// [`FrequencyModel::decode_pairs`] with [`FrequencyDist::find_counting`],
+    /// compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn decode_pairs_avx2<D: Decode, const ORDER: usize>(
+        &mut self,
+        out: &mut [u8],
+        even: &mut D,
+        odd: &mut D,
+    ) -> Result<()> {
+        self.decode_pairs::<D, ORDER, true>(out, even, odd)
+    }
+
     /// [`Model::encode_each`] at order `ORDER`, with or without buckets (`BUCKETS`).
     #[inline(always)]
     fn encode_order<F: FnMut(u32, Interval), const ORDER: usize, const BUCKETS: bool>(
@@ -918,7 +1091,7 @@ impl Model for FrequencyModel {
 mod tests {
     use super::*;
     use crate::coder::Encode;
-    use crate::coder::range::{RangeDecoder, RangeEncoder};
+    use crate::coder::range::{InterleavedRangeEncoder, RangeDecoder, RangeEncoder};
     use crate::coder::rans::{RansDecoder, RansEncoder};
     use proptest::prelude::*;
 
@@ -1074,6 +1247,61 @@ mod tests {
                     let _ = decode_both(|| RangeDecoder::new(s), order, n);
                     let _ = decode_both(|| RansDecoder::new(s), order, n);
                 }
+            }
+        }
+
+        /// The interleaved loop (two coders, two symbols an iteration) decodes what
+        /// the plain one-symbol-at-a-time loop decodes from the same two coders, on
+        /// streams as written (back to `data`, every length, odd and even) and on
+        /// damaged or cut ones: the same symbols or the same failure, the same ends
+        /// of both streams, the same next distribution.
+        #[test]
+        fn interleaved_decoder_matches_plain_loop(
+            data in data_strategy(),
+            order in 0u32..=1,
+            flip in any::<prop::sample::Index>(),
+            cut in any::<prop::sample::Index>(),
+            which in any::<bool>(),
+        ) {
+            let mut m = FrequencyModel::for_encoding(order).unwrap();
+            let mut pair = InterleavedRangeEncoder::new();
+            m.encode_each(&data, |scale, iv| pair.encode(iv.start, iv.freq, scale)).unwrap();
+            let (even, odd) = pair.finish_streams();
+            let n = data.len();
+            let both = |s0: &[u8], s1: &[u8]| -> Result<Vec<u8>> {
+                let (mut f0, mut f1) = (RangeDecoder::new(s0)?, RangeDecoder::new(s1)?);
+                let (mut p0, mut p1) = (f0.clone(), f1.clone());
+                let (mut mf, mut mp) = (
+                    FrequencyModel::new(order).unwrap(),
+                    FrequencyModel::new(order).unwrap(),
+                );
+                let (mut of, mut op) = (vec![0; n], vec![0; n]);
+                let rf = mf.decode_interleaved(&mut of, &mut f0, &mut f1);
+                let rp = decode_symbols_interleaved(&mut mp, &mut op, &mut p0, &mut p1);
+                assert_eq!(rf.is_ok(), rp.is_ok(), "{rf:?} vs {rp:?}");
+                rf?;
+                assert_eq!(&of, &op);
+                assert_eq!(format!("{f0:?} {f1:?}"), format!("{p0:?} {p1:?}"));
+                assert_eq!(mf.predict().start, mp.predict().start);
+                f0.finish()?;
+                f1.finish()?;
+                Ok(of)
+            };
+            prop_assert_eq!(both(&even, &odd).unwrap(), data.clone());
+            let (mut bad0, mut bad1) = (even.clone(), odd.clone());
+            let bad = if which { &mut bad0 } else { &mut bad1 };
+            let bit = flip.index(bad.len() * 8);
+            bad[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(out) = both(&bad0, &bad1) {
+                prop_assert_ne!(out, data.clone());
+            }
+            let (short0, short1) = if which {
+                (&even[..cut.index(even.len())], &odd[..])
+            } else {
+                (&even[..], &odd[..cut.index(odd.len())])
+            };
+            if let Ok(out) = both(short0, short1) {
+                prop_assert_ne!(out, data.clone());
             }
         }
 
