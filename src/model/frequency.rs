@@ -903,7 +903,7 @@ impl Model for FrequencyModel {
 
     /// One loop per order and kind (with or without buckets), the context found once
     /// per symbol; the same intervals and state as the plain loop.
-    #[inline(never)]
+    #[inline]
     fn encode_each<F: FnMut(u32, Interval)>(&mut self, data: &[u8], emit: F) -> Result<()> {
         match (self.order, self.buckets) {
             (0, false) => self.encode_order::<F, 0, false>(data, emit),
