@@ -336,10 +336,17 @@ impl FrequencyDist {
             self.has_buckets = true;
             // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
             // to bucket j (0 if none)...
-            let mut mark = [0u8; BUCKETS + 1];
-            for (s, &start) in self.start[..256].iter().enumerate() {
-                let j = (u32::from(start) + (1 << BUCKET_SHIFT) - 1) >> BUCKET_SHIFT;
-                mark[j as usize] = s as u8;
+            // The bucket of each start first, in a loop the compiler vectorises
+            // (`ceil(start / 2^BUCKET_SHIFT)` without leaving 16 bits), so that the
+            // scatter is a load and a store a symbol (256 entries: no bounds check).
+            let mut key = [0u8; 256];
+            for (k, &start) in key.iter_mut().zip(&self.start[..256]) {
+                let up = u16::from(start & ((1 << BUCKET_SHIFT) - 1) != 0);
+                *k = ((start >> BUCKET_SHIFT) + up) as u8;
+            }
+            let mut mark = [0u8; 256];
+            for (s, &j) in key.iter().enumerate() {
+                mark[usize::from(j)] = s as u8;
             }
             // ...then bucket[j] = max(mark[0..=j]) = the last symbol starting at or
             // before j << BUCKET_SHIFT (symbol 0 starts at 0), as a running maximum
@@ -1041,6 +1048,10 @@ mod tests {
                 start += f;
             }
             prop_assert_eq!(start, 1 << 16);
+            // Freshly built buckets hold the symbol of their first slot.
+            for (j, &b) in d.bucket.iter().enumerate() {
+                prop_assert_eq!(b, d.search((j << BUCKET_SHIFT) as u32).0, "bucket {}", j);
+            }
             let (mh, ml) = ((m >> 16) as u16, (m & 0xffff) as u16);
             let (mut fast, mut plain) = ([7u16; 257], [7u16; 257]);
             let sf = freqs_and_starts(&counts, mh, ml, &mut fast);
