@@ -11,7 +11,7 @@ use crate::coder::range::RangeEncoder;
 use crate::coder::rans::RansEncoder;
 use crate::coder::{Decode, Encode};
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{MAX_SCALE_BITS, Model};
 
 /// Order in which an encoder consumes symbols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,37 +31,80 @@ pub fn encode_with_model<M: Model, E: EncodeReversed>(
     mut coder: E,
     direction: Direction,
 ) -> Result<(Vec<u8>, f64)> {
-    let mut bits = CodeLength::new();
-    match direction {
-        // Inlined into the model's loop: out of line, the call and its saved registers
-        // cost about 9 instructions a symbol (callgrind, frequency model, kennedy.xls).
-        Direction::Fifo => model.encode_each(
-            data,
-            #[inline(always)]
-            |scale, iv| {
-                bits.add(scale, iv.freq);
-                coder.encode(iv.start, iv.freq, scale);
-            },
-        )?,
+    let bits = match direction {
+        Direction::Fifo => {
+            let mut bits = CodeLength::new();
+            // Inlined into the model's loop: out of line, the call and its saved
+            // registers cost about 9 instructions a symbol (callgrind, frequency
+            // model, kennedy.xls).
+            model.encode_each(
+                data,
+                #[inline(always)]
+                |scale, iv| {
+                    bits.add(scale, iv.freq);
+                    coder.encode(iv.start, iv.freq, scale);
+                },
+            )?;
+            bits.bits()
+        }
         Direction::Lifo => {
             // One u64 per symbol: start (< 2^16) in bits 0..16, freq - 1 (< 2^16) in bits
             // 16..32, scale (<= 16) in bits 32..40: 8 bytes a symbol while buffering.
-            let mut buffered: Vec<u64> = Vec::with_capacity(data.len());
+            // Written by index, not pushed: a push keeps the length in memory (its
+            // grow path is a call that takes the vector), a load and a store a symbol.
+            let mut buffered: Vec<u64> = vec![0; data.len()];
+            let mut n = 0;
+            // Whether every scale was the largest (bit 32 + MAX_SCALE_BITS's bits
+            // ANDed): then the reverse pass takes it as a constant (shifts by an
+            // immediate, fewer live registers).
+            let mut all = u64::MAX;
             model.encode_each(data, |scale, iv| {
-                bits.add(scale, iv.freq);
-                debug_assert!(scale <= crate::model::MAX_SCALE_BITS && iv.freq >= 1);
-                buffered.push(
-                    u64::from(iv.start) | u64::from(iv.freq - 1) << 16 | u64::from(scale) << 32,
-                );
+                debug_assert!(scale <= MAX_SCALE_BITS && iv.freq >= 1);
+                let packed =
+                    u64::from(iv.start) | u64::from(iv.freq - 1) << 16 | u64::from(scale) << 32;
+                all &= packed;
+                // One interval a symbol: n < data.len() (the Model contract).
+                buffered[n] = packed;
+                n += 1;
             })?;
-            coder.encode_reversed(&buffered, |packed| {
+            buffered.truncate(n);
+            let unpack = |packed: u64| {
                 let start = (packed & 0xffff) as u32;
                 let freq = ((packed >> 16) & 0xffff) as u32 + 1;
-                (start, freq, (packed >> 32) as u32)
-            });
+                (start, freq)
+            };
+            // The code length in its own pass, as four products (symbol i in i % 4),
+            // not in the model's loop: there the one product's multiply chained every
+            // symbol to the last (4 cycles, more with the moves between register
+            // files), and it paced that loop. The same sum of logarithms, rounded in
+            // another order (the bound at `CodeLength` holds for each part).
+            let mut parts = [(); 4].map(|()| CodeLength::new());
+            let mut quads = buffered.chunks_exact(4);
+            for q in &mut quads {
+                for (part, &packed) in parts.iter_mut().zip(q) {
+                    part.add((packed >> 32) as u32, unpack(packed).1);
+                }
+            }
+            for (part, &packed) in parts.iter_mut().zip(quads.remainder()) {
+                part.add((packed >> 32) as u32, unpack(packed).1);
+            }
+            // `scale <= MAX_SCALE_BITS`, so `all >> 32 == MAX_SCALE_BITS` means every
+            // scale was MAX_SCALE_BITS (no scale has all its bits and more).
+            if all >> 32 == u64::from(MAX_SCALE_BITS) && !buffered.is_empty() {
+                coder.encode_reversed(&buffered, |packed| {
+                    let (start, freq) = unpack(packed);
+                    (start, freq, MAX_SCALE_BITS)
+                });
+            } else {
+                coder.encode_reversed(&buffered, |packed| {
+                    let (start, freq) = unpack(packed);
+                    (start, freq, (packed >> 32) as u32)
+                });
+            }
+            parts.iter().map(CodeLength::bits).sum()
         }
-    }
-    Ok((coder.finish(), bits.bits()))
+    };
+    Ok((coder.finish(), bits))
 }
 
 /// An encoder that can be fed a buffer of symbols last to first in one call (the LIFO

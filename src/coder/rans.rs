@@ -217,6 +217,11 @@ fn x_max(freq: u32, scale_bits: u32) -> u64 {
 /// `floor(x / f) >= 2^(31 - scale)` and `C(s, x) >= L`. Without renormalisation
 /// `C(s, x) >= x >= L`. In both cases `x < x_max(f)` gives `floor(x / f) < 2^(63 - scale)`
 /// and `C(s, x) < 2^63 = L * 2^32`, so the invariant holds.
+///
+/// The quotient comes from [`quotient`] (a multiply by a reciprocal kept per `f`), and
+/// `C(s, x) = x + floor(x / f) (2^scale - f) + start` (the same value: `x mod f = x -
+/// floor(x / f) f`), so that a state's chain from one symbol to the next is a shift, a
+/// multiply-high, a shift, a multiply and an add instead of a 64-bit division.
 #[inline]
 fn encode_step(x: &mut u64, start: u32, freq: u32, scale_bits: u32, emit: impl FnOnce(u32)) {
     let f = u64::from(freq);
@@ -224,8 +229,50 @@ fn encode_step(x: &mut u64, start: u32, freq: u32, scale_bits: u32, emit: impl F
         emit(*x as u32);
         *x >>= 32;
     }
-    // x' = C(s, x) = floor(x / f) * 2^scale + (x mod f) + start
-    *x = ((*x / f) << scale_bits) + *x % f + u64::from(start);
+    // x' = C(s, x) = x + floor(x / f) (2^scale - f) + start; no step wraps: the result
+    // is below 2^63 (the proof above).
+    *x += quotient(*x, freq) * ((1 << scale_bits) - f) + u64::from(start);
+}
+
+/// `floor(x / f)` for `x < 2^63` and `1 <= f <= 2^16`, as `mulhi(2x, m) >> l` with the
+/// reciprocal `m` of `f` from a table kept for the process (the rule and its proof at
+/// `EncSymbol`; `reciprocal_division_is_exact` checks it for every such `f`).
+///
+/// The table holds `m` for every `f` up to `2^16` (512 KiB, of which only the pages of
+/// the frequencies met are ever touched), each computed at its first use (a 128-bit
+/// division) and then read with one load: an adaptive model hands out any `f` at all,
+/// so no per-block table would do, and a division per symbol is what this replaces.
+/// Every thread that fills an entry writes the same value, so relaxed atomics suffice.
+#[inline(always)]
+fn quotient(x: u64, freq: u32) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RECIPROCALS: [AtomicU64; (1 << MAX_SCALE_BITS) + 1] =
+        [const { AtomicU64::new(0) }; (1 << MAX_SCALE_BITS) + 1];
+    debug_assert!((1..=1 << MAX_SCALE_BITS).contains(&freq) && x < 1 << 63);
+    // l = ceil(log2 f) (0 for f = 1).
+    let l = 32 - freq.wrapping_sub(1).leading_zeros();
+    let m = match RECIPROCALS.get(freq as usize) {
+        Some(slot) => match slot.load(Ordering::Relaxed) {
+            0 => {
+                let m = reciprocal_of(freq, l);
+                slot.store(m, Ordering::Relaxed);
+                m
+            }
+            m => m,
+        },
+        // Outside the Encode contract (f = 0 or above 2^16): a value, not a panic here.
+        None => reciprocal_of(freq.max(1), l),
+    };
+    ((u128::from(x << 1) * u128::from(m)) >> 64) as u64 >> (l & 63)
+}
+
+/// `m = ceil(2^(63 + l) / f)` for `l = ceil(log2 f)`, `1 <= f <= 2^16` (below 2^64,
+/// see `EncSymbol`); never 0, which marks an empty slot of [`quotient`]'s table.
+#[cold]
+#[inline(never)]
+fn reciprocal_of(freq: u32, l: u32) -> u64 {
+    let m = (1u128 << (63 + l.min(16))).div_ceil(u128::from(freq.max(1)));
+    m.min(u128::from(u64::MAX)) as u64
 }
 
 /// The rANS encoder for the generic [`Encode`] seam: any distribution per symbol.
@@ -272,12 +319,22 @@ impl RansEncoder {
         let mut x = self.states;
         x.rotate_left(base);
         let [mut x0, mut x1, mut x2, mut x3] = x;
-        let words = &mut self.words;
+        // At most one word a symbol: room for them all up front, written by an index
+        // (no capacity check and length store per word, as a push has), the rest cut
+        // off at the end.
+        let before = self.words.len();
+        self.words.resize(before + len, 0);
+        let out = &mut self.words[before..];
+        let mut written = 0;
         let mut step = |x: &mut u64, item: T| {
             let (start, freq, scale_bits) = interval(item);
             debug_assert!(freq >= 1 && scale_bits <= MAX_SCALE_BITS);
             debug_assert!(u64::from(start) + u64::from(freq) <= 1 << scale_bits);
-            encode_step(x, start, freq, scale_bits, |w| words.push(w));
+            encode_step(x, start, freq, scale_bits, |w| {
+                // In bounds: one word at most for each of the `len` items.
+                out[written] = w;
+                written += 1;
+            });
         };
         let full = len - len % STATES;
         for (j, &item) in items[full..].iter().enumerate().rev() {
@@ -294,6 +351,7 @@ impl RansEncoder {
             step(&mut x1, c[1]);
             step(&mut x0, c[0]);
         }
+        self.words.truncate(before + written);
         let mut x = [x0, x1, x2, x3];
         x.rotate_right(base);
         self.states = x;
@@ -2117,6 +2175,41 @@ mod tests {
                 u64::from_le_bytes(s[8 * j..8 * j + 8].try_into().unwrap()),
                 L
             );
+        }
+    }
+
+    /// `quotient` against the integer division for every `f` of a scale up to 2^16:
+    /// at both ends of the state range, at the largest renormalised state of each
+    /// scale (`x_max(f) - 1`), around multiples of `f` at the top of the range and at
+    /// random, and at random states; twice, the second time from the filled table.
+    #[test]
+    fn table_quotient_is_exact() {
+        for _ in 0..2 {
+            let mut r = 0x9E37_79B9_7F4A_7C15u64;
+            for f in 1..=(1u32 << 16) {
+                let fw = u64::from(f);
+                let top = (1u64 << 63) - 1;
+                let mut xs = vec![0, 1, L - 1, L, L + 1, top, top - 1, top / 2];
+                for scale in 0..=16 {
+                    if f <= 1 << scale {
+                        xs.push(x_max(f, scale) - 1);
+                    }
+                }
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                for k in [top / fw, top / fw - 1, (r >> 13) % (top / fw)] {
+                    for d in [-1i64, 0, 1] {
+                        xs.push((k * fw).wrapping_add_signed(d));
+                    }
+                }
+                xs.push(r % top);
+                for x in xs {
+                    if x <= top {
+                        assert_eq!(quotient(x, f), x / fw, "{x} / {f}");
+                    }
+                }
+            }
         }
     }
 
