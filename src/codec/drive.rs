@@ -7,7 +7,7 @@
 //! then feeds the buffer to the rANS encoder in reverse. This file is the only place
 //! that knows about direction.
 
-use crate::coder::range::RangeEncoder;
+use crate::coder::range::{InterleavedRangeEncoder, RangeEncoder};
 use crate::coder::rans::RansEncoder;
 use crate::coder::{Decode, Encode};
 use crate::error::Result;
@@ -125,6 +125,9 @@ pub trait EncodeReversed: Encode {
 }
 
 impl EncodeReversed for RangeEncoder {}
+
+/// The interleaved pair is FIFO, like each of its coders.
+impl EncodeReversed for InterleavedRangeEncoder {}
 
 impl EncodeReversed for RansEncoder {
     #[inline]

@@ -26,7 +26,7 @@ use crate::model::compact;
 use crate::model::frequency::FrequencyModel;
 use crate::model::order_k::MAX_STATIC_ORDER;
 use crate::model::{Counts, FreqTable, MIN_SCALE_BITS, Model};
-use drive::{Direction, EncodeReversed, decode_with_model, encode_with_model};
+use drive::{Direction, decode_with_model, encode_with_model};
 
 /// What encoding a block cost, beyond its size: the split the analyser reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -264,13 +264,16 @@ fn encode_streamed<M: Model>(
             ));
         }
     };
-    Ok((
-        stream,
-        BlockCost {
-            table_bytes: 0,
-            model_bits: bits,
-        },
-    ))
+    Ok((stream, stream_cost(bits)))
+}
+
+/// The cost of a payload that is a coder's output alone (adaptive and frequency
+/// models): no table bytes, the model's code length.
+fn stream_cost(model_bits: f64) -> BlockCost {
+    BlockCost {
+        table_bytes: 0,
+        model_bits,
+    }
 }
 
 std::thread_local! {
@@ -312,21 +315,12 @@ fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8
         if coder == CoderKind::Arithmetic {
             let coder = InterleavedRangeEncoder::new();
             let (payload, bits) = encode_with_model(data, model, coder, Direction::Fifo)?;
-            Ok((
-                payload,
-                BlockCost {
-                    table_bytes: 0,
-                    model_bits: bits,
-                },
-            ))
+            Ok((payload, stream_cost(bits)))
         } else {
             encode_streamed(data, model, coder)
         }
     })?
 }
-
-/// The interleaved pair is FIFO, like each of its coders.
-impl EncodeReversed for InterleavedRangeEncoder {}
 
 /// Decodes a payload of [`encode_streamed`] with `model`; `what` names the model in the
 /// error for a table coder.
