@@ -77,6 +77,25 @@ pub trait Decode {
         hit
     }
 
+    /// [`Decode::consume`] for an interval that is valid by construction (`freq >= 1`,
+    /// `start + freq <= 2^scale_bits`, `scale_bits <= model::MAX_SCALE_BITS`) whatever
+    /// the stream holds: one taken from a distribution whose every interval is valid,
+    /// such as the frequency model's. A coder may skip the checks `consume` makes; an
+    /// invalid interval is then a bug of the caller (a debug assertion), not a damaged
+    /// stream. Provided as `consume`.
+    #[inline(always)]
+    fn consume_valid(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        self.consume(start, freq, scale_bits)
+    }
+
+    /// [`Decode::consume_if`] for an interval that is valid by construction as for
+    /// [`Decode::consume_valid`], or empty (`freq == 0`, a sure miss). Provided as
+    /// `consume_if`.
+    #[inline(always)]
+    fn consume_if_valid(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
+        self.consume_if(start, freq, scale_bits)
+    }
+
     /// Checks that the stream ended where the encoder ended it (no bytes missing, none
     /// left over, final state as expected). A decoder that ran past the end of its input
     /// reads zeros and reports it here.
