@@ -315,9 +315,38 @@ impl FrequencyDist {
 
     /// Sets the intervals from `counts` (each `>= 1`, summing to `total <= 2^16`) by the
     /// rebuild rule of the module notes, the rounding remainder to `last`; the symbol
-    /// the decoder tries first to `top`; and the buckets if `buckets`.
-    #[inline(always)]
+    /// the decoder tries first to `top`; and the buckets if `buckets`. `coarse` is set
+    /// if `coarse`, and always on x86-64 with AVX2 (where it costs nothing). The tests'
+    /// entry: a rebuild calls [`FrequencyDist::set_with`] for its own kind of code.
+    #[cfg(test)]
     fn set(
+        &mut self,
+        counts: &[u16; 256],
+        total: u32,
+        last: u8,
+        top: u8,
+        coarse: bool,
+        buckets: bool,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
+            return unsafe { self.set_avx2(counts, total, last, top, buckets) };
+        }
+        self.set_with::<false>(counts, total, last, top, coarse, buckets)
+    }
+
+    /// [`FrequencyDist::set`] compiled for AVX2.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    #[target_feature(enable = "avx2")]
+    fn set_avx2(&mut self, counts: &[u16; 256], total: u32, last: u8, top: u8, buckets: bool) {
+        self.set_with::<true>(counts, total, last, top, true, buckets)
+    }
+
+    /// [`FrequencyDist::set`]'s steps; with `AVX2` (which only functions compiled for
+    /// AVX2 may ask for) by [`intervals_avx2`] and [`buckets_avx2`].
+    #[inline(always)]
+    fn set_with<const AVX2: bool>(
         &mut self,
         counts: &[u16; 256],
         total: u32,
@@ -330,25 +359,40 @@ impl FrequencyDist {
         // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
         let m = ((1u64 << 32) / u64::from(total)) as u32;
         let (mh, ml) = ((m >> 16) as u16, (m & 0xffff) as u16);
-        // One pass: every freq and the starts of the freqs before the remainder is
-        // added, and their sum (mod 2^16; the sum is <= 2^16).
-        let sum = freqs_and_starts(counts, mh, ml, &mut self.start);
-        // The remainder 2^16 - sum >= 0 goes to `last`: every start after it moves up.
-        let rem = 0u16.wrapping_sub(sum);
-        let last = usize::from(last);
-        for st in &mut self.start[last + 1..256] {
-            *st = st.wrapping_add(rem);
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: `set_with::<true>` is called only from `set_avx2` and
+            // `Context::rebuild_avx2`, both compiled for AVX2 and called only where
+            // the CPU has it.
+            unsafe { intervals_avx2(counts, mh, ml, last, &mut self.start, &mut self.coarse) };
+        }
+        if !AVX2 || cfg!(not(target_arch = "x86_64")) {
+            // One pass: every freq and the starts of the freqs before the remainder is
+            // added, and their sum (mod 2^16; the sum is <= 2^16).
+            let sum = freqs_and_starts(counts, mh, ml, &mut self.start);
+            // The remainder 2^16 - sum >= 0 goes to `last`: every start after it moves up.
+            let rem = 0u16.wrapping_sub(sum);
+            let last = usize::from(last);
+            for st in &mut self.start[last + 1..256] {
+                *st = st.wrapping_add(rem);
+            }
+            if coarse {
+                self.set_coarse();
+            }
         }
         self.start[256] = 0;
-        if coarse {
-            self.set_coarse();
-        }
         let t = self.get(top);
         // A top below TOP_MIN_FREQ is not tried: freq 0 makes consume_if a sure miss.
         let f = if t.freq >= TOP_MIN_FREQ { t.freq } else { 0 };
         (self.top, self.top_start, self.top_freq) = (top, t.start as u16, f as u16);
         if buckets {
             self.has_buckets = true;
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: as for `intervals_avx2` above.
+                unsafe { buckets_avx2(&self.start, &mut self.bucket) };
+                return;
+            }
             // Without a branch a symbol: mark[j] = the last symbol whose start rounds up
             // to bucket j (0 if none)...
             // The bucket of each start first, in a loop the compiler vectorises
@@ -381,6 +425,202 @@ impl FrequencyDist {
     }
 }
 
+/// The whole interval rule of a rebuild (module notes) in AVX2, sixteen lanes a
+/// vector: the starts of the freqs with the remainder given to `last`, and `coarse`.
+/// Two passes. The first makes the freqs, `c mh + floor(c ml / 2^16)` in 16-bit lanes
+/// (exact: each `freq < 2^16`), into a table and sums them; the remainder `2^16 - sum`
+/// is then added to `freq[last]` (one vector, a lane selected by a compare). The
+/// second makes the starts as prefix sums: within each 128-bit half a lane-shifted add
+/// three times (`x + (x << 1 lane)`, then 2, then 4) makes each lane the sum of those
+/// up to it; the low half's sum (broadcast by a byte shuffle) is carried into the high
+/// half; less the lane's own freq, plus the sum of the chunks before, it is the start.
+/// The running sum before each chunk is also its first start, the chunk's `coarse`.
+/// No pass over the starts after the remainder is known, no `set_coarse`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn intervals_avx2(
+    counts: &[u16; 256],
+    mh: u16,
+    ml: u16,
+    last: u8,
+    start: &mut [u16; 257],
+    coarse: &mut [u16; 16],
+) {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm_add_epi16, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm_srli_epi32,
+        _mm256_add_epi16, _mm256_and_si256, _mm256_castsi256_si128, _mm256_cmpeq_epi16,
+        _mm256_cvtsi256_si32, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_mullo_epi16,
+        _mm256_permute4x64_epi64, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setr_epi16,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_si256, _mm256_storeu_si256,
+        _mm256_sub_epi16,
+    };
+    let (mhv, mlv) = (_mm256_set1_epi16(mh as i16), _mm256_set1_epi16(ml as i16));
+    // floor(c ml / 2^16) in each lane, one `vpmulhuw`. Written as the intrinsic, LLVM
+    // (which knows `ml < 2^16` here) widened the lanes to 32 bits and packed them
+    // back: five more instructions a vector.
+    let mulhi = |c: __m256i| {
+        let hi: __m256i;
+        // SAFETY: one AVX2 instruction (this function requires AVX2) on registers: it
+        // reads and writes no memory, touches no stack and sets no flags.
+        unsafe {
+            std::arch::asm!(
+                "vpmulhuw {hi}, {c}, {ml}",
+                hi = lateout(ymm_reg) hi,
+                c = in(ymm_reg) c,
+                ml = in(ymm_reg) mlv,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        hi
+    };
+    // Pass 1: the freqs, and their sum in each lane.
+    let mut freq = [0u16; 256];
+    let mut sum = _mm256_setzero_si256();
+    for (c, f) in counts.chunks_exact(16).zip(freq.chunks_exact_mut(16)) {
+        // SAFETY: `c` and `f` are 16 u16, the 32 bytes an unaligned load or store
+        // reads or writes.
+        unsafe {
+            let c = _mm256_loadu_si256(c.as_ptr().cast::<__m256i>());
+            // freq = c mh + floor(c ml / 2^16), wrapping as the scalar rule does.
+            let x = _mm256_add_epi16(_mm256_mullo_epi16(c, mhv), mulhi(c));
+            _mm256_storeu_si256(f.as_mut_ptr().cast::<__m256i>(), x);
+            sum = _mm256_add_epi16(sum, x);
+        }
+    }
+    // The sixteen lanes added (mod 2^16): halves, then dwords, then words.
+    let mut s: __m128i = _mm_add_epi16(
+        _mm256_castsi256_si128(sum),
+        _mm256_extracti128_si256::<1>(sum),
+    );
+    s = _mm_add_epi16(s, _mm_shuffle_epi32::<0x4e>(s));
+    s = _mm_add_epi16(s, _mm_shuffle_epi32::<0xb1>(s));
+    s = _mm_add_epi16(s, _mm_srli_epi32::<16>(s));
+    // The remainder 2^16 - sum >= 0 goes to `last`'s lane of its chunk.
+    let rem = 0u16.wrapping_sub(_mm_cvtsi128_si32(s) as u16);
+    let (k, lane) = (usize::from(last >> 4) << 4, last & 15);
+    let chunk: &mut [u16; 16] = (&mut freq[k..k + 16]).try_into().expect("16 freqs");
+    let iota = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let pick = _mm256_cmpeq_epi16(iota, _mm256_set1_epi16(i16::from(lane)));
+    // SAFETY: `chunk` is 16 u16, the 32 bytes an unaligned load or store reads or writes.
+    unsafe {
+        let x = _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>());
+        let x = _mm256_add_epi16(x, _mm256_and_si256(pick, _mm256_set1_epi16(rem as i16)));
+        _mm256_storeu_si256(chunk.as_mut_ptr().cast::<__m256i>(), x);
+    }
+    // Pass 2: the starts. Bytes 14 and 15 (lane 7) of each half, to every lane of it.
+    let lane7 = _mm256_set1_epi32(0x0f0e_0f0e);
+    // Every lane: the sum of the freqs of the chunks before this one.
+    let mut before = _mm256_setzero_si256();
+    for ((f, st), co) in freq
+        .chunks_exact(16)
+        .zip(start[..256].chunks_exact_mut(16))
+        .zip(coarse.iter_mut())
+    {
+        // SAFETY: `f` is 16 u16, the 32 bytes an unaligned load reads.
+        let x = unsafe { _mm256_loadu_si256(f.as_ptr().cast::<__m256i>()) };
+        // Within each half, lane i: the sum of the lanes of that half up to i.
+        let mut up = _mm256_add_epi16(x, _mm256_slli_si256::<2>(x));
+        up = _mm256_add_epi16(up, _mm256_slli_si256::<4>(up));
+        up = _mm256_add_epi16(up, _mm256_slli_si256::<8>(up));
+        // The low half's sum, added to the high half (0 to the low half).
+        let carry: __m256i;
+        // SAFETY: two AVX2 instructions (this function requires AVX2) on registers: they
+        // read and write no memory, touch no stack and set no flags. (Written as the
+        // intrinsics, LLVM turned the byte shuffle and the permute into four.)
+        unsafe {
+            std::arch::asm!(
+                "vpshufb {c}, {up}, {lane7}",
+                "vperm2i128 {c}, {c}, {c}, 0x08",
+                c = out(ymm_reg) carry,
+                up = in(ymm_reg) up,
+                lane7 = in(ymm_reg) lane7,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        up = _mm256_add_epi16(up, carry);
+        let out = _mm256_add_epi16(_mm256_sub_epi16(up, x), before);
+        // SAFETY: `st` is 16 u16, the 32 bytes an unaligned store writes.
+        unsafe { _mm256_storeu_si256(st.as_mut_ptr().cast::<__m256i>(), out) };
+        *co = _mm256_cvtsi256_si32(before) as u16;
+        // The chunk's sum (lane 15 of `up`) in every lane.
+        before = _mm256_add_epi16(
+            before,
+            _mm256_permute4x64_epi64::<0xff>(_mm256_shuffle_epi8(up, lane7)),
+        );
+    }
+}
+
+/// The bucket hints of the starts `start` (`bucket[j]`: the symbol whose interval holds
+/// `j << BUCKET_SHIFT`) in AVX2, without a branch a symbol: `mark[j]` = the last symbol
+/// whose start rounds up to bucket `j` (0 if none), by a scatter of each symbol to its
+/// start's bucket, then `bucket[j] = max(mark[0..=j])`, the last symbol starting at or
+/// before `j << BUCKET_SHIFT` (symbol 0 starts at 0). A start's bucket `ceil(start /
+/// 2^BUCKET_SHIFT)` is `2^16 / 2^BUCKET_SHIFT - ((2^16 - start) >> BUCKET_SHIFT)`,
+/// three operations a vector in 16 bits (symbol 0's start gives 128, a bucket past the
+/// last, which it does not need: `mark[0]` is 0 already). The running maximum over the
+/// 128 buckets, four vectors of bytes, is in registers: within each 128-bit half by
+/// shifted maxima (1, 2, 4, 8 bytes), then each half's last byte carried on.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn buckets_avx2(start: &[u16; 257], bucket: &mut [u8; BUCKETS]) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_loadu_si256, _mm256_max_epu8, _mm256_packus_epi16,
+        _mm256_permute2x128_si256, _mm256_permute4x64_epi64, _mm256_set1_epi8, _mm256_set1_epi16,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_si256, _mm256_srli_epi16,
+        _mm256_storeu_si256, _mm256_sub_epi16,
+    };
+    const _: () = assert!(BUCKETS == 128);
+    let mut key = [0u8; 256];
+    let zero = _mm256_setzero_si256();
+    let past = _mm256_set1_epi16(BUCKETS as i16);
+    for (st, k) in start[..256].chunks_exact(32).zip(key.chunks_exact_mut(32)) {
+        // SAFETY: `st` is 32 u16, read by two unaligned loads of 32 bytes, and `k` 32
+        // bytes, what an unaligned store writes.
+        unsafe {
+            let bucket_of = |v: __m256i| {
+                _mm256_sub_epi16(
+                    past,
+                    _mm256_srli_epi16::<{ BUCKET_SHIFT as i32 }>(_mm256_sub_epi16(zero, v)),
+                )
+            };
+            let a = bucket_of(_mm256_loadu_si256(st.as_ptr().cast::<__m256i>()));
+            let b = bucket_of(_mm256_loadu_si256(st[16..].as_ptr().cast::<__m256i>()));
+            // To bytes (each <= 128), then the 64-bit quarters back in order.
+            let k8 = _mm256_permute4x64_epi64::<0xd8>(_mm256_packus_epi16(a, b));
+            _mm256_storeu_si256(k.as_mut_ptr().cast::<__m256i>(), k8);
+        }
+    }
+    let mut mark = [0u8; 256];
+    for (s, &j) in key.iter().enumerate() {
+        mark[usize::from(j)] = s as u8;
+    }
+    let last_byte = _mm256_set1_epi8(15);
+    // The maximum of the buckets before this vector, in every byte.
+    let mut before = _mm256_setzero_si256();
+    for (m, b) in mark[..BUCKETS]
+        .chunks_exact(32)
+        .zip(bucket.chunks_exact_mut(32))
+    {
+        // SAFETY: `m` and `b` are 32 bytes, what an unaligned load or store reads or
+        // writes.
+        unsafe {
+            let mut v = _mm256_loadu_si256(m.as_ptr().cast::<__m256i>());
+            v = _mm256_max_epu8(v, _mm256_slli_si256::<1>(v));
+            v = _mm256_max_epu8(v, _mm256_slli_si256::<2>(v));
+            v = _mm256_max_epu8(v, _mm256_slli_si256::<4>(v));
+            v = _mm256_max_epu8(v, _mm256_slli_si256::<8>(v));
+            // The low half's maximum, into the high half.
+            let halves = _mm256_shuffle_epi8(v, last_byte);
+            v = _mm256_max_epu8(v, _mm256_permute2x128_si256::<0x08>(halves, halves));
+            v = _mm256_max_epu8(v, before);
+            _mm256_storeu_si256(b.as_mut_ptr().cast::<__m256i>(), v);
+            before = _mm256_permute4x64_epi64::<0xff>(_mm256_shuffle_epi8(v, last_byte));
+        }
+    }
+}
+
 /// The freqs of the rebuild rule before the remainder, `freq[y] = floor(c[y] m / 2^16)`
 /// with `m = mh 2^16 + ml`, as `c mh + floor(c ml / 2^16)` in 16-bit lanes (exact: each
 /// `freq < 2^16`, module notes), and in one pass their starts, `start[y] = freq[0] + ...
@@ -396,77 +636,8 @@ impl FrequencyDist {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn freqs_and_starts(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
-        unsafe { freqs_and_starts_avx2(counts, mh, ml, start) }
-    } else {
-        // SAFETY: every x86-64 CPU has SSE2 (it is in the target's baseline).
-        unsafe { freqs_and_starts_sse2(counts, mh, ml, start) }
-    }
-}
-
-/// [`freqs_and_starts`]'s loop, sixteen lanes to an AVX2 vector: the SSE2 loop's steps
-/// within each 128-bit half, then the low half's sum carried into the high half.
-/// With the whole rebuild compiled for AVX2 (kennedy.xls, 128 KiB blocks, callgrind):
-/// 4-6% fewer instructions (rANS order 1: encoding 119.8 to 112.4 million, decoding
-/// 124.2 to 116.8), no CPU-time change beyond noise.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn freqs_and_starts_avx2(counts: &[u16; 256], mh: u16, ml: u16, start: &mut [u16; 257]) -> u16 {
-    use std::arch::x86_64::{
-        __m256i, _mm256_add_epi16, _mm256_cvtsi256_si32, _mm256_loadu_si256, _mm256_mullo_epi16,
-        _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_shuffle_epi32,
-        _mm256_shufflehi_epi16, _mm256_slli_si256, _mm256_storeu_si256,
-    };
-    let (mh, ml) = (_mm256_set1_epi16(mh as i16), _mm256_set1_epi16(ml as i16));
-    // floor(c ml / 2^16) in each lane, one `vpmulhuw`. Written as the intrinsic (even
-    // with `ml` hidden behind `black_box`, as in the SSE2 loop), LLVM widened the
-    // lanes to 32 bits and packed them back: five more instructions an iteration.
-    let mulhi = |c: __m256i| {
-        let hi: __m256i;
-        // SAFETY: one AVX2 instruction (this function requires AVX2) on registers: it
-        // reads and writes no memory, touches no stack and sets no flags.
-        unsafe {
-            std::arch::asm!(
-                "vpmulhuw {hi}, {c}, {ml}",
-                hi = lateout(ymm_reg) hi,
-                c = in(ymm_reg) c,
-                ml = in(ymm_reg) ml,
-                options(pure, nomem, nostack, preserves_flags),
-            );
-        }
-        hi
-    };
-    // Every lane: the sum of the freqs of the chunks before this one.
-    let mut total = _mm256_setzero_si256();
-    for (c, st) in counts
-        .chunks_exact(16)
-        .zip(start[..256].chunks_exact_mut(16))
-    {
-        // SAFETY: `c` is 16 u16, the 32 bytes an unaligned load reads.
-        let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast::<__m256i>()) };
-        // freq = c mh + floor(c ml / 2^16), wrapping as the scalar rule does.
-        let x = _mm256_add_epi16(_mm256_mullo_epi16(c, mh), mulhi(c));
-        // Within each half, lane i: the sum of the lanes of that half below i.
-        let mut below = _mm256_slli_si256::<2>(x);
-        below = _mm256_add_epi16(below, _mm256_slli_si256::<2>(below));
-        below = _mm256_add_epi16(below, _mm256_slli_si256::<4>(below));
-        below = _mm256_add_epi16(below, _mm256_slli_si256::<8>(below));
-        // Each half's sum, broadcast over that half (lane 7 of below + x, to lanes
-        // 4..=7, then dword 3 to all dwords of the half).
-        let half = _mm256_shuffle_epi32::<0xff>(_mm256_shufflehi_epi16::<0xff>(_mm256_add_epi16(
-            below, x,
-        )));
-        // The low half's sum moved to the high half (0 in the low half).
-        let carry = _mm256_permute2x128_si256::<0x08>(half, half);
-        let out = _mm256_add_epi16(_mm256_add_epi16(below, carry), total);
-        // SAFETY: `st` is 16 u16, the 32 bytes an unaligned store writes.
-        unsafe { _mm256_storeu_si256(st.as_mut_ptr().cast::<__m256i>(), out) };
-        // Both halves' sums in every lane (the halves swapped and added).
-        let both = _mm256_add_epi16(half, _mm256_permute2x128_si256::<0x01>(half, half));
-        total = _mm256_add_epi16(total, both);
-    }
-    _mm256_cvtsi256_si32(total) as u16
+    // SAFETY: every x86-64 CPU has SSE2 (it is in the target's baseline).
+    unsafe { freqs_and_starts_sse2(counts, mh, ml, start) }
 }
 
 /// [`freqs_and_starts`]'s loop, compiled for SSE2.
@@ -731,28 +902,43 @@ impl Context {
     /// Halves if due, then builds the distribution from the counts (module notes), with
     /// what a decoding model (`decoding`) looks targets up by: `top`, `coarse`, and the
     /// buckets if `buckets`.
-    /// On x86-64 with AVX2 the whole rebuild is compiled for it (the halving, the
-    /// remainder and the buckets are plain loops the compiler vectorises).
-    #[inline(never)]
+    /// On x86-64 with AVX2 the whole rebuild is compiled for it ([`intervals_avx2`],
+    /// [`buckets_avx2`]; the halving is a plain loop the compiler vectorises). The
+    /// check is made here, at the caller, which then calls the rebuild it picks.
+    #[inline(always)]
     fn rebuild(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the one requirement of a `target_feature` function.
             return unsafe { self.rebuild_avx2(symbol, decoding, buckets, limit) };
         }
-        self.rebuild_body(symbol, decoding, buckets, limit)
+        self.rebuild_plain(symbol, decoding, buckets, limit)
     }
 
     /// [`Context::rebuild`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    #[inline(never)]
     fn rebuild_avx2(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
-        self.rebuild_body(symbol, decoding, buckets, limit)
+        self.rebuild_body::<true>(symbol, decoding, buckets, limit)
     }
 
-    /// [`Context::rebuild`]'s steps.
+    /// [`Context::rebuild`] without AVX2.
+    #[inline(never)]
+    fn rebuild_plain(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
+        self.rebuild_body::<false>(symbol, decoding, buckets, limit)
+    }
+
+    /// [`Context::rebuild`]'s steps; `AVX2` only in code compiled for AVX2
+    /// ([`FrequencyDist::set_with`]).
     #[inline(always)]
-    fn rebuild_body(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
+    fn rebuild_body<const AVX2: bool>(
+        &mut self,
+        symbol: u8,
+        decoding: bool,
+        buckets: bool,
+        limit: u32,
+    ) {
         if self.total > limit {
             let mut total = 0;
             for c in self.counts.iter_mut() {
@@ -775,7 +961,7 @@ impl Context {
         self.stale = if refresh { 0 } else { self.stale + 1 };
         self.period = period;
         self.left = self.period;
-        self.dist.set(
+        self.dist.set_with::<AVX2>(
             &self.counts,
             self.total,
             symbol,
@@ -1236,7 +1422,8 @@ mod tests {
             let sp = freqs_and_starts_scalar(&counts, mh, ml, &mut plain);
             prop_assert_eq!(sf, sp);
             prop_assert_eq!(&fast[..256], &plain[..256]);
-            // Each vector loop on its own, whichever one the CPU picks above.
+            // The SSE2 loop on its own, and the whole rebuild without AVX2 (`set` above
+            // takes the AVX2 one where the CPU has it): the same tables.
             #[cfg(target_arch = "x86_64")]
             {
                 let mut sse2 = [7u16; 257];
@@ -1244,14 +1431,14 @@ mod tests {
                 let s2 = unsafe { freqs_and_starts_sse2(&counts, mh, ml, &mut sse2) };
                 prop_assert_eq!(s2, sp);
                 prop_assert_eq!(&sse2[..256], &plain[..256]);
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    let mut avx2 = [7u16; 257];
-                    // SAFETY: the CPU has AVX2.
-                    let s3 = unsafe { freqs_and_starts_avx2(&counts, mh, ml, &mut avx2) };
-                    prop_assert_eq!(s3, sp);
-                    prop_assert_eq!(&avx2[..256], &plain[..256]);
-                }
             }
+            let mut p = d.clone();
+            (p.start, p.bucket, p.coarse) = ([7; 257], [7; BUCKETS], [7; 16]);
+            p.set_with::<false>(&counts, total, last, 0, true, true);
+            prop_assert_eq!(p.start, d.start);
+            prop_assert_eq!(p.coarse, d.coarse);
+            prop_assert_eq!(p.bucket, d.bucket);
+            prop_assert_eq!((p.top, p.top_start, p.top_freq), (d.top, d.top_start, d.top_freq));
         }
 
         /// The fast decoding loop (top symbol first, `consume_if`) decodes what the
