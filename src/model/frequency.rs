@@ -356,8 +356,10 @@ impl FrequencyDist {
         buckets: bool,
     ) {
         debug_assert!((256..=1 << 16).contains(&total));
-        // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml.
-        let m = ((1u64 << 32) / u64::from(total)) as u32;
+        // m = floor(2^32 / T) <= 2^24 (T >= 256), split as m = mh 2^16 + ml. As a
+        // 32-bit division (a shorter wait than a 64-bit one): floor((2^32 - 1) / T),
+        // which is one less exactly when T divides 2^32, a power of two (T <= 2^16).
+        let m = u32::MAX / total + u32::from(total.is_power_of_two());
         let (mh, ml) = ((m >> 16) as u16, (m & 0xffff) as u16);
         #[cfg(target_arch = "x86_64")]
         if AVX2 {
@@ -510,13 +512,13 @@ fn intervals_avx2(
     }
     // Pass 2: the starts. Bytes 14 and 15 (lane 7) of each half, to every lane of it.
     let lane7 = _mm256_set1_epi32(0x0f0e_0f0e);
-    // Every lane: the sum of the freqs of the chunks before this one.
-    let mut before = _mm256_setzero_si256();
-    for ((f, st), co) in freq
-        .chunks_exact(16)
-        .zip(start[..256].chunks_exact_mut(16))
-        .zip(coarse.iter_mut())
-    {
+    // One chunk: its starts from its freqs `f` and `before`, the sum of the freqs of
+    // the chunks before it in every lane; returns that for the next chunk.
+    let chunk = |f: &[u16], st: &mut [u16], co: &mut u16, before: __m256i| {
+        let (f, st): (&[u16; 16], &mut [u16; 16]) = (
+            f.try_into().expect("16 freqs"),
+            st.try_into().expect("16 starts"),
+        );
         // SAFETY: `f` is 16 u16, the 32 bytes an unaligned load reads.
         let x = unsafe { _mm256_loadu_si256(f.as_ptr().cast::<__m256i>()) };
         // Within each half, lane i: the sum of the lanes of that half up to i.
@@ -544,10 +546,22 @@ fn intervals_avx2(
         unsafe { _mm256_storeu_si256(st.as_mut_ptr().cast::<__m256i>(), out) };
         *co = _mm256_cvtsi256_si32(before) as u16;
         // The chunk's sum (lane 15 of `up`) in every lane.
-        before = _mm256_add_epi16(
+        _mm256_add_epi16(
             before,
             _mm256_permute4x64_epi64::<0xff>(_mm256_shuffle_epi8(up, lane7)),
-        );
+        )
+    };
+    // Two chunks an iteration (half the loop's own instructions).
+    let mut before = _mm256_setzero_si256();
+    for ((f, st), co) in freq
+        .chunks_exact(32)
+        .zip(start[..256].chunks_exact_mut(32))
+        .zip(coarse.chunks_exact_mut(2))
+    {
+        let (st0, st1) = st.split_at_mut(16);
+        let (co0, co1) = co.split_at_mut(1);
+        before = chunk(&f[..16], st0, &mut co0[0], before);
+        before = chunk(&f[16..], st1, &mut co1[0], before);
     }
 }
 
