@@ -917,9 +917,9 @@ impl Context {
     /// what a decoding model (`decoding`) looks targets up by: `top`, `coarse`, and the
     /// buckets if `buckets`.
     /// On x86-64 with AVX2 the whole rebuild is compiled for it ([`intervals_avx2`],
-    /// [`buckets_avx2`]; the halving is a plain loop the compiler vectorises). The
-    /// check is made here, at the caller, which then calls the rebuild it picks.
-    #[inline(always)]
+    /// [`buckets_avx2`]; the halving is a plain loop the compiler vectorises). This
+    /// is only the check and a jump to the rebuild it picks.
+    #[inline(never)]
     fn rebuild(&mut self, symbol: u8, decoding: bool, buckets: bool, limit: u32) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
