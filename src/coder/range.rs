@@ -346,12 +346,7 @@ impl Decode for RangeDecoder<'_> {
             self.misused = true;
             return;
         }
-        let r = self.range >> scale_bits;
-        // r * (start + freq) <= r * 2^s <= range: neither product overflows. The
-        // subtraction wraps only if the caller's interval does not hold peek's target.
-        self.code = self.code.wrapping_sub(r * start);
-        self.range = r * freq;
-        self.renormalise();
+        self.consume_valid(start, freq, scale_bits);
     }
 
     /// Without the division of `peek`: `floor(code / r)` lies in `[start, start + freq)`
@@ -365,17 +360,7 @@ impl Decode for RangeDecoder<'_> {
         if scale_bits > MAX_SCALE_BITS || u64::from(start) + u64::from(freq) > 1u64 << scale_bits {
             return false;
         }
-        let r = self.range >> scale_bits;
-        let below = self.code.wrapping_sub(r * start);
-        let width = r * freq;
-        if below < width {
-            self.code = below;
-            self.range = width;
-            self.renormalise();
-            true
-        } else {
-            false
-        }
+        self.consume_if_valid(start, freq, scale_bits)
     }
 
     /// `consume` without its checks (the caller's interval is valid by construction).
@@ -383,6 +368,8 @@ impl Decode for RangeDecoder<'_> {
     fn consume_valid(&mut self, start: u32, freq: u32, scale_bits: u32) {
         debug_assert!(scale_bits <= MAX_SCALE_BITS && freq >= 1 && start + freq <= 1 << scale_bits);
         let r = self.range >> scale_bits;
+        // r * (start + freq) <= r * 2^s <= range: neither product overflows. The
+        // subtraction wraps only if the caller's interval does not hold peek's target.
         self.code = self.code.wrapping_sub(r.wrapping_mul(start));
         self.range = r.wrapping_mul(freq);
         self.renormalise()
