@@ -115,12 +115,13 @@
 //! decoder's checks of the interval: a `FrequencyDist`'s intervals are valid whatever
 //! the stream. (3) The bucket probe is tried in every distribution, also one without
 //! buckets of its own: its hint is then an older distribution's, often still right,
-//! and the probe's test is exact anyway (kennedy.xls order 0, base 510 ms, with (2) 502
-//! ms, with (2) and (3) 479 ms, before (1)). Tried with them and not kept: no top-symbol
-//! test (book1 faster, 511 -> 469 ms at order 0, kennedy.xls slower, 502 -> 565 ms);
-//! counting without the probe (782 ms); the top symbol and the probe's symbol chosen
-//! without a branch after the division (544 ms: a top hit no longer resolves the
-//! symbol before the division ends).
+//! and the probe's test is exact anyway. Before (1), kennedy.xls order 0, one run of
+//! five binaries alternated: base 510 ms, with (2) 513 ms (fewer instructions, no
+//! faster alone), with (2) and (3) 488 ms; tried with (2) and not kept: no top-symbol
+//! test (565 ms; book1 faster, 511 -> 469 ms), counting without the probe (782 ms).
+//! Another run (with (2): 508 ms): the top symbol and the probe's symbol chosen without
+//! a branch after the division, 544 ms (a top hit no longer resolves the symbol before
+//! the division ends).
 //!
 //! **Rebuild cost.** A rebuild is plain loops over 16-bit lanes with no branch a
 //! symbol: `floor(c m / 2^16)` as a multiply and a high multiply of 16-bit values (`m`
