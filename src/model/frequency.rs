@@ -121,7 +121,11 @@
 //! test (565 ms; book1 faster, 511 -> 469 ms), counting without the probe (782 ms).
 //! Another run (with (2): 508 ms): the top symbol and the probe's symbol chosen without
 //! a branch after the division, 544 ms (a top hit no longer resolves the symbol before
-//! the division ends).
+//! the division ends). After (1), order 1 / order 0 on kennedy.xls, each against the
+//! kept build in one run: peeking a coder only after its top test misses (both coders
+//! 615 / 484 ms against 590 / 473; the even coder only, 610 / 483), `peek` as an `f64`
+//! division (731 / 627 against 547 / 474), and the total brought up to date only at a
+//! rebuild (`INC * period`; 4% fewer instructions, 577 / 456 against 575 / 454 ms).
 //!
 //! **Rebuild cost.** A rebuild is plain loops over 16-bit lanes with no branch a
 //! symbol: `floor(c m / 2^16)` as a multiply and a high multiply of 16-bit values (`m`
