@@ -177,7 +177,7 @@
 
 use crate::coder::Decode;
 use crate::error::{Error, Result};
-use crate::model::{Distribution, Interval, Model, decode_symbols};
+use crate::model::{Distribution, Interval, Model, decode_symbol, decode_symbols};
 
 /// log2 of the total of every distribution this model hands out.
 pub const SCALE_BITS: u32 = 16;
@@ -808,13 +808,7 @@ fn decode_symbols_interleaved<M: Model, D: Decode>(
 ) -> Result<()> {
     for (i, o) in out.iter_mut().enumerate() {
         let coder = if i % 2 == 0 { &mut *even } else { &mut *odd };
-        let d = model.predict();
-        let scale = d.scale_bits();
-        let target = coder.peek(scale);
-        let (s, iv) = d.symbol_at(target)?;
-        coder.consume(iv.start, iv.freq, scale);
-        *o = s;
-        model.update(s);
+        *o = decode_symbol(model, coder)?;
     }
     Ok(())
 }

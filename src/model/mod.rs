@@ -124,15 +124,25 @@ pub fn decode_symbols<M: Model + ?Sized, D: Decode>(
     coder: &mut D,
 ) -> Result<()> {
     for o in out.iter_mut() {
-        let d = model.predict();
-        let scale = d.scale_bits();
-        let target = coder.peek(scale);
-        let (s, iv) = d.symbol_at(target)?;
-        coder.consume(iv.start, iv.freq, scale);
-        *o = s;
-        model.update(s);
+        *o = decode_symbol(model, coder)?;
     }
     Ok(())
+}
+
+/// One step of [`decode_symbols`]: predict, peek, look the target up, consume, learn;
+/// returns the symbol.
+#[inline(always)]
+pub(crate) fn decode_symbol<M: Model + ?Sized, D: Decode>(
+    model: &mut M,
+    coder: &mut D,
+) -> Result<u8> {
+    let d = model.predict();
+    let scale = d.scale_bits();
+    let target = coder.peek(scale);
+    let (s, iv) = d.symbol_at(target)?;
+    coder.consume(iv.start, iv.freq, scale);
+    model.update(s);
+    Ok(s)
 }
 
 /// Checks that `scale_bits` lies within [`MIN_SCALE_BITS`]`..=`[`MAX_SCALE_BITS`].
