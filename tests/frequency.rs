@@ -8,7 +8,8 @@
 use proptest::prelude::*;
 use shannon::codec::{decode_block, encode_block};
 use shannon::coder::Encode;
-use shannon::coder::range::{RangeEncoder, join_pair};
+use shannon::coder::join_pair;
+use shannon::coder::range::RangeEncoder;
 use shannon::coder::rans::RansEncoder;
 use shannon::format::{Block, BlockKind, CoderKind, ModelKind};
 use shannon::model::frequency::{FIRST_PERIOD, FrequencyModel, INC, LIMIT, MAX_PERIOD};

@@ -154,6 +154,18 @@ fn tans_table(counts: &Counts) -> Result<TansChoice> {
     Ok((log, freq, rare, bits))
 }
 
+/// Static order-0 rANS blocks of at least this many bytes are coded as two streams, one
+/// for each half (from format version 6; `docs/FORMAT.md`, "Static order 0"): the decoder
+/// then runs eight independent states instead of four.
+pub const RANS_HALVES_MIN: usize = 1 << 15;
+
+/// Where the second stream of a static order-0 block of `n` bytes with `coder` starts, if
+/// the block has two (format version 6 and later): `floor(n / 2)` for rANS blocks of at
+/// least [`RANS_HALVES_MIN`] bytes.
+fn rans_halves(coder: CoderKind, n: usize) -> Option<usize> {
+    (coder == CoderKind::Rans && n >= RANS_HALVES_MIN).then_some(n / 2)
+}
+
 /// Codes `data` with a static order-0 model: the payload (table, then the coder's
 /// stream) and its cost.
 fn encode_static_order0(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCost)> {
@@ -173,14 +185,15 @@ fn encode_static_order0_into(
     match options.coder() {
         CoderKind::Arithmetic | CoderKind::Rans => {
             let (table, table_payload, bits) = best_table(&counts, options.scale_bits())?;
-            let stream = if options.coder() == CoderKind::Rans {
-                rans::encode_order0(data, &table)?
-            } else {
-                range::encode_order0(data, &table)?
-            };
-            payload.reserve(table_payload.len() + stream.len());
             payload.extend_from_slice(&table_payload);
-            payload.extend_from_slice(&stream);
+            match rans_halves(options.coder(), data.len()) {
+                Some(h) => rans::encode_order0_pair_into(&data[..h], &data[h..], &table, payload)?,
+                None => payload.extend_from_slice(&if options.coder() == CoderKind::Rans {
+                    rans::encode_order0(data, &table)?
+                } else {
+                    range::encode_order0(data, &table)?
+                }),
+            }
             Ok(BlockCost {
                 table_bytes: table_payload.len(),
                 model_bits: bits,
@@ -342,7 +355,7 @@ fn decode_streamed<M: Model>(
 
 /// Decodes a frequency-model payload in the layout of the frame's format `version`:
 /// from version 5 the arithmetic coder's payload is two interleaved range streams
-/// ([`range::split_pair`]), before it one stream; rANS has one stream in every version.
+/// ([`crate::coder::split_pair`]), before it one stream; rANS has one stream in every version.
 /// The header's order was checked when it was parsed only against the container's
 /// limit, so a larger one is refused here.
 fn decode_frequency(
@@ -355,7 +368,7 @@ fn decode_frequency(
     let what = "table coder with a frequency model";
     with_frequency_model(order, true, |model| {
         if coder == CoderKind::Arithmetic && version >= INTERLEAVED_RANGE_VERSION {
-            let (s0, s1) = range::split_pair(payload)?;
+            let (s0, s1) = crate::coder::split_pair(payload)?;
             let (mut even, mut odd) = (RangeDecoder::new(s0)?, RangeDecoder::new(s1)?);
             model.decode_interleaved(out, &mut even, &mut odd)?;
             Decode::finish(even)?;
@@ -526,7 +539,12 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
             let (scale, rest) = split_scale(payload, header.scale_bits.into(), "table scale")?;
             let (table, used) = read_freq_table(header, rest, scale)?;
             let stream = &rest[used..];
-            if header.coder == CoderKind::Rans {
+            let halves = rans_halves(header.coder, out.len()).filter(|_| header.version >= 6);
+            if let Some(h) = halves {
+                let (a, b) = crate::coder::split_pair(stream)?;
+                let (out_a, out_b) = out.split_at_mut(h);
+                rans::decode_order0_pair(a, b, &table, out_a, out_b)
+            } else if header.coder == CoderKind::Rans {
                 rans::decode_order0(stream, &table, out)
             } else {
                 range::decode_order0(stream, &table, out)
@@ -570,6 +588,18 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coder::{split_pair, zigzag};
+    use crate::format::varint::write_varint;
+
+    /// `prefix`, then two streams after a length difference field of `d` (right or
+    /// not).
+    fn pair_with(prefix: &[u8], d: i64, s0: &[u8], s1: &[u8]) -> Vec<u8> {
+        let mut p = prefix.to_vec();
+        write_varint(&mut p, zigzag(d));
+        p.extend_from_slice(s0);
+        p.extend_from_slice(s1);
+        p
+    }
 
     fn sample(n: usize) -> Vec<u8> {
         let text = b"two coders take turns: even symbols to one, odd ones to the other. ";
@@ -585,7 +615,7 @@ mod tests {
             for n in (0..=9).chain([100, 101, 4096, 4097]) {
                 let data = sample(n);
                 let (payload, _) = encode_frequency(&data, order, CoderKind::Arithmetic).unwrap();
-                let (s0, s1) = range::split_pair(&payload).unwrap();
+                let (s0, s1) = crate::coder::split_pair(&payload).unwrap();
                 assert!(!s0.is_empty() && !s1.is_empty(), "{n} symbols");
                 let mut out = vec![0xAA; n];
                 decode_frequency(5, CoderKind::Arithmetic, order, &payload, &mut out).unwrap();
@@ -628,20 +658,14 @@ mod tests {
         let data = sample(5000);
         for order in [0, 1] {
             let (payload, _) = encode_frequency(&data, order, CoderKind::Arithmetic).unwrap();
-            let (s0, s1) = range::split_pair(&payload).unwrap();
+            let (s0, s1) = crate::coder::split_pair(&payload).unwrap();
             let field = payload.len() - s0.len() - s1.len();
             let decode = |p: &[u8]| {
                 let mut out = vec![0; data.len()];
                 decode_frequency(5, CoderKind::Arithmetic, order, p, &mut out).map(|()| out)
             };
             assert_eq!(decode(&payload).unwrap(), data);
-            let with_field = |d: i64, s0: &[u8], s1: &[u8]| {
-                let mut p = Vec::new();
-                crate::format::varint::write_varint(&mut p, ((d << 1) ^ (d >> 63)) as u64);
-                p.extend_from_slice(s0);
-                p.extend_from_slice(s1);
-                p
-            };
+            let with_field = |d: i64, s0: &[u8], s1: &[u8]| pair_with(&[], d, s0, s1);
             let d = s0.len() as i64 - s1.len() as i64;
             assert_eq!(with_field(d, s0, s1), payload);
             let rest = (s0.len() + s1.len()) as i64;
@@ -662,6 +686,102 @@ mod tests {
             for (i, p) in bad.iter().enumerate() {
                 assert!(decode(p).is_err(), "order {order}, case {i}");
             }
+        }
+    }
+
+    /// The static order-0 rANS payload of `data` split into its table (with the scale
+    /// byte) and its stream part, with the table read back.
+    fn rans_order0_parts(data: &[u8]) -> (Header, Vec<u8>, FreqTable, usize) {
+        let o = Options::new(ModelKind::Static, 0, CoderKind::Rans).unwrap();
+        let header = o.header();
+        let (payload, _) = encode_static_order0(data, &o).unwrap();
+        let (scale, rest) = split_scale(&payload, header.scale_bits.into(), "scale").unwrap();
+        let (table, used) = read_freq_table(&header, rest, scale).unwrap();
+        let table_end = payload.len() - rest.len() + used;
+        (header, payload, table, table_end)
+    }
+
+    /// From version 6 a static order-0 rANS block of at least `RANS_HALVES_MIN` bytes is
+    /// two streams, the halves as `rans::decode_order0` reads each, after the length of
+    /// the first; a smaller block is one stream. A version-5 frame's one-stream payload
+    /// of a large block still decodes, and each layout is refused under the other
+    /// version.
+    #[test]
+    fn large_static_rans_blocks_are_two_streams_from_version_6() {
+        for n in [
+            RANS_HALVES_MIN - 1,
+            RANS_HALVES_MIN,
+            RANS_HALVES_MIN + 1,
+            100_001,
+        ] {
+            let data = sample(n);
+            let (h6, payload, table, table_end) = rans_order0_parts(&data);
+            let h5 = Header { version: 5, ..h6 };
+            assert_eq!(h6.version, 6);
+            let stream = &payload[table_end..];
+            let mut out = vec![0; n];
+            decode_static_order0(&h6, &payload, &mut out).unwrap();
+            assert_eq!(out, data, "{n} bytes");
+            let mut one = vec![0; n];
+            let as_one = rans::decode_order0(stream, &table, &mut one);
+            if n < RANS_HALVES_MIN {
+                as_one.unwrap();
+                assert_eq!(one, data);
+                continue;
+            }
+            assert!(as_one.is_err(), "{n} bytes");
+            let (a, b) = split_pair(stream).unwrap();
+            assert_eq!(crate::coder::join_pair(a, b), stream);
+            let h = n / 2;
+            let mut half = vec![0; h];
+            rans::decode_order0(a, &table, &mut half).unwrap();
+            assert_eq!(half, data[..h]);
+            let mut half = vec![0; n - h];
+            rans::decode_order0(b, &table, &mut half).unwrap();
+            assert_eq!(half, data[h..]);
+            assert!(decode_static_order0(&h5, &payload, &mut out).is_err());
+            let mut v5 = payload[..table_end].to_vec();
+            v5.extend(rans::encode_order0(&data, &table).unwrap());
+            out.fill(0);
+            decode_static_order0(&h5, &v5, &mut out).unwrap();
+            assert_eq!(out, data, "version 5, {n} bytes");
+            assert!(decode_static_order0(&h6, &v5, &mut out).is_err());
+        }
+    }
+
+    /// Hostile two-stream rANS payloads: a length difference past the end, a word off
+    /// either way, either stream cut or lengthened, the field alone, nothing. Every one
+    /// is an error, not a panic.
+    #[test]
+    fn hostile_rans_halves_are_errors() {
+        let data = sample(RANS_HALVES_MIN + 77);
+        let (header, payload, _, table_end) = rans_order0_parts(&data);
+        let (a, b) = split_pair(&payload[table_end..]).unwrap();
+        let with = |d: i64, a: &[u8], b: &[u8]| pair_with(&payload[..table_end], d, a, b);
+        let d = a.len() as i64 - b.len() as i64;
+        assert_eq!(with(d, a, b), payload);
+        let all = (a.len() + b.len()) as i64;
+        let bad = [
+            with(all + 2, a, b),
+            with(-all - 2, a, b),
+            with(i64::MAX, a, b),
+            with(d - 8, a, b), // stream a gives stream b a word
+            with(d + 8, a, b),
+            with(d + 1, a, b), // parity
+            with(d - 1, &a[..a.len() - 1], b),
+            with(d + 4, a, &b[..b.len() - 4]),
+            with(d + 4, &[a, &[0; 4]].concat(), b),
+            with(d - 4, a, &[b, &[0; 4]].concat()),
+            with(0, &[], &[]),
+            payload[..table_end + 1].to_vec(),
+            payload[..table_end].to_vec(),
+        ];
+        for (i, p) in bad.iter().enumerate() {
+            let mut out = vec![0; data.len()];
+            assert!(
+                decode_static_order0(&header, p, &mut out).is_err(),
+                "case {i}"
+            );
         }
     }
 }

@@ -90,9 +90,8 @@
 //! either symbol, halving the divisions on its dependency chain. Every other use of
 //! this coder (static and adaptive models) writes one stream.
 
-use crate::coder::{Decode, Encode};
+use crate::coder::{Decode, Encode, join_pair};
 use crate::error::{Error, Result};
-use crate::format::varint::{read_varint, write_varint};
 use crate::model::{Distribution, FreqTable, MAX_SCALE_BITS};
 
 /// Renormalisation threshold: `range` is at least this between symbols.
@@ -481,64 +480,6 @@ impl Encode for InterleavedRangeEncoder {
     }
 }
 
-/// `zigzag(d) = 2d` for `d >= 0`, `-2d - 1` below.
-fn zigzag(d: i64) -> u64 {
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-/// Lays out the streams of an [`InterleavedRangeEncoder`]:
-///
-/// ```text
-/// pair = zigzag(len0 - len1):varint stream0 stream1
-/// ```
-///
-/// The payload's length is known to its reader, so one length fixes both; the
-/// difference rather than `len0` itself, because the two streams code nearly the same
-/// number of bits (every other symbol of one block): the difference takes one or two
-/// bytes where `len0` takes three for blocks of 16 KiB and more. Measured with the
-/// frequency model in 128 KiB blocks, the whole layout (this field and a second flush
-/// byte) costs 11 bytes over one stream on book1 (6 blocks) and 13 on kennedy.xls (8),
-/// at order 0 and 1 alike.
-pub fn join_pair(stream0: &[u8], stream1: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(stream0.len() + stream1.len() + 10);
-    // Slice lengths are below 2^63, so the difference fits an i64.
-    let d = stream0.len() as i64 - stream1.len() as i64;
-    write_varint(&mut out, zigzag(d));
-    out.extend_from_slice(stream0);
-    out.extend_from_slice(stream1);
-    out
-}
-
-/// Splits a payload of [`join_pair`] into its two streams. Every value of the length
-/// field is checked against the bytes there: a difference larger than the bytes after
-/// it, or of the other parity, is [`Error::Corrupt`]; a stream of length 0 is left to
-/// [`RangeDecoder::new`], which refuses it.
-pub fn split_pair(payload: &[u8]) -> Result<(&[u8], &[u8])> {
-    let (zz, used) = read_varint(payload)?;
-    let rest = payload.len() - used;
-    // |d| = ceil(zz / 2) <= rest, else no split exists: checked before any arithmetic
-    // that could overflow.
-    if zz.div_ceil(2) > rest as u64 {
-        return Err(Error::Corrupt {
-            what: "range stream length difference larger than the payload",
-        });
-    }
-    let magnitude = zz.div_ceil(2) as usize;
-    if (rest - magnitude) % 2 != 0 {
-        return Err(Error::Corrupt {
-            what: "range stream length difference of the wrong parity",
-        });
-    }
-    // len0 - len1 = d and len0 + len1 = rest.
-    let smaller = (rest - magnitude) / 2;
-    let len0 = if zz & 1 == 0 {
-        smaller + magnitude
-    } else {
-        smaller
-    };
-    Ok(payload[used..].split_at(len0))
-}
-
 /// Worst-case length of a [`join_pair`] payload of `n_symbols` symbols at scale
 /// `scale_bits`: the two streams' bounds ([`max_stream_len`] of `ceil(n / 2)` and
 /// `floor(n / 2)` symbols) and a varint of at most 10 bytes.
@@ -626,6 +567,7 @@ pub fn decode_order0(stream: &[u8], table: &FreqTable, out: &mut [u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coder::split_pair;
     use crate::model::Counts;
     use proptest::prelude::*;
 

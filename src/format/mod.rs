@@ -16,13 +16,15 @@ pub mod varint;
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = [0x89, b'S', b'H', b'C'];
 /// The format version this build writes (and the newest it reads).
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 
 /// The oldest format version this build reads. Version 2 differs from 3 only in the
 /// static order-0 tables (byte-aligned instead of bit-packed), 3 from 4 only in the
 /// framing of full blocks ([`FULL_BLOCK`]), and 4 from 5 only in the payload of the
 /// frequency model with the arithmetic coder (two interleaved range streams instead of
-/// one; `docs/FORMAT.md`). The layer that reads a part that changed dispatches on the
+/// one), 5 from 6 only in the payload of static order-0 rANS blocks of at least
+/// [`crate::codec::RANS_HALVES_MIN`] bytes (two streams, one for each half;
+/// `docs/FORMAT.md`). The layer that reads a part that changed dispatches on the
 /// header's version.
 pub const MIN_VERSION: u8 = 2;
 
@@ -578,14 +580,14 @@ mod tests {
 
     #[test]
     fn older_headers_are_read_and_keep_their_version() {
-        for version in [2, 3, 4] {
+        for version in [2, 3, 4, 5] {
             let old = Header {
                 version,
                 ..header()
             };
             assert_eq!(Header::parse(&old.to_bytes()).unwrap(), old);
         }
-        assert_eq!((MIN_VERSION, VERSION), (2, 5));
+        assert_eq!((MIN_VERSION, VERSION), (2, 6));
     }
 
     #[test]
