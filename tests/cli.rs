@@ -152,8 +152,24 @@ fn test_and_info_describe_a_good_file() {
         .success()
         .stdout(predicate::str::contains("adaptive order-4 arithmetic"))
         .stdout(predicate::str::contains("raw:         53161 bytes"))
+        .stdout(predicate::str::contains(format!(
+            "format:      version {}\n",
+            shannon::format::VERSION
+        )))
         .stdout(predicate::str::contains("bits/byte"))
         .stdout(predicate::str::contains("checksums:   ok"));
+}
+
+/// `info` names the format version of the file, not of this build.
+#[test]
+fn info_names_an_older_files_version() {
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v4/grammar.lsp.f0-rans.shc");
+    shannon()
+        .arg("info")
+        .arg(&old)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("format:      version 4\n"));
 }
 
 /// Compresses a corpus file, damages the result with `damage`, and checks that

@@ -666,6 +666,7 @@ fn info_one(input: Option<&Path>, ui: Ui) -> Result<(), Failure> {
             h.scale_bits,
             h.block_size
         ));
+        out.push_str(&format!("  format:      version {}\n", h.version));
         out.push_str(&format!(
             "  blocks:      {} ({} entropy-coded, {} stored, {} run)\n",
             f.blocks.len(),
