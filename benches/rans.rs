@@ -1,4 +1,6 @@
-//! rANS order-0 fast paths against a memcpy of the same buffer, measured in the same run.
+//! rANS order-0 fast paths against a memcpy of the same buffer, measured in the same run:
+//! one stream for the whole file, and two streams for its halves (the format-6 layout of
+//! large static order-0 blocks, decoded in one loop).
 //!
 //! `cargo bench --bench rans -- --measurement-time 3 --warm-up-time 1`
 //!
@@ -9,7 +11,10 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shannon::coder::rans::{decode_order0, encode_order0};
+use shannon::coder::rans::{
+    decode_order0, decode_order0_pair, encode_order0, encode_order0_pair_into,
+};
+use shannon::coder::split_pair;
 use shannon::model::{Counts, FreqTable};
 
 fn read_corpus(rel: &str) -> Vec<u8> {
@@ -45,6 +50,31 @@ fn bench_rans(c: &mut Criterion) {
             });
             group.bench_function(format!("decode/{scale}"), |b| {
                 b.iter(|| decode_order0(black_box(&stream), &table, &mut out).expect("decode"));
+            });
+
+            let (first, second) = data.split_at(data.len() / 2);
+            let mut pair = Vec::new();
+            encode_order0_pair_into(first, second, &table, &mut pair).expect("encode");
+            let (a, b) = split_pair(&pair).expect("two streams");
+            let (out_a, out_b) = out.split_at_mut(first.len());
+            decode_order0_pair(a, b, &table, out_a, out_b).expect("decode");
+            assert!(
+                out == data,
+                "{name} halves at scale {scale} do not round-trip"
+            );
+            let mut scratch = Vec::with_capacity(pair.len());
+            group.bench_function(format!("encode_halves/{scale}"), |bench| {
+                bench.iter(|| {
+                    scratch.clear();
+                    encode_order0_pair_into(black_box(first), second, &table, &mut scratch)
+                        .expect("encode")
+                });
+            });
+            let (out_a, out_b) = out.split_at_mut(first.len());
+            group.bench_function(format!("decode_halves/{scale}"), |bench| {
+                bench.iter(|| {
+                    decode_order0_pair(black_box(a), b, &table, out_a, out_b).expect("decode")
+                });
             });
         }
         group.finish();
