@@ -4,9 +4,9 @@
 //! version 5 (the build before version 6, in `tests/data/v5/`). Version 3 changed only
 //! the static order-0 tables, version 4 only the framing of full blocks, version 5 only
 //! the payload of the frequency model with the arithmetic coder (two interleaved range
-//! streams), version 6 only the payload of static order-0 rANS blocks of at least
-//! `RANS_HALVES_MIN` bytes (one stream for each half); a reader dispatches on the
-//! header's version.
+//! streams), version 6 only the payload of static order-0 rANS and arithmetic blocks
+//! of at least `TWO_STREAMS_MIN` bytes (two streams: rANS one for each half, arithmetic
+//! two range coders taking turns); a reader dispatches on the header's version.
 
 use std::path::Path;
 
@@ -50,30 +50,34 @@ fn version_4_files_decode_to_their_content() {
     assert_eq!(fixtures_decode(4), 7);
 }
 
-/// A version-5 file whose one block (coin-0.9.txt, 100,000 bytes) is large enough to be
-/// two rANS streams in version 6 still decodes, as one stream. This build writes the
-/// same header but for the version (and its check), a different payload, and a few
-/// bytes more: a second stream's four states and the first stream's length.
+/// Version-5 files whose one block (coin-0.9.txt, 100,000 bytes) is large enough to be
+/// two streams in version 6, with rANS and with the arithmetic coder, still decode, as
+/// one stream. This build writes the same header but for the version (and its check), a
+/// different payload, and a few bytes more: a second stream's states or flush byte, and
+/// the length field.
 #[test]
-fn version_5_large_rans_blocks_decode_as_one_stream() {
+fn version_5_large_static_blocks_decode_as_one_stream() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = std::fs::read(root.join("corpora/synthetic/coin-0.9.txt")).unwrap();
-    assert!(data.len() >= shannon::codec::RANS_HALVES_MIN);
-    let old = std::fs::read(root.join("tests/data/v5/coin-0.9.txt.o0-rans.shc")).unwrap();
-    assert_eq!(old[4], 5);
-    assert_eq!(shannon::decompress(&old).unwrap(), data);
-    let header = shannon::format::Header::parse(old[..20].try_into().unwrap()).unwrap();
-    let new = shannon::compress(&data, &options_of(&header));
-    assert_eq!(new[4], shannon::format::VERSION);
-    assert_eq!(new[5..16], old[5..16], "same codec");
-    assert!(new[20..] != old[20..]);
-    assert!(
-        new.len() > old.len() && new.len() <= old.len() + 40,
-        "{} bytes, version 5 {}",
-        new.len(),
-        old.len()
-    );
-    assert_eq!(shannon::decompress(&new).unwrap(), data);
+    assert!(data.len() >= shannon::codec::TWO_STREAMS_MIN);
+    for coder in ["rans", "arithmetic"] {
+        let name = format!("tests/data/v5/coin-0.9.txt.o0-{coder}.shc");
+        let old = std::fs::read(root.join(&name)).unwrap();
+        assert_eq!(old[4], 5, "{name}");
+        assert_eq!(shannon::decompress(&old).unwrap(), data, "{name}");
+        let header = shannon::format::Header::parse(old[..20].try_into().unwrap()).unwrap();
+        let new = shannon::compress(&data, &options_of(&header));
+        assert_eq!(new[4], shannon::format::VERSION);
+        assert_eq!(new[5..16], old[5..16], "{name}: same codec");
+        assert!(new[20..] != old[20..], "{name}");
+        assert!(
+            new.len() > old.len() && new.len() <= old.len() + 40,
+            "{name}: {} bytes, version 5 {}",
+            new.len(),
+            old.len()
+        );
+        assert_eq!(shannon::decompress(&new).unwrap(), data, "{name}");
+    }
 }
 
 /// The options a fixture's header names, with its block size.

@@ -20,7 +20,7 @@ use crate::coder::range::{InterleavedRangeEncoder, RangeDecoder, RangeEncoder};
 use crate::coder::rans::{RansDecoder, RansEncoder};
 use crate::coder::{Decode, huffman, range, rans, tans};
 use crate::error::{Error, Result};
-use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, block_check};
+use crate::format::{Block, BlockKind, CoderKind, Header, ModelKind, VERSION, block_check};
 use crate::model::adaptive::AdaptiveModel;
 use crate::model::compact;
 use crate::model::frequency::FrequencyModel;
@@ -154,16 +154,17 @@ fn tans_table(counts: &Counts) -> Result<TansChoice> {
     Ok((log, freq, rare, bits))
 }
 
-/// Static order-0 rANS blocks of at least this many bytes are coded as two streams, one
-/// for each half (from format version 6; `docs/FORMAT.md`, "Static order 0"): the decoder
-/// then runs eight independent states instead of four.
-pub const RANS_HALVES_MIN: usize = 1 << 15;
+/// Static order-0 blocks of at least this many bytes are coded as two streams with the
+/// rANS and arithmetic coders (from format version 6; `docs/FORMAT.md`, "Static order
+/// 0"): rANS the two halves of the block, so that its decoder runs eight independent
+/// states instead of four; arithmetic every other symbol, so that two divisions are in
+/// flight at once.
+pub const TWO_STREAMS_MIN: usize = 1 << 15;
 
-/// Where the second stream of a static order-0 block of `n` bytes with `coder` starts, if
-/// the block has two (format version 6 and later): `floor(n / 2)` for rANS blocks of at
-/// least [`RANS_HALVES_MIN`] bytes.
-fn rans_halves(coder: CoderKind, n: usize) -> Option<usize> {
-    (coder == CoderKind::Rans && n >= RANS_HALVES_MIN).then_some(n / 2)
+/// Whether a static order-0 block of `n` bytes with `coder` in a frame of format
+/// `version` is two streams (see [`TWO_STREAMS_MIN`]).
+fn two_streams(version: u8, coder: CoderKind, n: usize) -> bool {
+    version >= 6 && matches!(coder, CoderKind::Rans | CoderKind::Arithmetic) && n >= TWO_STREAMS_MIN
 }
 
 /// Codes `data` with a static order-0 model: the payload (table, then the coder's
@@ -186,13 +187,15 @@ fn encode_static_order0_into(
         CoderKind::Arithmetic | CoderKind::Rans => {
             let (table, table_payload, bits) = best_table(&counts, options.scale_bits())?;
             payload.extend_from_slice(&table_payload);
-            match rans_halves(options.coder(), data.len()) {
-                Some(h) => rans::encode_order0_pair_into(&data[..h], &data[h..], &table, payload)?,
-                None => payload.extend_from_slice(&if options.coder() == CoderKind::Rans {
-                    rans::encode_order0(data, &table)?
-                } else {
-                    range::encode_order0(data, &table)?
-                }),
+            let pair = two_streams(VERSION, options.coder(), data.len());
+            match options.coder() {
+                CoderKind::Rans if pair => {
+                    let (a, b) = data.split_at(data.len() / 2);
+                    rans::encode_order0_pair_into(a, b, &table, payload)?;
+                }
+                CoderKind::Rans => payload.extend_from_slice(&rans::encode_order0(data, &table)?),
+                _ if pair => payload.extend_from_slice(&range::encode_order0_pair(data, &table)?),
+                _ => payload.extend_from_slice(&range::encode_order0(data, &table)?),
             }
             Ok(BlockCost {
                 table_bytes: table_payload.len(),
@@ -539,15 +542,16 @@ fn decode_static_order0(header: &Header, payload: &[u8], out: &mut [u8]) -> Resu
             let (scale, rest) = split_scale(payload, header.scale_bits.into(), "table scale")?;
             let (table, used) = read_freq_table(header, rest, scale)?;
             let stream = &rest[used..];
-            let halves = rans_halves(header.coder, out.len()).filter(|_| header.version >= 6);
-            if let Some(h) = halves {
-                let (a, b) = crate::coder::split_pair(stream)?;
-                let (out_a, out_b) = out.split_at_mut(h);
-                rans::decode_order0_pair(a, b, &table, out_a, out_b)
-            } else if header.coder == CoderKind::Rans {
-                rans::decode_order0(stream, &table, out)
-            } else {
-                range::decode_order0(stream, &table, out)
+            let pair = two_streams(header.version, header.coder, out.len());
+            match header.coder {
+                CoderKind::Rans if pair => {
+                    let (a, b) = crate::coder::split_pair(stream)?;
+                    let (out_a, out_b) = out.split_at_mut(out.len() / 2);
+                    rans::decode_order0_pair(a, b, &table, out_a, out_b)
+                }
+                CoderKind::Rans => rans::decode_order0(stream, &table, out),
+                _ if pair => range::decode_order0_pair(stream, &table, out),
+                _ => range::decode_order0(stream, &table, out),
             }
         }
         CoderKind::Huffman => {
@@ -689,10 +693,10 @@ mod tests {
         }
     }
 
-    /// The static order-0 rANS payload of `data` split into its table (with the scale
-    /// byte) and its stream part, with the table read back.
-    fn rans_order0_parts(data: &[u8]) -> (Header, Vec<u8>, FreqTable, usize) {
-        let o = Options::new(ModelKind::Static, 0, CoderKind::Rans).unwrap();
+    /// The static order-0 payload of `data` with `coder` (rANS or arithmetic), where its
+    /// table (with the scale byte) ends, and the table read back.
+    fn order0_parts(data: &[u8], coder: CoderKind) -> (Header, Vec<u8>, FreqTable, usize) {
+        let o = Options::new(ModelKind::Static, 0, coder).unwrap();
         let header = o.header();
         let (payload, _) = encode_static_order0(data, &o).unwrap();
         let (scale, rest) = split_scale(&payload, header.scale_bits.into(), "scale").unwrap();
@@ -701,7 +705,7 @@ mod tests {
         (header, payload, table, table_end)
     }
 
-    /// From version 6 a static order-0 rANS block of at least `RANS_HALVES_MIN` bytes is
+    /// From version 6 a static order-0 rANS block of at least `TWO_STREAMS_MIN` bytes is
     /// two streams, the halves as `rans::decode_order0` reads each, after the length of
     /// the first; a smaller block is one stream. A version-5 frame's one-stream payload
     /// of a large block still decodes, and each layout is refused under the other
@@ -709,13 +713,13 @@ mod tests {
     #[test]
     fn large_static_rans_blocks_are_two_streams_from_version_6() {
         for n in [
-            RANS_HALVES_MIN - 1,
-            RANS_HALVES_MIN,
-            RANS_HALVES_MIN + 1,
+            TWO_STREAMS_MIN - 1,
+            TWO_STREAMS_MIN,
+            TWO_STREAMS_MIN + 1,
             100_001,
         ] {
             let data = sample(n);
-            let (h6, payload, table, table_end) = rans_order0_parts(&data);
+            let (h6, payload, table, table_end) = order0_parts(&data, CoderKind::Rans);
             let h5 = Header { version: 5, ..h6 };
             assert_eq!(h6.version, 6);
             let stream = &payload[table_end..];
@@ -724,7 +728,7 @@ mod tests {
             assert_eq!(out, data, "{n} bytes");
             let mut one = vec![0; n];
             let as_one = rans::decode_order0(stream, &table, &mut one);
-            if n < RANS_HALVES_MIN {
+            if n < TWO_STREAMS_MIN {
                 as_one.unwrap();
                 assert_eq!(one, data);
                 continue;
@@ -749,13 +753,50 @@ mod tests {
         }
     }
 
+    /// From version 6 a static order-0 arithmetic block of at least `TWO_STREAMS_MIN`
+    /// bytes is two range coders taking turns (`range::decode_order0_pair`); a smaller
+    /// block is one stream. A version-5 frame's one-stream payload of a large block
+    /// still decodes, and neither layout decodes to the data under the other version.
+    #[test]
+    fn large_static_arithmetic_blocks_are_two_coders_from_version_6() {
+        for n in [TWO_STREAMS_MIN - 1, TWO_STREAMS_MIN, TWO_STREAMS_MIN + 1] {
+            let data = sample(n);
+            let (h6, payload, table, table_end) = order0_parts(&data, CoderKind::Arithmetic);
+            let h5 = Header { version: 5, ..h6 };
+            let stream = &payload[table_end..];
+            let mut out = vec![0; n];
+            decode_static_order0(&h6, &payload, &mut out).unwrap();
+            assert_eq!(out, data, "{n} bytes");
+            out.fill(0);
+            let as_one = range::decode_order0(stream, &table, &mut out);
+            if n < TWO_STREAMS_MIN {
+                as_one.unwrap();
+                assert_eq!(out, data);
+                continue;
+            }
+            assert!(as_one.is_err() || out != data, "{n} bytes");
+            out.fill(0);
+            range::decode_order0_pair(stream, &table, &mut out).unwrap();
+            assert_eq!(out, data);
+            let v5_reading = decode_static_order0(&h5, &payload, &mut out);
+            assert!(v5_reading.is_err() || out != data);
+            let mut v5 = payload[..table_end].to_vec();
+            v5.extend(range::encode_order0(&data, &table).unwrap());
+            out.fill(0);
+            decode_static_order0(&h5, &v5, &mut out).unwrap();
+            assert_eq!(out, data, "version 5, {n} bytes");
+            let v6_reading = decode_static_order0(&h6, &v5, &mut out);
+            assert!(v6_reading.is_err() || out != data);
+        }
+    }
+
     /// Hostile two-stream rANS payloads: a length difference past the end, a word off
     /// either way, either stream cut or lengthened, the field alone, nothing. Every one
     /// is an error, not a panic.
     #[test]
     fn hostile_rans_halves_are_errors() {
-        let data = sample(RANS_HALVES_MIN + 77);
-        let (header, payload, _, table_end) = rans_order0_parts(&data);
+        let data = sample(TWO_STREAMS_MIN + 77);
+        let (header, payload, _, table_end) = order0_parts(&data, CoderKind::Rans);
         let (a, b) = split_pair(&payload[table_end..]).unwrap();
         let with = |d: i64, a: &[u8], b: &[u8]| pair_with(&payload[..table_end], d, a, b);
         let d = a.len() as i64 - b.len() as i64;

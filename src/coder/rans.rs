@@ -155,7 +155,7 @@
 //! 0.97-0.98 / 0.96-0.97 before, 0.98-0.99 / 0.96-0.99 after.
 //!
 //! Tenth session, two streams a block (format 6, static order-0 blocks of at least
-//! `RANS_HALVES_MIN` bytes; [`encode_order0_pair_into`], [`decode_order0_pair`]). The
+//! `TWO_STREAMS_MIN` bytes; [`encode_order0_pair_into`], [`decode_order0_pair`]). The
 //! session's harness (the whole `decode_block_into` against `rans_uncompress_to_4x16`,
 //! 128 KiB blocks, thread CPU time, median of 41 alternating runs, book1 / kennedy.xls)
 //! had the one-stream decoder at 0.93-0.98 / 0.92 (0.95-0.99 / 0.94 without the XXH3

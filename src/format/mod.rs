@@ -20,12 +20,11 @@ pub const VERSION: u8 = 6;
 
 /// The oldest format version this build reads. Version 2 differs from 3 only in the
 /// static order-0 tables (byte-aligned instead of bit-packed), 3 from 4 only in the
-/// framing of full blocks ([`FULL_BLOCK`]), and 4 from 5 only in the payload of the
+/// framing of full blocks ([`FULL_BLOCK`]), 4 from 5 only in the payload of the
 /// frequency model with the arithmetic coder (two interleaved range streams instead of
-/// one), 5 from 6 only in the payload of static order-0 rANS blocks of at least
-/// [`crate::codec::RANS_HALVES_MIN`] bytes (two streams, one for each half;
-/// `docs/FORMAT.md`). The layer that reads a part that changed dispatches on the
-/// header's version.
+/// one), and 5 from 6 only in the payload of static order-0 rANS and arithmetic blocks
+/// of at least [`crate::codec::TWO_STREAMS_MIN`] bytes (two streams; `docs/FORMAT.md`).
+/// The layer that reads a part that changed dispatches on the header's version.
 pub const MIN_VERSION: u8 = 2;
 
 /// Flag of a block kind byte, from version 4: the block is *full*, its `raw_len` is the
