@@ -52,6 +52,7 @@ use crate::model::order_k::{
     CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, PairCounts, StaticOrderK, payload_order,
 };
 use crate::model::{Counts, Distribution};
+use std::collections::HashMap;
 
 /// Lanes and pricing of each coder.
 fn coder_shape(coder: CoderKind) -> (Lanes, CostKind) {
@@ -277,24 +278,144 @@ fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
     dec.finish()
 }
 
-/// Per-context canonical codes, built from the stored frequencies.
-fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
-    table
-        .contexts()
-        .iter()
-        .map(|c| {
-            let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
-            ContextCode::from_weights(&w)
-        })
-        .collect()
+/// Per-context canonical codes, built from the stored frequencies: the distinct codes
+/// and, per context, the index of its code. Contexts with the same stored frequencies
+/// share one code (the lengths depend on nothing else), so package-merge runs once per
+/// distinct frequency list (on book1 at order 2, 701 of 1307 contexts with more than one
+/// symbol); two entries always get lengths 1 and 1, which need no package-merge.
+fn huffman_codes(table: &OrderKTable) -> Result<(Vec<ContextCode>, Vec<u32>)> {
+    let mut codes = Vec::new();
+    let mut seen: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut of = Vec::with_capacity(table.contexts().len());
+    for c in table.contexts() {
+        let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
+        if let Some(&i) = seen.get(&w) {
+            of.push(i);
+            continue;
+        }
+        let code = if w.len() == 2 && !w.contains(&0) {
+            ContextCode::from_lengths(&[1, 1])?
+        } else {
+            ContextCode::from_weights(&w)?
+        };
+        let i = codes.len() as u32;
+        codes.push(code);
+        seen.insert(w, i);
+        of.push(i);
+    }
+    Ok((codes, of))
 }
 
 /// Symbols between flushes: 5 code words of at most 11 bits fit the writer's 57.
 const HUFFMAN_PER_FLUSH: usize = 5;
 const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
 
+/// The context bytes of position `p >= K` (one lane): a constant-order [`context_at`].
+#[inline(always)]
+fn context_of<const K: usize>(data: &[u8], p: usize) -> usize {
+    let mut c = 0usize;
+    for j in 1..=K {
+        c |= usize::from(data[p - j]) << (8 * (j - 1));
+    }
+    c
+}
+
+/// The first symbol, in coding order (last position first), whose context has no table
+/// or lacks it: the error of the straightforward coders.
+fn first_absent(data: &[u8], table: &OrderKTable) -> Error {
+    for p in (0..data.len()).rev() {
+        let found = table
+            .find(context_at(data, p, 0, table.order()))
+            .and_then(|ci| table.contexts()[ci].index_of(data[p]));
+        if found.is_none() {
+            return Error::ZeroFrequency { symbol: data[p] };
+        }
+    }
+    unreachable!("an absent symbol was flagged")
+}
+
+/// Row entry of [`HuffmanRows`] for a symbol its context lacks (no bits, flagged).
+const ROW_ABSENT: u16 = 1 << 15;
+
+/// The Huffman encoder's tables at orders 1 and 2: per context bytes the start of a row
+/// of 256 code words (`code | len << 11`, or [`ROW_ABSENT`]); context bytes without a
+/// table point at row 0, which is all absent. One load a symbol for its row and one for
+/// its word, instead of a context lookup and a search of the context's entries.
+struct HuffmanRows {
+    /// `2^(8k)` row starts.
+    row_of: Vec<u32>,
+    /// `(contexts + 1) * 256` entries.
+    rows: Vec<u16>,
+}
+
+impl HuffmanRows {
+    fn new(table: &OrderKTable, codes: &[ContextCode], of: &[u32]) -> HuffmanRows {
+        let mut row_of = vec![0u32; 1 << (8 * table.order())];
+        let mut rows = vec![ROW_ABSENT; (table.contexts().len() + 1) * 256];
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let start = (ci + 1) * 256;
+            row_of[c.context as usize] = start as u32;
+            let code = &codes[of[ci] as usize];
+            for (ei, e) in c.entries().iter().enumerate() {
+                // Words of at most 11 bits, lengths at most 11: 15 bits in all.
+                rows[start + usize::from(e.symbol)] =
+                    (code.word(ei) | code.length(ei) << 11) as u16;
+            }
+        }
+        HuffmanRows { row_of, rows }
+    }
+
+    /// Puts the word of `symbol` in the context whose row starts at `row`; returns the
+    /// entry for the caller's absent flags.
+    #[inline(always)]
+    fn put(&self, w: &mut BitWriter, row: u32, symbol: u8) -> u16 {
+        let e = self.rows[row as usize + usize::from(symbol)];
+        w.put(u64::from(e & 0x7ff), u32::from(e >> 11) & 0xf);
+        e
+    }
+}
+
+/// Huffman stream (module notes): orders 1 and 2 by [`HuffmanRows`], higher orders by
+/// the straightforward coder.
 fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    let codes = huffman_codes(table)?;
+    match table.order() {
+        1 => encode_huffman_rows::<1>(data, table),
+        2 => encode_huffman_rows::<2>(data, table),
+        _ => encode_huffman_generic(data, table),
+    }
+}
+
+fn encode_huffman_rows<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let (codes, of) = huffman_codes(table)?;
+    let rows = HuffmanRows::new(table, &codes, &of);
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut flags = 0u16;
+    // Last position first; the stream does not depend on where the flushes fall.
+    let mut p = data.len();
+    while p >= K + HUFFMAN_PER_FLUSH {
+        for _ in 0..HUFFMAN_PER_FLUSH {
+            p -= 1;
+            flags |= rows.put(&mut w, rows.row_of[context_of::<K>(data, p)], data[p]);
+        }
+        w.flush();
+    }
+    while p > 0 {
+        p -= 1;
+        let c = context_at(data, p, 0, K as u32) as usize;
+        flags |= rows.put(&mut w, rows.row_of[c], data[p]);
+        w.flush();
+    }
+    if flags & ROW_ABSENT != 0 {
+        return Err(first_absent(data, table));
+    }
+    Ok(w.finish())
+}
+
+/// The straightforward Huffman encoder (any order): a context lookup and a search of the
+/// context's entries a symbol. Orders 3 and 4 use it; the tests check the fast one
+/// against it.
+fn encode_huffman_generic(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let (codes, of) = huffman_codes(table)?;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
@@ -303,7 +424,7 @@ fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
         let ei = table.contexts()[ci]
             .index_of(data[p])
             .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
-        codes[ci].put(&mut w, ei);
+        codes[of[ci] as usize].put(&mut w, ei);
         if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
             w.flush();
         }
@@ -311,8 +432,174 @@ fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// Longest lookup of [`HuffmanLookup`]: a context whose longest code word is longer
+/// looks up its first 9 bits, and code words beyond them (symbols rarer than about
+/// 1 in 512 of their context) take [`ContextCode::decode`].
+const LOOKUP_BITS: u32 = 9;
+/// Most lookup entries of one block (2 bytes each, 8 MiB); contexts beyond it decode
+/// with [`ContextCode::decode`] only, so that a hostile table cannot make the decoder
+/// allocate more (a table of `t` bits needs at least `t + 1` entries in the table).
+const LOOKUP_MAX_ENTRIES: usize = 1 << 22;
+/// Lookup entry: `symbol | len << 8`, or this flag for "longer than the lookup".
+const LOOKUP_ESCAPE: u16 = 1 << 15;
+/// `info` of context bytes without a table.
+const LOOKUP_MISSING: u32 = u32::MAX;
+
+/// The Huffman decoder's tables at orders 1 and 2: per context bytes a lookup of the
+/// next `t_c = min(max_len_c, LOOKUP_BITS)` bits that gives the symbol and its length (a
+/// one-symbol context has `t_c = 0` and one entry of length 0).
+struct HuffmanLookup {
+    /// `2^(8k)` words `offset << 4 | t_c`, or [`LOOKUP_MISSING`].
+    info: Vec<u32>,
+    /// The lookups, one after another.
+    entries: Vec<u16>,
+}
+
+impl HuffmanLookup {
+    /// The lookups of `table`'s contexts, at most `max_entries` entries in all (the
+    /// contexts beyond get `t_c = 0`: one escape entry, or the symbol of a one-symbol
+    /// context).
+    fn new(
+        table: &OrderKTable,
+        codes: &[ContextCode],
+        of: &[u32],
+        max_entries: usize,
+    ) -> HuffmanLookup {
+        let mut info = vec![LOOKUP_MISSING; 1 << (8 * table.order())];
+        let mut entries = Vec::new();
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let code = &codes[of[ci] as usize];
+            let mut t = code.max_len().min(LOOKUP_BITS);
+            if entries.len() + (1 << t) > max_entries {
+                t = 0;
+            }
+            let start = entries.len();
+            info[c.context as usize] = (start as u32) << 4 | t;
+            entries.resize(start + (1 << t), LOOKUP_ESCAPE);
+            let lookup = &mut entries[start..];
+            for (ei, e) in c.entries().iter().enumerate() {
+                let len = code.length(ei);
+                if len <= t {
+                    // Every t-bit window that starts with the word.
+                    let first = (code.word(ei) << (t - len)) as usize;
+                    lookup[first..first + (1 << (t - len))]
+                        .fill(u16::from(e.symbol) | (len as u16) << 8);
+                }
+            }
+        }
+        HuffmanLookup { info, entries }
+    }
+}
+
+/// Decodes with [`HuffmanLookup`] at orders 1 and 2, else with the straightforward
+/// decoder.
 fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
-    let codes = huffman_codes(table)?;
+    decode_huffman_with(stream, table, out, LOOKUP_MAX_ENTRIES)
+}
+
+/// [`decode_huffman`] with at most `max_entries` lookup entries.
+fn decode_huffman_with(
+    stream: &[u8],
+    table: &OrderKTable,
+    out: &mut [u8],
+    max_entries: usize,
+) -> Result<()> {
+    if table.order() > 2 {
+        return decode_huffman_generic(stream, table, out);
+    }
+    let (codes, of) = huffman_codes(table)?;
+    let lookup = HuffmanLookup::new(table, &codes, &of, max_entries);
+    let d = LookupDecoder {
+        lookup: &lookup,
+        codes: &codes,
+        of: &of,
+        table,
+        mask: table.context_mask(),
+    };
+    let mut r = BackwardBitReader::new(stream)?;
+    let mut ctx = 0u32;
+    let n = out.len();
+    let mut i = 0;
+    // Once the reader cannot refill fast it never can again (it only moves down).
+    while i + HUFFMAN_PER_FLUSH <= n && r.can_refill_fast() {
+        // Leaves at least 57 bits in the window for five words of at most 11, and stream
+        // bytes below it: no overrun is possible until the next refill.
+        r.refill_fast();
+        for o in &mut out[i..i + HUFFMAN_PER_FLUSH] {
+            *o = d.step::<true>(&mut r, &mut ctx)?;
+        }
+        i += HUFFMAN_PER_FLUSH;
+    }
+    for o in &mut out[i..] {
+        r.refill();
+        *o = d.step::<false>(&mut r, &mut ctx)?;
+        if r.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k huffman bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+    }
+    r.finish()
+}
+
+/// What [`decode_huffman`] needs for a symbol.
+struct LookupDecoder<'a> {
+    lookup: &'a HuffmanLookup,
+    codes: &'a [ContextCode],
+    of: &'a [u32],
+    table: &'a OrderKTable,
+    mask: u32,
+}
+
+impl LookupDecoder<'_> {
+    /// One symbol in context `ctx` from a refilled reader (with `FAST`, one refilled by
+    /// `refill_fast` that has given at most 44 bits since); moves `ctx` on. The same bits
+    /// as [`ContextCode::decode`]: the lookup holds the words of at most `t_c` bits, the
+    /// escape the longer ones. `Err` for a context without a table.
+    #[inline(always)]
+    fn step<const FAST: bool>(&self, r: &mut BackwardBitReader, ctx: &mut u32) -> Result<u8> {
+        let info = self.lookup.info[*ctx as usize];
+        // A `let else`-like early return: building the error only when it is returned.
+        if info == LOOKUP_MISSING {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        }
+        let t = info & 0xf;
+        let window = if FAST {
+            r.peek_fast(MAX_CODE_LEN)
+        } else {
+            r.peek(MAX_CODE_LEN)
+        } as usize;
+        let e = self.lookup.entries[(info >> 4) as usize + (window >> (MAX_CODE_LEN - t))];
+        let s = if e & LOOKUP_ESCAPE == 0 {
+            r.consume(u32::from(e >> 8));
+            e as u8
+        } else {
+            self.escape(r, *ctx)
+        };
+        *ctx = (*ctx << 8 | u32::from(s)) & self.mask;
+        Ok(s)
+    }
+
+    /// A code word longer than its context's lookup.
+    #[cold]
+    #[inline(never)]
+    fn escape(&self, r: &mut BackwardBitReader, ctx: u32) -> u8 {
+        // Only contexts with a table have a lookup (and so an escape entry).
+        let ci = self.table.find(ctx).unwrap_or(0);
+        let ei = self.codes[self.of[ci] as usize].decode(r);
+        self.table.contexts()[ci].entries()[ei].symbol
+    }
+}
+
+/// The straightforward Huffman decoder (any order): a context lookup and a walk over
+/// the code lengths a symbol. Orders 3 and 4 use it; the tests check the fast one
+/// against it.
+fn decode_huffman_generic(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let (codes, of) = huffman_codes(table)?;
     let mask = table.context_mask();
     let mut r = BackwardBitReader::new(stream)?;
     let mut ctx = 0u32;
@@ -325,7 +612,7 @@ fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<
             });
         };
         r.refill();
-        let ei = codes[ci].decode(&mut r);
+        let ei = codes[of[ci] as usize].decode(&mut r);
         if r.overrun() {
             return Err(Error::Truncated {
                 what: "order-k huffman bit stream",
@@ -632,6 +919,89 @@ mod tests {
         assert_eq!(present, 1 << 16);
     }
 
+    /// The fast Huffman coders against the straightforward ones on one block at order
+    /// `k`: the same stream, and the fast decoder (with a full lookup budget and with a
+    /// tiny one, which sends most contexts to the escape) gives the block back.
+    fn huffman_fast_equals_generic(data: &[u8], k: u32) {
+        let (table, _) = OrderKTable::build(data, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+        let fast = encode_huffman(data, &table).unwrap();
+        let generic = encode_huffman_generic(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        for budget in [LOOKUP_MAX_ENTRIES, 40, 0] {
+            let mut out = vec![0u8; data.len()];
+            decode_huffman_with(&fast, &table, &mut out, budget).unwrap();
+            assert!(out == data, "order {k}, budget {budget}: fast decoder");
+        }
+    }
+
+    /// On any stream, the fast Huffman decoder (any lookup budget) fails exactly when the
+    /// straightforward one does, with the same error, and otherwise decodes the same bytes.
+    fn huffman_decoders_agree(table: &OrderKTable, stream: &[u8], n: usize, budget: usize) {
+        let mut a = vec![0u8; n];
+        let mut b = vec![0u8; n];
+        let fast = decode_huffman_with(stream, table, &mut a, budget);
+        let generic = decode_huffman_generic(stream, table, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{generic:?}"));
+        if fast.is_ok() {
+            assert!(a == b);
+        }
+    }
+
+    #[test]
+    fn huffman_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                huffman_fast_equals_generic(&data, k);
+            }
+        }
+    }
+
+    #[test]
+    fn huffman_fast_encoder_reports_the_absent_symbol_of_the_generic_one() {
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"abcabcabcabc", k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            for data in [
+                &b"abcabcabcabz"[..],
+                b"zbcabcabcabc",
+                b"abcabcabcacb",
+                b"bb",
+            ] {
+                let fast = encode_huffman(data, &table).unwrap_err();
+                let generic = encode_huffman_generic(data, &table).unwrap_err();
+                assert_eq!(format!("{fast:?}"), format!("{generic:?}"), "order {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn huffman_fast_decoder_fails_as_the_generic_one_on_truncations_and_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; one stream, many contexts".repeat(12);
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(&data, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            let s = encode_huffman(&data, &table).unwrap();
+            for cut in 0..s.len() {
+                huffman_decoders_agree(&table, &s[..cut], data.len(), LOOKUP_MAX_ENTRIES);
+                huffman_decoders_agree(&table, &s[s.len() - cut..], data.len(), 16);
+            }
+            for n in [
+                0,
+                1,
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                huffman_decoders_agree(&table, &s, n, LOOKUP_MAX_ENTRIES);
+            }
+        }
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -682,6 +1052,19 @@ mod tests {
             if fast.is_ok() {
                 prop_assert_eq!(a, b);
             }
+        }
+
+        #[test]
+        fn huffman_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2) {
+            if !data.is_empty() {
+                huffman_fast_equals_generic(&data, k);
+            }
+        }
+
+        #[test]
+        fn huffman_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800, budget in prop_oneof![Just(LOOKUP_MAX_ENTRIES), 0usize..300]) {
+            let (table, _) = OrderKTable::build(&model, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            huffman_decoders_agree(&table, &stream, n, budget);
         }
 
         #[test]
