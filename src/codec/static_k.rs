@@ -666,8 +666,175 @@ fn tans_tables(table: &OrderKTable) -> Result<Vec<Option<ContextTans>>> {
 /// tANS: one state `x` in `[L, 2L)`, `L = 2^R`, shared by all contexts, and one
 /// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
 /// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
-/// The decoder reads `x - L` first and every state must end at `L`.
+/// The decoder reads `x - L` first and every state must end at `L`. Orders 1 and 2 by
+/// [`TansRows`], higher orders by the straightforward coder.
 fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    match table.order() {
+        1 => encode_tans_rows::<1>(data, table),
+        2 => encode_tans_rows::<2>(data, table),
+        _ => encode_tans_generic(data, table),
+    }
+}
+
+/// Symbols between flushes of the tANS coders: at most 4 * 12 bits.
+const TANS_PER_FLUSH: usize = 4;
+const _: () = assert!(TANS_PER_FLUSH as u32 * tans::MAX_TABLE_LOG <= 57);
+
+/// Row flag of [`TansRows`] for a symbol its context lacks.
+const TANS_ABSENT: u64 = 1 << 63;
+
+/// Offsets into the next-state tables of [`TansRows`] and the entries of
+/// [`TansLookup`] for each distinct list of frequencies (at `R`) among the contexts with
+/// more than one symbol: contexts with equal frequencies have the same spread and the
+/// same `x_s` per slot, so they share the tables (by entry index, not by byte). On
+/// book1 at order 2, 774 lists for 1307 contexts; kennedy.xls 135 for 884.
+struct SharedTables {
+    seen: HashMap<Vec<u32>, usize>,
+    spread: Vec<u8>,
+}
+
+impl SharedTables {
+    fn new(r: u32) -> SharedTables {
+        SharedTables {
+            seen: HashMap::new(),
+            spread: vec![0; 1 << r],
+        }
+    }
+
+    /// The offset of the table for `freqs` at log `r`; if it is new, `build(spread)` is
+    /// called with the context's spread to append it at `next_offset`.
+    fn offset(
+        &mut self,
+        freqs: Vec<u32>,
+        r: u32,
+        next_offset: usize,
+        build: impl FnOnce(&[u8]),
+    ) -> Result<usize> {
+        if let Some(&at) = self.seen.get(&freqs) {
+            return Ok(at);
+        }
+        tans::context_spread(&freqs, r, &mut self.spread)?;
+        build(&self.spread);
+        self.seen.insert(freqs, next_offset);
+        Ok(next_offset)
+    }
+}
+
+/// The tANS encoder's tables at orders 1 and 2. Per context bytes the start of a row of
+/// 256 words, one per byte: `deltaNbBits | deltaFindState << 32` of the byte in that
+/// context, or [`TANS_ABSENT`]; context bytes without a table point at row 0 (all
+/// absent). `deltaFindState` indexes `next_state` directly: `cum_e - f_e` plus the
+/// offset of the context's table. Every offset is at least `L` (`next_state` starts with
+/// `L` unused entries), so that `deltaFindState` is never negative and leaves bit 63 free.
+/// A one-symbol context (`f = L`) gets `nb = 0` and the identity table at offset `L`
+/// (`C(s, x) = x`); an absent byte is coded as `nb = R` into the identity, which keeps the
+/// state in `I` until the flag is seen after the loop.
+struct TansRows {
+    row_of: Vec<u32>,
+    rows: Vec<u64>,
+    next_state: Vec<u16>,
+}
+
+impl TansRows {
+    fn new(table: &OrderKTable) -> Result<TansRows> {
+        let r = tans_log(table);
+        let l = 1usize << r;
+        let up = r - table.scale_bits();
+        let mut row_of = vec![0u32; 1 << (8 * table.order())];
+        let absent = TANS_ABSENT | (l as u64) << 32 | u64::from((r << 16) - l as u32);
+        let mut rows = vec![absent; (table.contexts().len() + 1) * 256];
+        let mut next_state = vec![0u16; l];
+        next_state.extend((0..l).map(|u| (l + u) as u16));
+        let mut shared = SharedTables::new(r);
+        let mut cum = [0u32; 256];
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            let mut acc = 0;
+            for (cu, &f) in cum.iter_mut().zip(&freqs) {
+                *cu = acc;
+                acc += f;
+            }
+            let at = if freqs.len() == 1 {
+                l
+            } else {
+                let end = next_state.len();
+                shared.offset(freqs.clone(), r, end, |spread| {
+                    // C(e, x_s) = L + u for the slots u of e in increasing order.
+                    next_state.resize(end + l, 0);
+                    let t = &mut next_state[end..];
+                    let mut next = cum;
+                    for (u, &e) in spread.iter().enumerate() {
+                        let at = &mut next[usize::from(e)];
+                        t[*at as usize] = (l + u) as u16;
+                        *at += 1;
+                    }
+                })?
+            };
+            let start = (ci + 1) * 256;
+            row_of[c.context as usize] = start as u32;
+            for ((e, &f), &cu) in c.entries().iter().zip(&freqs).zip(&cum) {
+                // nb = R - floor(log2 f) or one less: (x + deltaNbBits) >> 16.
+                let k = r - f.ilog2();
+                let delta_nb = (k << 16).wrapping_sub(f << k);
+                let delta_find = (at as u32 + cu) - f;
+                rows[start + usize::from(e.symbol)] =
+                    u64::from(delta_nb) | u64::from(delta_find) << 32;
+            }
+        }
+        Ok(TansRows {
+            row_of,
+            rows,
+            next_state,
+        })
+    }
+
+    /// Codes `symbol` in the context whose row starts at `row`: puts the low `nb` bits of
+    /// `x` into `w` and moves `x` to `C(s, x >> nb)`. Returns the row word for the
+    /// caller's absent flags.
+    #[inline(always)]
+    fn step(&self, x: &mut u32, w: &mut BitWriter, row: u32, symbol: u8) -> u64 {
+        let t = self.rows[row as usize + usize::from(symbol)];
+        let nb = x.wrapping_add(t as u32) >> 16;
+        w.put(u64::from(*x & ((1 << nb) - 1)), nb);
+        let slot = (*x >> nb) + ((t >> 32) as u32 & 0x7fff_ffff);
+        *x = u32::from(self.next_state[slot as usize]);
+        t
+    }
+}
+
+fn encode_tans_rows<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let r = tans_log(table);
+    let rows = TansRows::new(table)?;
+    let l = 1u32 << r;
+    let mut x = l;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut flags = 0u64;
+    let mut p = data.len();
+    while p >= K + TANS_PER_FLUSH {
+        for _ in 0..TANS_PER_FLUSH {
+            p -= 1;
+            let row = rows.row_of[context_of::<K>(data, p)];
+            flags |= rows.step(&mut x, &mut w, row, data[p]);
+        }
+        w.flush();
+    }
+    while p > 0 {
+        p -= 1;
+        let row = rows.row_of[context_at(data, p, 0, K as u32) as usize];
+        flags |= rows.step(&mut x, &mut w, row, data[p]);
+        w.flush();
+    }
+    if flags & TANS_ABSENT != 0 {
+        return Err(first_absent(data, table));
+    }
+    w.flush();
+    w.put(u64::from(x - l), r);
+    Ok(w.finish())
+}
+
+/// The straightforward tANS encoder (any order, [`ContextTans`] per context): orders 3
+/// and 4 use it; the tests check the fast one against it.
+fn encode_tans_generic(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
     let l = 1u32 << r;
@@ -694,6 +861,96 @@ fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// `info` of [`TansLookup`] for context bytes without a table.
+const TANS_MISSING: u64 = u64::MAX;
+
+/// The tANS decoder's tables at orders 1 and 2: per context bytes `offset | symbols <<
+/// 32`, the offset of its `2^R` entries `base | nb << 16 | e << 24` (`D(x)` as the next
+/// slot's base, the bits to read and the entry index) and where its bytes start in
+/// `symbols`, or [`TANS_MISSING`]. Tables are shared as in [`SharedTables`]; entries 0 to
+/// `L - 1` are the identity (`nb = 0`, base `u`), the table of every one-symbol context.
+struct TansLookup {
+    info: Vec<u64>,
+    entries: Vec<u32>,
+    symbols: Vec<u8>,
+}
+
+impl TansLookup {
+    fn new(table: &OrderKTable) -> Result<TansLookup> {
+        let r = tans_log(table);
+        let l = 1usize << r;
+        let up = r - table.scale_bits();
+        let mut info = vec![TANS_MISSING; 1 << (8 * table.order())];
+        let mut entries: Vec<u32> = (0..l as u32).collect();
+        let mut symbols = Vec::new();
+        let mut shared = SharedTables::new(r);
+        for c in table.contexts() {
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            let at = if freqs.len() == 1 {
+                0
+            } else {
+                let end = entries.len();
+                let f = freqs.clone();
+                shared.offset(freqs, r, end, |spread| {
+                    // Slot u of entry e gets the next unused x_s of I_e, in increasing u.
+                    let mut next_xs = [0u32; 256];
+                    next_xs[..f.len()].copy_from_slice(&f);
+                    entries.extend(spread.iter().map(|&e| {
+                        let at = &mut next_xs[usize::from(e)];
+                        let x_s = *at;
+                        *at += 1;
+                        let nb = r - x_s.ilog2();
+                        ((x_s << nb) - l as u32) | nb << 16 | u32::from(e) << 24
+                    }));
+                })?
+            };
+            info[c.context as usize] = at as u64 | (symbols.len() as u64) << 32;
+            symbols.extend(c.entries().iter().map(|e| e.symbol));
+        }
+        Ok(TansLookup {
+            info,
+            entries,
+            symbols,
+        })
+    }
+
+    /// One symbol in context `ctx` from slot `u`; moves `u` and `ctx` on. With `FAST`
+    /// the reader was refilled by `refill_fast` and has given at most 36 bits since;
+    /// otherwise it refills as it reads. `Err` for a context without a table.
+    #[inline(always)]
+    fn step<const FAST: bool>(
+        &self,
+        u: &mut usize,
+        ctx: &mut u32,
+        mask: u32,
+        rd: &mut BackwardBitReader,
+    ) -> Result<u8> {
+        let info = self.info[*ctx as usize];
+        if info == TANS_MISSING {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        }
+        // u < L: it is a base plus fewer than 2^nb bits, which D keeps below L.
+        let e = self.entries[info as u32 as usize + *u];
+        let nb = (e >> 16) & 0xff;
+        let bits = if FAST {
+            // nb <= 12; for nb = 0 the shifts give 0.
+            let b = (rd.aligned_bits() >> 1) >> (63 - nb);
+            rd.consume(nb);
+            b
+        } else if nb == 0 {
+            0
+        } else {
+            rd.read(nb)
+        };
+        *u = (e & 0xffff) as usize + bits as usize;
+        let s = self.symbols[(info >> 32) as usize + (e >> 24) as usize];
+        *ctx = (*ctx << 8 | u32::from(s)) & mask;
+        Ok(s)
+    }
+}
+
 fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
     if !tans_fits(table) {
         return Err(Error::LimitExceeded {
@@ -702,6 +959,49 @@ fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
             max: TANS_MAX_SLOTS,
         });
     }
+    if table.order() > 2 {
+        return decode_tans_generic(stream, table, out);
+    }
+    let r = tans_log(table);
+    let lookup = TansLookup::new(table)?;
+    let mask = table.context_mask();
+    let mut rd = BackwardBitReader::new(stream)?;
+    let mut u = rd.read(r) as usize;
+    let mut ctx = 0u32;
+    let n = out.len();
+    let mut i = 0;
+    // Once the reader cannot refill fast it never can again (it only moves down).
+    while i + TANS_PER_FLUSH <= n && rd.can_refill_fast() {
+        // At least 57 bits in the window for four reads of at most 12, and stream bytes
+        // below it: no overrun is possible until the next refill.
+        rd.refill_fast();
+        for o in &mut out[i..i + TANS_PER_FLUSH] {
+            *o = lookup.step::<true>(&mut u, &mut ctx, mask, &mut rd)?;
+        }
+        i += TANS_PER_FLUSH;
+    }
+    for o in &mut out[i..] {
+        *o = lookup.step::<false>(&mut u, &mut ctx, mask, &mut rd)?;
+        if rd.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k tans bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+    }
+    if u != 0 {
+        return Err(Error::Corrupt {
+            what: "order-k tans final state differs from the initial state",
+        });
+    }
+    rd.finish()
+}
+
+/// The straightforward tANS decoder (any order, [`ContextTans`] per context): orders 3
+/// and 4 use it; the tests check the fast one against it. The caller checks
+/// [`tans_fits`].
+fn decode_tans_generic(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
     let mask = table.context_mask();
@@ -1002,6 +1302,96 @@ mod tests {
         }
     }
 
+    /// The tANS table of `data` at order `k` (lowered to fit as the encoder does).
+    fn tans_table(data: &[u8], k: u32, scale: u32) -> OrderKTable {
+        let (table, _) = OrderKTable::build(data, k, Lanes::One, scale, CostKind::Ideal).unwrap();
+        if tans_fits(&table) {
+            return table;
+        }
+        let fit = (TANS_MAX_SLOTS / table.contexts().len() as u64).ilog2();
+        OrderKTable::build(data, k, Lanes::One, fit, CostKind::Ideal)
+            .unwrap()
+            .0
+    }
+
+    /// The fast tANS coders against the straightforward ones on one block at order `k`:
+    /// the same stream, and the fast decoder gives the block back.
+    fn tans_fast_equals_generic(data: &[u8], k: u32, scale: u32) {
+        let table = tans_table(data, k, scale);
+        let fast = encode_tans(data, &table).unwrap();
+        let generic = encode_tans_generic(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        let mut out = vec![0u8; data.len()];
+        decode_tans(&fast, &table, &mut out).unwrap();
+        assert!(out == data, "order {k}: fast decoder");
+    }
+
+    /// On any stream, the fast tANS decoder fails exactly when the straightforward one
+    /// does, with the same error, and otherwise decodes the same bytes.
+    fn tans_decoders_agree(table: &OrderKTable, stream: &[u8], n: usize) {
+        let mut a = vec![0u8; n];
+        let mut b = vec![0u8; n];
+        let fast = decode_tans(stream, table, &mut a);
+        let generic = decode_tans_generic(stream, table, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{generic:?}"));
+        if fast.is_ok() {
+            assert!(a == b);
+        }
+    }
+
+    #[test]
+    fn tans_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                tans_fast_equals_generic(&data, k, 12);
+            }
+        }
+    }
+
+    #[test]
+    fn tans_fast_encoder_reports_the_absent_symbol_of_the_generic_one() {
+        for k in 1..=2 {
+            let table = tans_table(b"abcabcabcabcaabbcc", k, 12);
+            for data in [
+                &b"abcabcabcabz"[..],
+                b"zbcabcabcabc",
+                b"abcabcabcacb",
+                b"bb",
+            ] {
+                let fast = encode_tans(data, &table).unwrap_err();
+                let generic = encode_tans_generic(data, &table).unwrap_err();
+                assert_eq!(format!("{fast:?}"), format!("{generic:?}"), "order {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn tans_fast_decoder_fails_as_the_generic_one_on_truncations_and_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; one state, many contexts".repeat(12);
+        for k in 1..=2 {
+            let table = tans_table(&data, k, 12);
+            let s = encode_tans(&data, &table).unwrap();
+            for cut in 0..s.len() {
+                tans_decoders_agree(&table, &s[..cut], data.len());
+                tans_decoders_agree(&table, &s[s.len() - cut..], data.len());
+            }
+            for n in [
+                0,
+                1,
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                tans_decoders_agree(&table, &s, n);
+            }
+        }
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -1065,6 +1455,19 @@ mod tests {
         fn huffman_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800, budget in prop_oneof![Just(LOOKUP_MAX_ENTRIES), 0usize..300]) {
             let (table, _) = OrderKTable::build(&model, k, Lanes::One, 12, CostKind::Huffman).unwrap();
             huffman_decoders_agree(&table, &stream, n, budget);
+        }
+
+        #[test]
+        fn tans_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2, scale in 9u32..=12) {
+            if !data.is_empty() {
+                tans_fast_equals_generic(&data, k, scale);
+            }
+        }
+
+        #[test]
+        fn tans_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800) {
+            let table = tans_table(&model, k, 12);
+            tans_decoders_agree(&table, &stream, n);
         }
 
         #[test]
