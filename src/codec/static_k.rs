@@ -30,12 +30,77 @@
 //! [`rans::decode_order_k`] (per-context reciprocals; per-context slot tables, four lanes
 //! in one loop); the generic [`RansEncoder`]/[`RansDecoder`] loops remain for orders 3
 //! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
-//! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
-//! which would be the identity. The coded bits reported are those the table build
+//! both write the same streams. The coded bits reported are those the table build
 //! priced, not a second sum over the symbols. With rANS the order-0 payload is only
 //! built when a lower bound on its length (`n * H_0` less what the coder's states can
 //! hold, see `rans_order0_lower_bound`) leaves it a chance against the best order-k
 //! estimate; otherwise it could not be chosen, so the bytes are the same without it.
+//!
+//! # Huffman and tANS at orders 1 and 2 (same bytes)
+//!
+//! The straightforward coders looked each symbol's context up, searched its entries
+//! (encoders) or walked the code lengths (Huffman decoder), and built both directions'
+//! tANS tables of `2^R` slots for every context. They remain for orders 3 and 4
+//! (`*_generic`) and are the tests' oracle: the fast coders must write the same streams
+//! and fail on every stream exactly as they do, with the same error.
+//!
+//! - **Encoders** ([`HuffmanRows`], [`TansRows`]): per context bytes (a dense array of
+//!   `2^(8k)`) a row of 256 words, one per byte: the code word and its length (u16), or
+//!   tANS's `deltaNbBits` and `deltaFindState` (u64, the latter pointing straight into
+//!   one flat next-state array). An absent byte has a flagged word that moves no state
+//!   out of range; the flag is checked after the loop and the error is the one of the
+//!   straightforward coder (the first absent symbol in coding order).
+//! - **Huffman decoder** ([`HuffmanLookup`]): per context a lookup of its next
+//!   `t_c <= 11` bits (`lookup_bits`) giving byte and length; longer words escape to
+//!   [`ContextCode::decode`]. Five symbols per refill.
+//! - **tANS decoder** ([`TansLookup`]): 3 bytes a slot (`base | nb << 12 | e << 16`)
+//!   and per entry of each context a word with its byte and the place of the context it
+//!   leads to (two dependent loads a symbol). Four symbols per refill.
+//! - **Sharing** ([`SharedTables`], `huffman_codes`): contexts with equal frequencies
+//!   share one code (package-merge once) and one tANS table (by entry index); one-symbol
+//!   contexts share the identity table. book1 order 2: about 700 codes and 774 tANS
+//!   tables for 1307 multi-symbol contexts; kennedy.xls about 90 and 135 for 884.
+//! - **Memory** (decoders, hostile tables): Huffman at most `2^22` lookup entries (8 MiB;
+//!   contexts beyond get an escape-only lookup) plus `4 * 2^(8k)` bytes; tANS at most
+//!   [`TANS_MAX_SLOTS`] slots (checked before building: 24 MiB), 8 bytes per entry of the
+//!   table and `8 * 2^(8k)` bytes.
+//!
+//! Measured 2026-11-28 (2-core Xeon shared with other jobs; ratios within one command):
+//! `perf stat -e task-clock`, min of 3-5 alternated runs of `shannon compress|decompress
+//! -T 1 --model static` on b8 (8 MB: book1 repeated, 1 MiB blocks), base (main) -> this,
+//! MB/s encode / decode:
+//!
+//! | coder, order | encode | decode |
+//! |---|---|---|
+//! | Huffman 1 | 42.1 -> 188.1 | 56.3 -> 171.1 |
+//! | Huffman 2 | 18.5 -> 33.1 | 34.4 -> 95.9 |
+//! | tANS 1 | 39.9 -> 123.8 | 75.4 -> 117.6 |
+//! | tANS 2 | 13.2 -> 26.1 | 13.4 -> 23.3 |
+//!
+//! callgrind instructions (`valgrind --tool=callgrind`, whole command, `-T 1`), base ->
+//! this, compress / decompress: book1 Huffman o1 150M/86M -> 74M/38M, o2 598M/148M ->
+//! 495M/75M; tANS o1 165M/70M -> 76M/44M, o2 478M/332M -> 192M/131M; kennedy.xls Huffman
+//! o1 340M/123M -> 165M/48M, o2 871M/174M -> 641M/67M; tANS o1 316M/118M -> 106M/61M,
+//! o2 581M/163M -> 315M/65M. For scale, the same run's `shannon bench` on book1 gives
+//! rANS order 1 about 420/420 MB/s and Huffman order 0 about 840/1200 MB/s.
+//!
+//! What limits them now (perf record, cpu-clock): the tANS coders at order 2 wait on
+//! their table loads (a 12 KiB decoding or 8 KiB encoding table a context, several MB a
+//! block, accessed at the state: about 3/4 of the decoder's samples on that load), and
+//! building the decoder's tables takes about 10 ms of a 1 MiB block's 40. The order-1
+//! decoders are chains of two or three dependent L1/L2 loads a symbol. The order-2
+//! Huffman encoder spends most of its time choosing the precisions (package-merge in
+//! [`OrderKTable::build`] for every candidate `s_c`, outside this file), and the order-2
+//! Huffman decoder about a sixth in package-merge for the codes.
+//!
+//! Tried and not kept (same measurements): lookups of 11 bits for every Huffman context
+//! (book1 order 1 decode 9% slower, kennedy.xls 16% faster; the 1/128 rule takes the
+//! better of each); lengths of three-entry codes without package-merge (callgrind
+//! 74.61M -> 74.50M, too few such lists); the Huffman window kept in a local register
+//! (no change); Huffman lookup entries that carry the next context's lookup (u64:
+//! book1 order 1 decode 9% slower, kennedy.xls faster); for the tANS table build,
+//! direct stores, ranks counted in four quarters side by side and a reserved capacity
+//! (each about 10 ms a block before and after).
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
@@ -282,8 +347,8 @@ fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
 /// Per-context canonical codes, built from the stored frequencies: the distinct codes
 /// and, per context, the index of its code. Contexts with the same stored frequencies
 /// share one code (the lengths depend on nothing else), so package-merge runs once per
-/// distinct frequency list (on book1 at order 2, 701 of 1307 contexts with more than one
-/// symbol); two entries always get lengths 1 and 1, which need no package-merge.
+/// distinct frequency list (on book1 at order 2, about 700 of 1307 contexts with more than
+/// one symbol); two entries always get lengths 1 and 1, which need no package-merge.
 fn huffman_codes(table: &OrderKTable) -> Result<(Vec<ContextCode>, Vec<u32>)> {
     let mut codes = Vec::new();
     let mut seen: HashMap<Vec<u32>, u32> = HashMap::new();
@@ -435,10 +500,10 @@ fn encode_huffman_generic(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
 
 /// Shortest lookup of [`HuffmanLookup`] for a context whose longest code word is longer:
 /// it looks up at least the first 9 bits, and more (up to [`MAX_CODE_LEN`]) while the
-/// code words beyond the lookup have more than [`LOOKUP_ESCAPE_SHARE`] of the context's
-/// probability; those take [`ContextCode::decode`]. Measured (decompress, b8 = 8 MB of
-/// book1, and kennedy.xls, order 1): every context at 9 bits and every context at 11
-/// bits were each about 10% slower than the other on one of the two files.
+/// code words beyond the lookup have more than `2^-`[`LOOKUP_ESCAPE_SHIFT`] of the
+/// context's probability; those take [`ContextCode::decode`]. Measured (decompress, b8 =
+/// 8 MB of book1, and kennedy.xls, order 1): every context at 9 bits and every context
+/// at 11 bits were each about 10% slower than the other on one of the two files.
 const LOOKUP_BITS: u32 = 9;
 /// Largest share of a context's probability (by its stored frequencies) left to the
 /// escape: `2^-LOOKUP_ESCAPE_SHIFT`.
