@@ -61,7 +61,7 @@
 //!   contexts share the identity table. book1 order 2: about 700 codes and 774 tANS
 //!   tables for 1307 multi-symbol contexts; kennedy.xls about 90 and 135 for 884.
 //! - **Memory** (decoders, hostile tables): Huffman at most `2^22` lookup entries (8 MiB;
-//!   contexts beyond get an escape-only lookup) plus `4 * 2^(8k)` bytes; tANS at most
+//!   contexts beyond get an escape-only lookup of one entry) plus `4 * 2^(8k)` bytes; tANS at most
 //!   [`TANS_MAX_SLOTS`] slots (checked before building: 24 MiB), 8 bytes per entry of the
 //!   table and `8 * 2^(8k)` bytes.
 //!
