@@ -30,12 +30,78 @@
 //! [`rans::decode_order_k`] (per-context reciprocals; per-context slot tables, four lanes
 //! in one loop); the generic [`RansEncoder`]/[`RansDecoder`] loops remain for orders 3
 //! and 4 and for tables too large for [`rans::ContextSlots`], and the tests check that
-//! both write the same streams. The tANS coders skip the tables of one-symbol contexts,
-//! which would be the identity. The coded bits reported are those the table build
+//! both write the same streams. The coded bits reported are those the table build
 //! priced, not a second sum over the symbols. With rANS the order-0 payload is only
 //! built when a lower bound on its length (`n * H_0` less what the coder's states can
 //! hold, see `rans_order0_lower_bound`) leaves it a chance against the best order-k
 //! estimate; otherwise it could not be chosen, so the bytes are the same without it.
+//!
+//! # Huffman and tANS at orders 1 and 2 (same bytes)
+//!
+//! The straightforward coders looked each symbol's context up, searched its entries
+//! (encoders) or walked the code lengths (Huffman decoder), and built both directions'
+//! tANS tables of `2^R` slots for every context. They remain for orders 3 and 4
+//! (`*_generic`) and are the tests' oracle: the fast coders must write the same streams
+//! and fail on every stream exactly as they do, with the same error.
+//!
+//! - **Encoders** ([`HuffmanRows`], [`TansRows`]): per context bytes (a dense array of
+//!   `2^(8k)`) a row of 256 words, one per byte: the code word and its length (u16), or
+//!   tANS's `deltaNbBits` and `deltaFindState` (u64, the latter pointing straight into
+//!   one flat next-state array). An absent byte has a flagged word that moves no state
+//!   out of range; the flag is checked after the loop and the error is the one of the
+//!   straightforward coder (the first absent symbol in coding order).
+//! - **Huffman decoder** ([`HuffmanLookup`]): per context a lookup of its next
+//!   `t_c <= 11` bits (`lookup_bits`) giving byte and length; longer words escape to
+//!   [`ContextCode::decode`]. Five symbols per refill.
+//! - **tANS decoder** ([`TansLookup`]): 3 bytes a slot (`base | nb << 12 | e << 16`)
+//!   and per entry of each context a word with its byte and the place of the context it
+//!   leads to (two dependent loads a symbol). Four symbols per refill.
+//! - **Sharing** ([`SharedTables`], `huffman_codes`): contexts with equal frequencies
+//!   share one code (package-merge once) and one tANS table (by entry index); one-symbol
+//!   contexts share the identity table. book1 order 2: about 700 codes and 774 tANS
+//!   tables for 1307 multi-symbol contexts; kennedy.xls about 90 and 135 for 884.
+//! - **Memory** (decoders, hostile tables): Huffman at most `2^22` lookup entries (8 MiB;
+//!   contexts beyond get an escape-only lookup of one entry) plus `4 * 2^(8k)` bytes; tANS at most
+//!   [`TANS_MAX_SLOTS`] slots (checked before building: 24 MiB), 8 bytes per entry of the
+//!   table and `8 * 2^(8k)` bytes.
+//!
+//! Measured 2026-11-28 (2-core Xeon shared with other jobs; ratios within one command):
+//! `perf stat -e task-clock`, min of 3-5 alternated runs of `shannon compress|decompress
+//! -T 1 --model static` on b8 (8 MB: book1 repeated, 1 MiB blocks), base (main) -> this,
+//! MB/s encode / decode:
+//!
+//! | coder, order | encode | decode |
+//! |---|---|---|
+//! | Huffman 1 | 42.1 -> 188.1 | 56.3 -> 171.1 |
+//! | Huffman 2 | 18.5 -> 33.1 | 34.4 -> 95.9 |
+//! | tANS 1 | 39.9 -> 123.8 | 75.4 -> 117.6 |
+//! | tANS 2 | 13.2 -> 26.1 | 13.4 -> 23.3 |
+//!
+//! callgrind instructions (`valgrind --tool=callgrind`, whole command, `-T 1`), base ->
+//! this, compress / decompress: book1 Huffman o1 150M/86M -> 74M/38M, o2 598M/148M ->
+//! 495M/75M; tANS o1 165M/70M -> 76M/44M, o2 478M/332M -> 192M/131M; kennedy.xls Huffman
+//! o1 340M/123M -> 165M/48M, o2 871M/174M -> 641M/67M; tANS o1 316M/118M -> 106M/61M,
+//! o2 581M/163M -> 315M/65M. For scale, the same run's `shannon bench` on book1 gives
+//! rANS order 1 about 420/420 MB/s and Huffman order 0 about 840/1200 MB/s.
+//!
+//! What limits them now (perf record, cpu-clock): the tANS coders at order 2 wait on
+//! their table loads (a 12 KiB decoding or 8 KiB encoding table a context, several MB a
+//! block, accessed at the state: about 3/4 of the decoder's samples on that load), and
+//! building the decoder's tables takes about 10 ms of a 1 MiB block's 40. The order-1
+//! decoders are chains of two or three dependent L1/L2 loads a symbol. The order-2
+//! Huffman encoder spends most of its time choosing the precisions (package-merge in
+//! [`OrderKTable::build`] for every candidate `s_c`, outside this file), and the order-2
+//! Huffman decoder about a sixth in package-merge for the codes.
+//!
+//! Tried and not kept (same measurements): lookups of 11 bits for every Huffman context
+//! (book1 order 1 decode 9% slower, kennedy.xls 16% faster; the 1/128 rule takes the
+//! better of each); lengths of three-entry codes without package-merge (callgrind
+//! 74.61M -> 74.50M, too few such lists); the Huffman window kept in a local register
+//! (no change); Huffman lookup entries that carry the next context's lookup (u64:
+//! book1 order 1 decode 9% slower, kennedy.xls faster); for the tANS table build,
+//! direct stores, ranks counted in four quarters side by side, a reserved capacity, and
+//! a spread with masked indices (callgrind: spread 22.4M -> 11.4M instructions on book1
+//! order 2; decode time within noise, min of 5-7 alternated runs).
 
 use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
@@ -49,9 +115,11 @@ use crate::error::{Error, Result};
 use crate::format::varint::{read_varint, write_varint};
 use crate::format::{CoderKind, Header};
 use crate::model::order_k::{
-    CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, PairCounts, StaticOrderK, payload_order,
+    ContextTable, CostKind, Lanes, MAX_CONTEXT_SCALE, OrderKTable, PairCounts, StaticOrderK,
+    payload_order,
 };
 use crate::model::{Counts, Distribution};
+use std::collections::HashMap;
 
 /// Lanes and pricing of each coder.
 fn coder_shape(coder: CoderKind) -> (Lanes, CostKind) {
@@ -277,24 +345,144 @@ fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
     dec.finish()
 }
 
-/// Per-context canonical codes, built from the stored frequencies.
-fn huffman_codes(table: &OrderKTable) -> Result<Vec<ContextCode>> {
-    table
-        .contexts()
-        .iter()
-        .map(|c| {
-            let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
-            ContextCode::from_weights(&w)
-        })
-        .collect()
+/// Per-context canonical codes, built from the stored frequencies: the distinct codes
+/// and, per context, the index of its code. Contexts with the same stored frequencies
+/// share one code (the lengths depend on nothing else), so package-merge runs once per
+/// distinct frequency list (on book1 at order 2, about 700 of 1307 contexts with more than
+/// one symbol); two entries always get lengths 1 and 1, which need no package-merge.
+fn huffman_codes(table: &OrderKTable) -> Result<(Vec<ContextCode>, Vec<u32>)> {
+    let mut codes = Vec::new();
+    let mut seen: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut of = Vec::with_capacity(table.contexts().len());
+    for c in table.contexts() {
+        let w: Vec<u32> = c.entries().iter().map(|e| e.freq_c).collect();
+        if let Some(&i) = seen.get(&w) {
+            of.push(i);
+            continue;
+        }
+        let code = if w.len() == 2 && !w.contains(&0) {
+            ContextCode::from_lengths(&[1, 1])?
+        } else {
+            ContextCode::from_weights(&w)?
+        };
+        let i = codes.len() as u32;
+        codes.push(code);
+        seen.insert(w, i);
+        of.push(i);
+    }
+    Ok((codes, of))
 }
 
 /// Symbols between flushes: 5 code words of at most 11 bits fit the writer's 57.
 const HUFFMAN_PER_FLUSH: usize = 5;
 const _: () = assert!(HUFFMAN_PER_FLUSH as u32 * MAX_CODE_LEN <= 57);
 
+/// The context bytes of position `p >= K` (one lane): a constant-order [`context_at`].
+#[inline(always)]
+fn context_of<const K: usize>(data: &[u8], p: usize) -> usize {
+    let mut c = 0usize;
+    for j in 1..=K {
+        c |= usize::from(data[p - j]) << (8 * (j - 1));
+    }
+    c
+}
+
+/// The first symbol, in coding order (last position first), whose context has no table
+/// or lacks it: the error of the straightforward coders.
+fn first_absent(data: &[u8], table: &OrderKTable) -> Error {
+    for p in (0..data.len()).rev() {
+        let found = table
+            .find(context_at(data, p, 0, table.order()))
+            .and_then(|ci| table.contexts()[ci].index_of(data[p]));
+        if found.is_none() {
+            return Error::ZeroFrequency { symbol: data[p] };
+        }
+    }
+    unreachable!("an absent symbol was flagged")
+}
+
+/// Row entry of [`HuffmanRows`] for a symbol its context lacks (no bits, flagged).
+const ROW_ABSENT: u16 = 1 << 15;
+
+/// The Huffman encoder's tables at orders 1 and 2: per context bytes the start of a row
+/// of 256 code words (`code | len << 11`, or [`ROW_ABSENT`]); context bytes without a
+/// table point at row 0, which is all absent. One load a symbol for its row and one for
+/// its word, instead of a context lookup and a search of the context's entries.
+struct HuffmanRows {
+    /// `2^(8k)` row starts.
+    row_of: Vec<u32>,
+    /// `(contexts + 1) * 256` entries.
+    rows: Vec<u16>,
+}
+
+impl HuffmanRows {
+    fn new(table: &OrderKTable, codes: &[ContextCode], of: &[u32]) -> HuffmanRows {
+        let mut row_of = vec![0u32; 1 << (8 * table.order())];
+        let mut rows = vec![ROW_ABSENT; (table.contexts().len() + 1) * 256];
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let start = (ci + 1) * 256;
+            row_of[c.context as usize] = start as u32;
+            let code = &codes[of[ci] as usize];
+            for (ei, e) in c.entries().iter().enumerate() {
+                // Words of at most 11 bits, lengths at most 11: 15 bits in all.
+                rows[start + usize::from(e.symbol)] =
+                    (code.word(ei) | code.length(ei) << 11) as u16;
+            }
+        }
+        HuffmanRows { row_of, rows }
+    }
+
+    /// Puts the word of `symbol` in the context whose row starts at `row`; returns the
+    /// entry for the caller's absent flags.
+    #[inline(always)]
+    fn put(&self, w: &mut BitWriter, row: u32, symbol: u8) -> u16 {
+        let e = self.rows[row as usize + usize::from(symbol)];
+        w.put(u64::from(e & 0x7ff), u32::from(e >> 11) & 0xf);
+        e
+    }
+}
+
+/// Huffman stream (module notes): orders 1 and 2 by [`HuffmanRows`], higher orders by
+/// the straightforward coder.
 fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
-    let codes = huffman_codes(table)?;
+    match table.order() {
+        1 => encode_huffman_rows::<1>(data, table),
+        2 => encode_huffman_rows::<2>(data, table),
+        _ => encode_huffman_generic(data, table),
+    }
+}
+
+fn encode_huffman_rows<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let (codes, of) = huffman_codes(table)?;
+    let rows = HuffmanRows::new(table, &codes, &of);
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut flags = 0u16;
+    // Last position first; the stream does not depend on where the flushes fall.
+    let mut p = data.len();
+    while p >= K + HUFFMAN_PER_FLUSH {
+        for _ in 0..HUFFMAN_PER_FLUSH {
+            p -= 1;
+            flags |= rows.put(&mut w, rows.row_of[context_of::<K>(data, p)], data[p]);
+        }
+        w.flush();
+    }
+    while p > 0 {
+        p -= 1;
+        let c = context_at(data, p, 0, K as u32) as usize;
+        flags |= rows.put(&mut w, rows.row_of[c], data[p]);
+        w.flush();
+    }
+    if flags & ROW_ABSENT != 0 {
+        return Err(first_absent(data, table));
+    }
+    Ok(w.finish())
+}
+
+/// The straightforward Huffman encoder (any order): a context lookup and a search of the
+/// context's entries a symbol. Orders 3 and 4 use it; the tests check the fast one
+/// against it.
+fn encode_huffman_generic(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let (codes, of) = huffman_codes(table)?;
     let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
     for (i, p) in (0..data.len()).rev().enumerate() {
         let ci = table
@@ -303,7 +491,7 @@ fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
         let ei = table.contexts()[ci]
             .index_of(data[p])
             .ok_or_else(|| Error::ZeroFrequency { symbol: data[p] })?;
-        codes[ci].put(&mut w, ei);
+        codes[of[ci] as usize].put(&mut w, ei);
         if i % HUFFMAN_PER_FLUSH == HUFFMAN_PER_FLUSH - 1 {
             w.flush();
         }
@@ -311,8 +499,200 @@ fn encode_huffman(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// Shortest lookup of [`HuffmanLookup`] for a context whose longest code word is longer:
+/// it looks up at least the first 9 bits, and more (up to [`MAX_CODE_LEN`]) while the
+/// code words beyond the lookup have more than `2^-`[`LOOKUP_ESCAPE_SHIFT`] of the
+/// context's probability; those take [`ContextCode::decode`]. Measured (decompress, b8 =
+/// 8 MB of book1, and kennedy.xls, order 1): every context at 9 bits and every context
+/// at 11 bits were each about 10% slower than the other on one of the two files.
+const LOOKUP_BITS: u32 = 9;
+/// Largest share of a context's probability (by its stored frequencies) left to the
+/// escape: `2^-LOOKUP_ESCAPE_SHIFT`.
+const LOOKUP_ESCAPE_SHIFT: u32 = 7;
+/// Most lookup entries of one block (2 bytes each, 8 MiB); contexts beyond it decode
+/// with [`ContextCode::decode`] only, so that a hostile table cannot make the decoder
+/// allocate more (a table of `t` bits needs at least `t + 1` entries in the table).
+const LOOKUP_MAX_ENTRIES: usize = 1 << 22;
+/// Lookup entry: `symbol | len << 8`, or this flag for "longer than the lookup".
+const LOOKUP_ESCAPE: u16 = 1 << 15;
+/// `info` of context bytes without a table.
+const LOOKUP_MISSING: u32 = u32::MAX;
+
+/// The bits `t_c` of a context's lookup: its longest code length if that is at most
+/// [`LOOKUP_BITS`], else the least `t >= LOOKUP_BITS` that leaves at most
+/// `2^-LOOKUP_ESCAPE_SHIFT` of the context's probability to longer code words.
+fn lookup_bits(code: &ContextCode, c: &ContextTable) -> u32 {
+    let max = code.max_len();
+    if max <= LOOKUP_BITS {
+        return max;
+    }
+    let total = 1u64 << c.scale_c;
+    (LOOKUP_BITS..max)
+        .find(|&t| {
+            let escaped: u64 = (0..c.entries().len())
+                .filter(|&ei| code.length(ei) > t)
+                .map(|ei| u64::from(c.entries()[ei].freq_c))
+                .sum();
+            escaped << LOOKUP_ESCAPE_SHIFT <= total
+        })
+        .unwrap_or(max)
+}
+
+/// The Huffman decoder's tables at orders 1 and 2: per context bytes a lookup of the
+/// next `t_c` bits ([`lookup_bits`]) that gives the symbol and its length (a
+/// one-symbol context has `t_c = 0` and one entry of length 0).
+struct HuffmanLookup {
+    /// `2^(8k)` words `offset << 4 | t_c`, or [`LOOKUP_MISSING`].
+    info: Vec<u32>,
+    /// The lookups, one after another.
+    entries: Vec<u16>,
+}
+
+impl HuffmanLookup {
+    /// The lookups of `table`'s contexts, at most `max_entries` entries in all (the
+    /// contexts beyond get `t_c = 0`: one escape entry, or the symbol of a one-symbol
+    /// context).
+    fn new(
+        table: &OrderKTable,
+        codes: &[ContextCode],
+        of: &[u32],
+        max_entries: usize,
+    ) -> HuffmanLookup {
+        let mut info = vec![LOOKUP_MISSING; 1 << (8 * table.order())];
+        let mut entries = Vec::new();
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let code = &codes[of[ci] as usize];
+            let mut t = lookup_bits(code, c);
+            if entries.len() + (1 << t) > max_entries {
+                t = 0;
+            }
+            let start = entries.len();
+            info[c.context as usize] = (start as u32) << 4 | t;
+            entries.resize(start + (1 << t), LOOKUP_ESCAPE);
+            let lookup = &mut entries[start..];
+            for (ei, e) in c.entries().iter().enumerate() {
+                let len = code.length(ei);
+                if len <= t {
+                    // Every t-bit window that starts with the word.
+                    let first = (code.word(ei) << (t - len)) as usize;
+                    lookup[first..first + (1 << (t - len))]
+                        .fill(u16::from(e.symbol) | (len as u16) << 8);
+                }
+            }
+        }
+        HuffmanLookup { info, entries }
+    }
+}
+
+/// Decodes with [`HuffmanLookup`] at orders 1 and 2, else with the straightforward
+/// decoder.
 fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
-    let codes = huffman_codes(table)?;
+    decode_huffman_with(stream, table, out, LOOKUP_MAX_ENTRIES)
+}
+
+/// [`decode_huffman`] with at most `max_entries` lookup entries.
+fn decode_huffman_with(
+    stream: &[u8],
+    table: &OrderKTable,
+    out: &mut [u8],
+    max_entries: usize,
+) -> Result<()> {
+    if table.order() > 2 {
+        return decode_huffman_generic(stream, table, out);
+    }
+    let (codes, of) = huffman_codes(table)?;
+    let lookup = HuffmanLookup::new(table, &codes, &of, max_entries);
+    let d = LookupDecoder {
+        lookup: &lookup,
+        codes: &codes,
+        of: &of,
+        table,
+        mask: table.context_mask(),
+    };
+    let mut r = BackwardBitReader::new(stream)?;
+    let mut ctx = 0u32;
+    let n = out.len();
+    let mut i = 0;
+    // Once the reader cannot refill fast it never can again (it only moves down).
+    while i + HUFFMAN_PER_FLUSH <= n && r.can_refill_fast() {
+        // Leaves at least 57 bits in the window for five words of at most 11, and stream
+        // bytes below it: no overrun is possible until the next refill.
+        r.refill_fast();
+        for o in &mut out[i..i + HUFFMAN_PER_FLUSH] {
+            *o = d.step::<true>(&mut r, &mut ctx)?;
+        }
+        i += HUFFMAN_PER_FLUSH;
+    }
+    for o in &mut out[i..] {
+        r.refill();
+        *o = d.step::<false>(&mut r, &mut ctx)?;
+        if r.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k huffman bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+    }
+    r.finish()
+}
+
+/// What [`decode_huffman`] needs for a symbol.
+struct LookupDecoder<'a> {
+    lookup: &'a HuffmanLookup,
+    codes: &'a [ContextCode],
+    of: &'a [u32],
+    table: &'a OrderKTable,
+    mask: u32,
+}
+
+impl LookupDecoder<'_> {
+    /// One symbol in context `ctx` from a refilled reader (with `FAST`, one refilled by
+    /// `refill_fast` that has given at most 44 bits since); moves `ctx` on. The same bits
+    /// as [`ContextCode::decode`]: the lookup holds the words of at most `t_c` bits, the
+    /// escape the longer ones. `Err` for a context without a table.
+    #[inline(always)]
+    fn step<const FAST: bool>(&self, r: &mut BackwardBitReader, ctx: &mut u32) -> Result<u8> {
+        let info = self.lookup.info[*ctx as usize];
+        // A `let else`-like early return: building the error only when it is returned.
+        if info == LOOKUP_MISSING {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        }
+        let t = info & 0xf;
+        let window = if FAST {
+            r.peek_fast(MAX_CODE_LEN)
+        } else {
+            r.peek(MAX_CODE_LEN)
+        } as usize;
+        let e = self.lookup.entries[(info >> 4) as usize + (window >> (MAX_CODE_LEN - t))];
+        let s = if e & LOOKUP_ESCAPE == 0 {
+            r.consume(u32::from(e >> 8));
+            e as u8
+        } else {
+            self.escape(r, *ctx)
+        };
+        *ctx = (*ctx << 8 | u32::from(s)) & self.mask;
+        Ok(s)
+    }
+
+    /// A code word longer than its context's lookup.
+    #[cold]
+    #[inline(never)]
+    fn escape(&self, r: &mut BackwardBitReader, ctx: u32) -> u8 {
+        // Only contexts with a table have a lookup (and so an escape entry).
+        let ci = self.table.find(ctx).unwrap_or(0);
+        let ei = self.codes[self.of[ci] as usize].decode(r);
+        self.table.contexts()[ci].entries()[ei].symbol
+    }
+}
+
+/// The straightforward Huffman decoder (any order): a context lookup and a walk over
+/// the code lengths a symbol. Orders 3 and 4 use it; the tests check the fast one
+/// against it.
+fn decode_huffman_generic(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    let (codes, of) = huffman_codes(table)?;
     let mask = table.context_mask();
     let mut r = BackwardBitReader::new(stream)?;
     let mut ctx = 0u32;
@@ -325,7 +705,7 @@ fn decode_huffman(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<
             });
         };
         r.refill();
-        let ei = codes[ci].decode(&mut r);
+        let ei = codes[of[ci] as usize].decode(&mut r);
         if r.overrun() {
             return Err(Error::Truncated {
                 what: "order-k huffman bit stream",
@@ -379,8 +759,175 @@ fn tans_tables(table: &OrderKTable) -> Result<Vec<Option<ContextTans>>> {
 /// tANS: one state `x` in `[L, 2L)`, `L = 2^R`, shared by all contexts, and one
 /// [`BitWriter`] stream: for `i = n-1 .. 0` the `nb_i` low bits of `x` before coding
 /// symbol `i` with its context's table, then `x - L` in `R` bits, then the end marker.
-/// The decoder reads `x - L` first and every state must end at `L`.
+/// The decoder reads `x - L` first and every state must end at `L`. Orders 1 and 2 by
+/// [`TansRows`], higher orders by the straightforward coder.
 fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    match table.order() {
+        1 => encode_tans_rows::<1>(data, table),
+        2 => encode_tans_rows::<2>(data, table),
+        _ => encode_tans_generic(data, table),
+    }
+}
+
+/// Symbols between flushes of the tANS coders: at most 4 * 12 bits.
+const TANS_PER_FLUSH: usize = 4;
+const _: () = assert!(TANS_PER_FLUSH as u32 * tans::MAX_TABLE_LOG <= 57);
+
+/// Row flag of [`TansRows`] for a symbol its context lacks.
+const TANS_ABSENT: u64 = 1 << 63;
+
+/// Offsets into the next-state tables of [`TansRows`] and the entries of
+/// [`TansLookup`] for each distinct list of frequencies (at `R`) among the contexts with
+/// more than one symbol: contexts with equal frequencies have the same spread and the
+/// same `x_s` per slot, so they share the tables (by entry index, not by byte). On
+/// book1 at order 2, 774 lists for 1307 contexts; kennedy.xls 135 for 884.
+struct SharedTables {
+    seen: HashMap<Vec<u32>, usize>,
+    spread: Vec<u8>,
+}
+
+impl SharedTables {
+    fn new(r: u32) -> SharedTables {
+        SharedTables {
+            seen: HashMap::new(),
+            spread: vec![0; 1 << r],
+        }
+    }
+
+    /// The offset of the table for `freqs` at log `r`; if it is new, `build(spread)` is
+    /// called with the context's spread to append it at `next_offset`.
+    fn offset(
+        &mut self,
+        freqs: Vec<u32>,
+        r: u32,
+        next_offset: usize,
+        build: impl FnOnce(&[u8]),
+    ) -> Result<usize> {
+        if let Some(&at) = self.seen.get(&freqs) {
+            return Ok(at);
+        }
+        tans::context_spread(&freqs, r, &mut self.spread)?;
+        build(&self.spread);
+        self.seen.insert(freqs, next_offset);
+        Ok(next_offset)
+    }
+}
+
+/// The tANS encoder's tables at orders 1 and 2. Per context bytes the start of a row of
+/// 256 words, one per byte: `deltaNbBits | deltaFindState << 32` of the byte in that
+/// context, or [`TANS_ABSENT`]; context bytes without a table point at row 0 (all
+/// absent). `deltaFindState` indexes `next_state` directly: `cum_e - f_e` plus the
+/// offset of the context's table. Every offset is at least `L` (`next_state` starts with
+/// `L` unused entries), so that `deltaFindState` is never negative and leaves bit 63 free.
+/// A one-symbol context (`f = L`) gets `nb = 0` and the identity table at offset `L`
+/// (`C(s, x) = x`); an absent byte is coded as `nb = R` into the identity, which keeps the
+/// state in `I` until the flag is seen after the loop.
+struct TansRows {
+    row_of: Vec<u32>,
+    rows: Vec<u64>,
+    next_state: Vec<u16>,
+}
+
+impl TansRows {
+    fn new(table: &OrderKTable) -> Result<TansRows> {
+        let r = tans_log(table);
+        let l = 1usize << r;
+        let up = r - table.scale_bits();
+        let mut row_of = vec![0u32; 1 << (8 * table.order())];
+        let absent = TANS_ABSENT | (l as u64) << 32 | u64::from((r << 16) - l as u32);
+        let mut rows = vec![absent; (table.contexts().len() + 1) * 256];
+        let mut next_state = vec![0u16; l];
+        next_state.extend((0..l).map(|u| (l + u) as u16));
+        let mut shared = SharedTables::new(r);
+        let mut cum = [0u32; 256];
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            let mut acc = 0;
+            for (cu, &f) in cum.iter_mut().zip(&freqs) {
+                *cu = acc;
+                acc += f;
+            }
+            let at = if freqs.len() == 1 {
+                l
+            } else {
+                let end = next_state.len();
+                shared.offset(freqs.clone(), r, end, |spread| {
+                    // C(e, x_s) = L + u for the slots u of e in increasing order.
+                    next_state.resize(end + l, 0);
+                    let t = &mut next_state[end..];
+                    let mut next = cum;
+                    for (u, &e) in spread.iter().enumerate() {
+                        let at = &mut next[usize::from(e)];
+                        t[*at as usize] = (l + u) as u16;
+                        *at += 1;
+                    }
+                })?
+            };
+            let start = (ci + 1) * 256;
+            row_of[c.context as usize] = start as u32;
+            for ((e, &f), &cu) in c.entries().iter().zip(&freqs).zip(&cum) {
+                // nb = R - floor(log2 f) or one less: (x + deltaNbBits) >> 16.
+                let k = r - f.ilog2();
+                let delta_nb = (k << 16).wrapping_sub(f << k);
+                let delta_find = (at as u32 + cu) - f;
+                rows[start + usize::from(e.symbol)] =
+                    u64::from(delta_nb) | u64::from(delta_find) << 32;
+            }
+        }
+        Ok(TansRows {
+            row_of,
+            rows,
+            next_state,
+        })
+    }
+
+    /// Codes `symbol` in the context whose row starts at `row`: puts the low `nb` bits of
+    /// `x` into `w` and moves `x` to `C(s, x >> nb)`. Returns the row word for the
+    /// caller's absent flags.
+    #[inline(always)]
+    fn step(&self, x: &mut u32, w: &mut BitWriter, row: u32, symbol: u8) -> u64 {
+        let t = self.rows[row as usize + usize::from(symbol)];
+        let nb = x.wrapping_add(t as u32) >> 16;
+        w.put(u64::from(*x & ((1 << nb) - 1)), nb);
+        let slot = (*x >> nb) + ((t >> 32) as u32 & 0x7fff_ffff);
+        *x = u32::from(self.next_state[slot as usize]);
+        t
+    }
+}
+
+fn encode_tans_rows<const K: usize>(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
+    let r = tans_log(table);
+    let rows = TansRows::new(table)?;
+    let l = 1u32 << r;
+    let mut x = l;
+    let mut w = BitWriter::with_capacity(data.len() / 2 + 16);
+    let mut flags = 0u64;
+    let mut p = data.len();
+    while p >= K + TANS_PER_FLUSH {
+        for _ in 0..TANS_PER_FLUSH {
+            p -= 1;
+            let row = rows.row_of[context_of::<K>(data, p)];
+            flags |= rows.step(&mut x, &mut w, row, data[p]);
+        }
+        w.flush();
+    }
+    while p > 0 {
+        p -= 1;
+        let row = rows.row_of[context_at(data, p, 0, K as u32) as usize];
+        flags |= rows.step(&mut x, &mut w, row, data[p]);
+        w.flush();
+    }
+    if flags & TANS_ABSENT != 0 {
+        return Err(first_absent(data, table));
+    }
+    w.flush();
+    w.put(u64::from(x - l), r);
+    Ok(w.finish())
+}
+
+/// The straightforward tANS encoder (any order, [`ContextTans`] per context): orders 3
+/// and 4 use it; the tests check the fast one against it.
+fn encode_tans_generic(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
     let l = 1u32 << r;
@@ -407,6 +954,114 @@ fn encode_tans(data: &[u8], table: &OrderKTable) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// A context's place in [`TansLookup`]: the byte offset of its slots in `entries`
+/// (bits 0-27) and the index of its first entry in `recs` (bits 28-55); all ones in the
+/// low 28 bits for context bytes without a table.
+const TANS_MISSING: u64 = (1 << 28) - 1;
+
+/// The tANS decoder's tables at orders 1 and 2. Per slot 3 bytes, `base | nb << 12 |
+/// e << 16`: `D(x)` as the next slot's base, the bits to read and the entry index `e` of
+/// the context (so tables are shared as in [`SharedTables`]); entries 0 to `L - 1` are
+/// the identity (`nb = 0`, base `u`), the table of every one-symbol context. Per entry of
+/// every context a word `symbol | next << 8`, `next` the place (see [`TANS_MISSING`])
+/// of the context that the symbol leads to: a symbol is two dependent loads, the slot and
+/// the word, with no lookup of the context bytes between them. 3-byte slots, not 4: a
+/// quarter less to keep in cache, and the order-2 decoder waits on these loads.
+struct TansLookup {
+    /// Place of the zero context, where decoding starts.
+    start: u64,
+    /// `3 * slots + 1` bytes (the last one pads the 4-byte load of the last slot).
+    entries: Vec<u8>,
+    recs: Vec<u64>,
+}
+
+impl TansLookup {
+    fn new(table: &OrderKTable) -> Result<TansLookup> {
+        let r = tans_log(table);
+        let l = 1usize << r;
+        let up = r - table.scale_bits();
+        let mask = table.context_mask();
+        let mut place = vec![TANS_MISSING; 1 << (8 * table.order())];
+        let mut entries: Vec<u8> = (0..l as u32)
+            .flat_map(|u| u.to_le_bytes()[..3].to_vec())
+            .collect();
+        let mut shared = SharedTables::new(r);
+        let mut n_recs = 0u64;
+        for c in table.contexts() {
+            let freqs: Vec<u32> = c.entries().iter().map(|e| e.freq << up).collect();
+            let at = if freqs.len() == 1 {
+                0
+            } else {
+                let end = entries.len();
+                let f = freqs.clone();
+                shared.offset(freqs, r, end, |spread| {
+                    // Slot u of entry e gets the next unused x_s of I_e, in increasing u.
+                    let mut next_xs = [0u32; 256];
+                    next_xs[..f.len()].copy_from_slice(&f);
+                    entries.extend(spread.iter().flat_map(|&e| {
+                        let at = &mut next_xs[usize::from(e)];
+                        let x_s = *at;
+                        *at += 1;
+                        let nb = r - x_s.ilog2();
+                        let w = ((x_s << nb) - l as u32) | nb << 12 | u32::from(e) << 16;
+                        [w as u8, (w >> 8) as u8, (w >> 16) as u8]
+                    }));
+                })?
+            };
+            place[c.context as usize] = at as u64 | n_recs << 28;
+            n_recs += c.entries().len() as u64;
+        }
+        entries.push(0);
+        let mut recs = Vec::with_capacity(n_recs as usize);
+        for c in table.contexts() {
+            recs.extend(c.entries().iter().map(|e| {
+                let next = (c.context << 8 | u32::from(e.symbol)) & mask;
+                u64::from(e.symbol) | place[next as usize] << 8
+            }));
+        }
+        Ok(TansLookup {
+            start: place[0],
+            entries,
+            recs,
+        })
+    }
+
+    /// One symbol from slot `u` in the context at `place`; moves both on. With `FAST`
+    /// the reader was refilled by `refill_fast` and has given at most 36 bits since;
+    /// otherwise it refills as it reads. `Err` for a context without a table.
+    #[inline(always)]
+    fn step<const FAST: bool>(
+        &self,
+        u: &mut usize,
+        place: &mut u64,
+        rd: &mut BackwardBitReader,
+    ) -> Result<u8> {
+        if *place & TANS_MISSING == TANS_MISSING {
+            return Err(Error::Corrupt {
+                what: "context without a table",
+            });
+        }
+        // u < L: it is a base plus fewer than 2^nb bits, which D keeps below L.
+        let at = (*place & TANS_MISSING) as usize + 3 * *u;
+        let e = u32::from_le_bytes(self.entries[at..at + 4].try_into().unwrap_or([0; 4]));
+        let nb = (e >> 12) & 0xf;
+        let bits = if FAST {
+            // nb <= 12; for nb = 0 the shifts give 0.
+            let b = (rd.aligned_bits() >> 1) >> (63 - nb);
+            rd.consume(nb);
+            b
+        } else if nb == 0 {
+            0
+        } else {
+            rd.read(nb)
+        };
+        *u = (e & 0xfff) as usize + bits as usize;
+        let rec = self.recs[(*place >> 28) as usize + (e >> 16 & 0xff) as usize];
+        *place = rec >> 8;
+        Ok(rec as u8)
+    }
+}
+
 fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
     if !tans_fits(table) {
         return Err(Error::LimitExceeded {
@@ -415,6 +1070,48 @@ fn decode_tans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
             max: TANS_MAX_SLOTS,
         });
     }
+    if table.order() > 2 {
+        return decode_tans_generic(stream, table, out);
+    }
+    let r = tans_log(table);
+    let lookup = TansLookup::new(table)?;
+    let mut rd = BackwardBitReader::new(stream)?;
+    let mut u = rd.read(r) as usize;
+    let mut place = lookup.start;
+    let n = out.len();
+    let mut i = 0;
+    // Once the reader cannot refill fast it never can again (it only moves down).
+    while i + TANS_PER_FLUSH <= n && rd.can_refill_fast() {
+        // At least 57 bits in the window for four reads of at most 12, and stream bytes
+        // below it: no overrun is possible until the next refill.
+        rd.refill_fast();
+        for o in &mut out[i..i + TANS_PER_FLUSH] {
+            *o = lookup.step::<true>(&mut u, &mut place, &mut rd)?;
+        }
+        i += TANS_PER_FLUSH;
+    }
+    for o in &mut out[i..] {
+        *o = lookup.step::<false>(&mut u, &mut place, &mut rd)?;
+        if rd.overrun() {
+            return Err(Error::Truncated {
+                what: "order-k tans bit stream",
+                needed: 1,
+                available: 0,
+            });
+        }
+    }
+    if u != 0 {
+        return Err(Error::Corrupt {
+            what: "order-k tans final state differs from the initial state",
+        });
+    }
+    rd.finish()
+}
+
+/// The straightforward tANS decoder (any order, [`ContextTans`] per context): orders 3
+/// and 4 use it; the tests check the fast one against it. The caller checks
+/// [`tans_fits`].
+fn decode_tans_generic(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
     let r = tans_log(table);
     let tables = tans_tables(table)?;
     let mask = table.context_mask();
@@ -632,6 +1329,179 @@ mod tests {
         assert_eq!(present, 1 << 16);
     }
 
+    /// The fast Huffman coders against the straightforward ones on one block at order
+    /// `k`: the same stream, and the fast decoder (with a full lookup budget and with a
+    /// tiny one, which sends most contexts to the escape) gives the block back.
+    fn huffman_fast_equals_generic(data: &[u8], k: u32) {
+        let (table, _) = OrderKTable::build(data, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+        let fast = encode_huffman(data, &table).unwrap();
+        let generic = encode_huffman_generic(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        for budget in [LOOKUP_MAX_ENTRIES, 40, 0] {
+            let mut out = vec![0u8; data.len()];
+            decode_huffman_with(&fast, &table, &mut out, budget).unwrap();
+            assert!(out == data, "order {k}, budget {budget}: fast decoder");
+        }
+    }
+
+    /// On any stream, the fast Huffman decoder (any lookup budget) fails exactly when the
+    /// straightforward one does, with the same error, and otherwise decodes the same bytes.
+    fn huffman_decoders_agree(table: &OrderKTable, stream: &[u8], n: usize, budget: usize) {
+        let mut a = vec![0u8; n];
+        let mut b = vec![0u8; n];
+        let fast = decode_huffman_with(stream, table, &mut a, budget);
+        let generic = decode_huffman_generic(stream, table, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{generic:?}"));
+        if fast.is_ok() {
+            assert!(a == b);
+        }
+    }
+
+    #[test]
+    fn huffman_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                huffman_fast_equals_generic(&data, k);
+            }
+        }
+    }
+
+    #[test]
+    fn huffman_fast_encoder_reports_the_absent_symbol_of_the_generic_one() {
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"abcabcabcabc", k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            for data in [
+                &b"abcabcabcabz"[..],
+                b"zbcabcabcabc",
+                b"abcabcabcacb",
+                b"bb",
+            ] {
+                let fast = encode_huffman(data, &table).unwrap_err();
+                let generic = encode_huffman_generic(data, &table).unwrap_err();
+                assert_eq!(format!("{fast:?}"), format!("{generic:?}"), "order {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn huffman_fast_decoder_fails_as_the_generic_one_on_truncations_and_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; one stream, many contexts".repeat(12);
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(&data, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            let s = encode_huffman(&data, &table).unwrap();
+            for cut in 0..s.len() {
+                huffman_decoders_agree(&table, &s[..cut], data.len(), LOOKUP_MAX_ENTRIES);
+                huffman_decoders_agree(&table, &s[s.len() - cut..], data.len(), 16);
+            }
+            for n in [
+                0,
+                1,
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                huffman_decoders_agree(&table, &s, n, LOOKUP_MAX_ENTRIES);
+            }
+        }
+    }
+
+    /// The tANS table of `data` at order `k` (lowered to fit as the encoder does).
+    fn tans_table(data: &[u8], k: u32, scale: u32) -> OrderKTable {
+        let (table, _) = OrderKTable::build(data, k, Lanes::One, scale, CostKind::Ideal).unwrap();
+        if tans_fits(&table) {
+            return table;
+        }
+        let fit = (TANS_MAX_SLOTS / table.contexts().len() as u64).ilog2();
+        OrderKTable::build(data, k, Lanes::One, fit, CostKind::Ideal)
+            .unwrap()
+            .0
+    }
+
+    /// The fast tANS coders against the straightforward ones on one block at order `k`:
+    /// the same stream, and the fast decoder gives the block back.
+    fn tans_fast_equals_generic(data: &[u8], k: u32, scale: u32) {
+        let table = tans_table(data, k, scale);
+        let fast = encode_tans(data, &table).unwrap();
+        let generic = encode_tans_generic(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        let mut out = vec![0u8; data.len()];
+        decode_tans(&fast, &table, &mut out).unwrap();
+        assert!(out == data, "order {k}: fast decoder");
+    }
+
+    /// On any stream, the fast tANS decoder fails exactly when the straightforward one
+    /// does, with the same error, and otherwise decodes the same bytes.
+    fn tans_decoders_agree(table: &OrderKTable, stream: &[u8], n: usize) {
+        let mut a = vec![0u8; n];
+        let mut b = vec![0u8; n];
+        let fast = decode_tans(stream, table, &mut a);
+        let generic = decode_tans_generic(stream, table, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{generic:?}"));
+        if fast.is_ok() {
+            assert!(a == b);
+        }
+    }
+
+    #[test]
+    fn tans_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                tans_fast_equals_generic(&data, k, 12);
+            }
+        }
+    }
+
+    #[test]
+    fn tans_fast_encoder_reports_the_absent_symbol_of_the_generic_one() {
+        for k in 1..=2 {
+            let table = tans_table(b"abcabcabcabcaabbcc", k, 12);
+            for data in [
+                &b"abcabcabcabz"[..],
+                b"zbcabcabcabc",
+                b"abcabcabcacb",
+                b"bb",
+            ] {
+                let fast = encode_tans(data, &table).unwrap_err();
+                let generic = encode_tans_generic(data, &table).unwrap_err();
+                assert_eq!(format!("{fast:?}"), format!("{generic:?}"), "order {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn tans_fast_decoder_fails_as_the_generic_one_on_truncations_and_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; one state, many contexts".repeat(12);
+        for k in 1..=2 {
+            let table = tans_table(&data, k, 12);
+            let s = encode_tans(&data, &table).unwrap();
+            for cut in 0..s.len() {
+                tans_decoders_agree(&table, &s[..cut], data.len());
+                tans_decoders_agree(&table, &s[s.len() - cut..], data.len());
+            }
+            for n in [
+                0,
+                1,
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                tans_decoders_agree(&table, &s, n);
+            }
+        }
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -682,6 +1552,32 @@ mod tests {
             if fast.is_ok() {
                 prop_assert_eq!(a, b);
             }
+        }
+
+        #[test]
+        fn huffman_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2) {
+            if !data.is_empty() {
+                huffman_fast_equals_generic(&data, k);
+            }
+        }
+
+        #[test]
+        fn huffman_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800, budget in prop_oneof![Just(LOOKUP_MAX_ENTRIES), 0usize..300]) {
+            let (table, _) = OrderKTable::build(&model, k, Lanes::One, 12, CostKind::Huffman).unwrap();
+            huffman_decoders_agree(&table, &stream, n, budget);
+        }
+
+        #[test]
+        fn tans_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2, scale in 9u32..=12) {
+            if !data.is_empty() {
+                tans_fast_equals_generic(&data, k, scale);
+            }
+        }
+
+        #[test]
+        fn tans_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800) {
+            let table = tans_table(&model, k, 12);
+            tans_decoders_agree(&table, &stream, n);
         }
 
         #[test]

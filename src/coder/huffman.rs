@@ -1636,6 +1636,16 @@ impl ContextCode {
         self.words[i] >> 16
     }
 
+    /// The code word of entry `i` (`< len()`) in its low [`ContextCode::length`] bits.
+    pub fn word(&self, i: usize) -> u32 {
+        self.words[i] & 0xffff
+    }
+
+    /// The longest code length in use (0 for a one-entry code).
+    pub fn max_len(&self) -> u32 {
+        self.max_len.into()
+    }
+
     /// Puts the code word of entry `i` (`< len()`) into `w` (at most `MAX_CODE_LEN`
     /// bits; the caller flushes).
     #[inline]

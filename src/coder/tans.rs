@@ -1249,16 +1249,8 @@ impl ContextTans {
             cum.push(acc);
             acc += f;
         }
-        // Spread as in TansTables::new: an odd step visits every slot once.
         let mut spread = vec![0u8; l];
-        let step = (l >> 1) + (l >> 3) + 3;
-        let mut pos = 0;
-        for (e, &f) in freqs.iter().enumerate() {
-            for _ in 0..f {
-                spread[pos] = e as u8;
-                pos = (pos + step) & (l - 1);
-            }
-        }
+        context_spread(freqs, r, &mut spread)?;
         let mut next_xs = freqs.to_vec();
         let mut decode = vec![DecodeEntry::default(); l].into_boxed_slice();
         let mut next_state = vec![0u16; l].into_boxed_slice();
@@ -1325,6 +1317,43 @@ impl ContextTans {
         *u = usize::from(e.base) + bits as usize;
         e.symbol
     }
+}
+
+/// Deals the `L = 2^table_log` slots of one context's table to its entries, as
+/// [`ContextTans::new`] does (part of the format): `slots[u]` is the index of the entry
+/// that owns slot `u`. Entries in the order given, `f_e` slots each, by walking from slot
+/// 0 with the odd step `5L/8 + 3` (as `TansTables::new`), which visits every slot once.
+///
+/// Errors as [`ContextTans::new`]: the table log out of range, frequencies that are not
+/// all `>= 1` or do not sum to `L`, more than 256 entries, or `slots` not `L` long.
+pub fn context_spread(freqs: &[u32], table_log: u32, slots: &mut [u8]) -> Result<()> {
+    let r = table_log;
+    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&r) {
+        return Err(Error::LimitExceeded {
+            what: "tans table log",
+            got: u64::from(r),
+            max: u64::from(MAX_TABLE_LOG),
+        });
+    }
+    let l = 1usize << r;
+    if freqs.len() > 256
+        || slots.len() != l
+        || freqs.contains(&0)
+        || freqs.iter().map(|&f| u64::from(f)).sum::<u64>() != l as u64
+    {
+        return Err(Error::Corrupt {
+            what: "context tans frequencies do not sum to the table size",
+        });
+    }
+    let step = (l >> 1) + (l >> 3) + 3;
+    let mut pos = 0;
+    for (e, &f) in freqs.iter().enumerate() {
+        for _ in 0..f {
+            slots[pos] = e as u8;
+            pos = (pos + step) & (l - 1);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
