@@ -39,10 +39,12 @@
 //!    times its length: at most `8 * table_len` entries of 16 bytes and `4 * table_len`
 //!    contexts of 24 bytes (plus their hashed index, 16 bytes a context), or a dense
 //!    index of `256^k` u32 when `k <= 2`. The coders add per-context codes (Huffman:
-//!    about 80 bytes a context and 5 an entry; tANS: 6 bytes a slot, at most `2^23`
-//!    slots, none for a one-symbol context; the rANS fast decoder for `k <= 2`: 4 bytes
-//!    a slot of `sum_c 2^s_c`, at most `2^22` slots (else the generic decoder), plus a
-//!    256 KiB index).
+//!    about 80 bytes a context and 5 an entry, and from the tenth session's fast paths
+//!    at most `2^22` lookup entries of 2 bytes; tANS: at most `2^23` slots of 3 bytes
+//!    for the decoder, 8 bytes an entry, none for a one-symbol context, see
+//!    `codec::static_k`'s notes; the rANS fast decoder for `k <= 2`: 4 bytes a slot of
+//!    `sum_c 2^s_c`, at most `2^22` slots (else the generic decoder), plus a 256 KiB
+//!    index).
 //! 6. **Lanes.** rANS codes a block as four interleaved *lanes* (quarters) so that its
 //!    four states have independent context chains; each lane starts from a zero
 //!    context. [`Lanes`] says which; the table layout does not depend on it.
