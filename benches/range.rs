@@ -10,7 +10,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shannon::coder::range::{RangeDecoder, RangeEncoder, decode_order0, encode_order0};
+use shannon::coder::range::{
+    RangeDecoder, RangeEncoder, decode_order0, decode_order0_pair, encode_order0,
+    encode_order0_pair,
+};
 use shannon::coder::{Decode, Encode};
 use shannon::model::{Counts, Distribution, FreqTable};
 
@@ -53,6 +56,19 @@ fn bench_range(c: &mut Criterion) {
             group.bench_function("decode_order0", |b| {
                 b.iter(|| {
                     decode_order0(black_box(&stream), &table, &mut out).unwrap();
+                    black_box(&out);
+                })
+            });
+            // Two coders taking turns (format 6's large static blocks).
+            group.bench_function("encode_order0_pair", |b| {
+                b.iter(|| black_box(encode_order0_pair(black_box(&data), &table).unwrap()))
+            });
+            let pair = encode_order0_pair(&data, &table).unwrap();
+            decode_order0_pair(&pair, &table, &mut out).unwrap();
+            assert_eq!(out, data);
+            group.bench_function("decode_order0_pair", |b| {
+                b.iter(|| {
+                    decode_order0_pair(black_box(&pair), &table, &mut out).unwrap();
                     black_box(&out);
                 })
             });
