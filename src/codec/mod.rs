@@ -325,7 +325,7 @@ fn with_frequency_model<T>(
 
 /// Codes `data` with a frequency model at the start of a block (`docs/FORMAT.md`): with
 /// the arithmetic coder, two range coders taking turns ([`InterleavedRangeEncoder`],
-/// the payload laid out by [`range::join_pair`]); with rANS, its stream alone.
+/// the payload laid out by [`crate::coder::join_pair`]); with rANS, its stream alone.
 fn encode_frequency(data: &[u8], order: u32, coder: CoderKind) -> Result<(Vec<u8>, BlockCost)> {
     with_frequency_model(order, false, |model| {
         if coder == CoderKind::Arithmetic {

@@ -386,7 +386,7 @@ impl FrequencyDist {
         self.set_with::<true>(counts, total, last, top, true, buckets)
     }
 
-    /// [`FrequencyDist::set`]'s steps; with `AVX2` (which only functions compiled for
+    /// `FrequencyDist::set`'s steps (`set` is the tests' entry); with `AVX2` (which only functions compiled for
     /// AVX2 may ask for) by [`intervals_avx2`] and [`buckets_avx2`].
     #[inline(always)]
     fn set_with<const AVX2: bool>(
@@ -680,9 +680,10 @@ fn buckets_avx2(start: &[u16; 257], bucket: &mut [u8; BUCKETS]) {
 
 /// The freqs of the rebuild rule before the remainder, `freq[y] = floor(c[y] m / 2^16)`
 /// with `m = mh 2^16 + ml`, as `c mh + floor(c ml / 2^16)` in 16-bit lanes (exact: each
-/// `freq < 2^16`, module notes), and in one pass their starts, `start[y] = freq[0] + ...
-/// + freq[y - 1]` for `y` in `0..256`; returns the sum of all 256 mod `2^16` (the sum is
-/// at most `2^16`, and every partial sum below it, so no start wraps).
+/// `freq < 2^16`, module notes), and in one pass their starts,
+/// `start[y] = freq[0] + ... + freq[y - 1]` for `y` in `0..256`; returns the sum of all
+/// 256 mod `2^16` (the sum is at most `2^16`, and every partial sum below it, so no start
+/// wraps).
 ///
 /// Used where the CPU has no AVX2 ([`intervals_avx2`] does the whole rule otherwise).
 /// Eight lanes to an SSE2 vector (part of every x86-64 CPU): a multiply and a high

@@ -1179,7 +1179,7 @@ impl CostBound {
     }
 }
 
-/// [`crate::model::normalize`] for one context's counts (all `>= 1`, in rank order), with the same
+/// [`crate::model::normalize()`] for one context's counts (all `>= 1`, in rank order), with the same
 /// result bit for bit and much less work: it looks at the context's symbols only, not
 /// at 256 counters, and keeps each symbol's marginal gain and loss instead of
 /// recomputing two logarithms per symbol per unit moved.
@@ -1340,7 +1340,7 @@ impl Normalizer {
     }
 
     /// Prepares runs at every scale `s <= top` for `counts` (non-empty, each `>= 1`):
-    /// the first guess `floor(c 2^s / n)` of [`crate::model::normalize`] is
+    /// the first guess `floor(c 2^s / n)` of [`crate::model::normalize()`] is
     /// `floor(c 2^top / n) >> (top - s)` (`floor(floor(a) / b) = floor(a / b)` for a
     /// positive integer `b`), so one division per symbol serves every `s`.
     fn prepare(&mut self, counts: &[u64], top: u32) -> Result<()> {
@@ -1366,7 +1366,7 @@ impl Normalizer {
         Ok(())
     }
 
-    /// [`Normalizer::run`] at `s <= top` for the counts given to
+    /// `Normalizer::run` (the tests' entry) at `s <= top` for the counts given to
     /// [`Normalizer::prepare`]. (Not inlined, so that its loops get registers of their
     /// own.)
     #[inline(never)]
@@ -2287,7 +2287,7 @@ mod tests {
     }
 
     /// The choice of [`best_precision`] by trying every precision with
-    /// [`crate::model::normalize`], [`context_bits`] and [`coded_bits`].
+    /// [`crate::model::normalize()`], [`context_bits`] and [`coded_bits`].
     fn plain_precision(
         kind: CostKind,
         max_scale: u32,

@@ -27,7 +27,7 @@ pub struct FreqTable {
 }
 
 impl FreqTable {
-    /// Builds the optimal quantised table for `counts` (see [`normalize`]).
+    /// Builds the optimal quantised table for `counts` (see [`normalize()`]).
     pub fn from_counts(counts: &Counts, scale_bits: u32) -> Result<FreqTable> {
         let freq = normalize(counts, scale_bits)?;
         FreqTable::from_freqs(freq, scale_bits)
