@@ -1227,30 +1227,21 @@ impl ContextTans {
     /// [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`]); entries are spread in the order given.
     pub fn new(symbols: &[u8], freqs: &[u32], table_log: u32) -> Result<ContextTans> {
         let r = table_log;
-        if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&r) {
-            return Err(Error::LimitExceeded {
-                what: "tans table log",
-                got: u64::from(r),
-                max: u64::from(MAX_TABLE_LOG),
-            });
-        }
-        let l = 1usize << r;
-        if symbols.len() != freqs.len()
-            || freqs.contains(&0)
-            || freqs.iter().map(|&f| u64::from(f)).sum::<u64>() != l as u64
-        {
+        let l = context_table_size(r)?;
+        if symbols.len() != freqs.len() {
             return Err(Error::Corrupt {
                 what: "context tans frequencies do not sum to the table size",
             });
         }
+        // Checks the frequencies (each >= 1, summing to L, at most 256) before any use.
+        let mut spread = vec![0u8; l];
+        context_spread(freqs, r, &mut spread)?;
         let mut cum = Vec::with_capacity(freqs.len());
         let mut acc = 0u32;
         for &f in freqs {
             cum.push(acc);
             acc += f;
         }
-        let mut spread = vec![0u8; l];
-        context_spread(freqs, r, &mut spread)?;
         let mut next_xs = freqs.to_vec();
         let mut decode = vec![DecodeEntry::default(); l].into_boxed_slice();
         let mut next_state = vec![0u16; l].into_boxed_slice();
@@ -1319,6 +1310,19 @@ impl ContextTans {
     }
 }
 
+/// `L = 2^table_log` for a table log in [`MIN_TABLE_LOG`]`..=`[`MAX_TABLE_LOG`], else
+/// [`Error::LimitExceeded`].
+fn context_table_size(table_log: u32) -> Result<usize> {
+    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&table_log) {
+        return Err(Error::LimitExceeded {
+            what: "tans table log",
+            got: u64::from(table_log),
+            max: u64::from(MAX_TABLE_LOG),
+        });
+    }
+    Ok(1 << table_log)
+}
+
 /// Deals the `L = 2^table_log` slots of one context's table to its entries, as
 /// [`ContextTans::new`] does (part of the format): `slots[u]` is the index of the entry
 /// that owns slot `u`. Entries in the order given, `f_e` slots each, by walking from slot
@@ -1327,15 +1331,7 @@ impl ContextTans {
 /// Errors as [`ContextTans::new`]: the table log out of range, frequencies that are not
 /// all `>= 1` or do not sum to `L`, more than 256 entries, or `slots` not `L` long.
 pub fn context_spread(freqs: &[u32], table_log: u32, slots: &mut [u8]) -> Result<()> {
-    let r = table_log;
-    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&r) {
-        return Err(Error::LimitExceeded {
-            what: "tans table log",
-            got: u64::from(r),
-            max: u64::from(MAX_TABLE_LOG),
-        });
-    }
-    let l = 1usize << r;
+    let l = context_table_size(table_log)?;
     if freqs.len() > 256
         || slots.len() != l
         || freqs.contains(&0)
