@@ -386,8 +386,9 @@ impl FrequencyDist {
         self.set_with::<true>(counts, total, last, top, true, buckets)
     }
 
-    /// `FrequencyDist::set`'s steps (`set` is the tests' entry); with `AVX2` (which only functions compiled for
-    /// AVX2 may ask for) by [`intervals_avx2`] and [`buckets_avx2`].
+    /// `FrequencyDist::set`'s steps (`set` is the tests' entry); with `AVX2` (which only
+    /// functions compiled for AVX2 may ask for) by [`intervals_avx2`] and
+    /// [`buckets_avx2`].
     #[inline(always)]
     fn set_with<const AVX2: bool>(
         &mut self,
