@@ -817,12 +817,16 @@ fn decode_symbols_interleaved<M: Model, D: Decode>(
 
 /// Whether decoding models look targets up by a bucket probe and
 /// [`FrequencyDist::find_counting`] instead of the bucket walk: on x86-64 CPUs with
-/// AVX2 and POPCNT.
+/// AVX2 and POPCNT. The loops that do are also compiled for BMI2, LZCNT and MOVBE (all
+/// in x86-64-v3, as AVX2 is), which the range decoder's renormalisation uses.
 #[inline(always)]
 fn counting() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("popcnt");
+        && std::arch::is_x86_feature_detected!("popcnt")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+        && std::arch::is_x86_feature_detected!("movbe");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
 }
@@ -1137,9 +1141,9 @@ impl FrequencyModel {
     }
 
     /// [`FrequencyModel::decode_order`] with [`FrequencyDist::find_counting`],
-    /// compiled for AVX2.
+    /// compiled for AVX2 (and the rest of [`counting`]'s features).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt")]
+    #[target_feature(enable = "avx2,popcnt,bmi2,lzcnt,movbe")]
     fn decode_order_avx2<D: Decode, const ORDER: usize>(
         &mut self,
         out: &mut [u8],
@@ -1169,12 +1173,12 @@ impl FrequencyModel {
         match (self.order, self.buckets) {
             #[cfg(target_arch = "x86_64")]
             (0, true) if counting() => {
-                // SAFETY: `counting` found AVX2 and POPCNT.
+                // SAFETY: `counting` found every feature the function is compiled for.
                 unsafe { self.decode_pairs_avx2::<D, 0>(out, even, odd) }
             }
             #[cfg(target_arch = "x86_64")]
             (1, true) if counting() => {
-                // SAFETY: `counting` found AVX2 and POPCNT.
+                // SAFETY: `counting` found every feature the function is compiled for.
                 unsafe { self.decode_pairs_avx2::<D, 1>(out, even, odd) }
             }
             (0, true) => self.decode_pairs::<D, 0, false>(out, even, odd),
@@ -1246,9 +1250,9 @@ impl FrequencyModel {
     }
 
     /// [`FrequencyModel::decode_pairs`] with [`FrequencyDist::find_counting`],
-    /// compiled for AVX2.
+    /// compiled for AVX2 (and the rest of [`counting`]'s features).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt")]
+    #[target_feature(enable = "avx2,popcnt,bmi2,lzcnt,movbe")]
     fn decode_pairs_avx2<D: Decode, const ORDER: usize>(
         &mut self,
         out: &mut [u8],
@@ -1329,12 +1333,12 @@ impl Model for FrequencyModel {
         match (self.order, self.buckets) {
             #[cfg(target_arch = "x86_64")]
             (0, true) if counting() => {
-                // SAFETY: `counting` found AVX2 and POPCNT.
+                // SAFETY: `counting` found every feature the function is compiled for.
                 unsafe { self.decode_order_avx2::<D, 0>(out, coder) }
             }
             #[cfg(target_arch = "x86_64")]
             (1, true) if counting() => {
-                // SAFETY: `counting` found AVX2 and POPCNT.
+                // SAFETY: `counting` found every feature the function is compiled for.
                 unsafe { self.decode_order_avx2::<D, 1>(out, coder) }
             }
             (0, true) => self.decode_order::<D, 0, false>(out, coder),
