@@ -376,6 +376,10 @@ fn decode_frequency(
             model.decode_interleaved(out, &mut even, &mut odd)?;
             Decode::finish(even)?;
             Decode::finish(odd)
+        } else if coder == CoderKind::Rans {
+            let mut rans = RansDecoder::new(payload)?;
+            model.decode_rans(out, &mut rans)?;
+            Decode::finish(rans)
         } else {
             decode_streamed(coder, payload, out, model, what)
         }

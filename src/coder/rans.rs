@@ -178,7 +178,7 @@ use crate::model::{Distribution, FreqTable, MAX_SCALE_BITS};
 /// Lower end of the state interval `[L, L * 2^32)`.
 const L: u64 = 1 << 31;
 /// Number of interleaved states.
-const STATES: usize = 4;
+pub(crate) const STATES: usize = 4;
 /// Bytes of the header: the four final states.
 const HEADER_BYTES: usize = 8 * STATES;
 /// Bytes per renormalisation word.
@@ -501,28 +501,9 @@ impl Decode for RansDecoder<'_> {
     /// `x * 2^32 + w`, which is `>= 2^47 >= L` and `< 2^63`. One step always suffices.
     #[inline]
     fn consume(&mut self, start: u32, freq: u32, scale_bits: u32) {
-        debug_assert!(scale_bits <= MAX_SCALE_BITS);
         let j = self.next % STATES;
         self.next = self.next.wrapping_add(1);
-        let xp = self.states[j];
-        let mask = (1u64 << scale_bits) - 1;
-        // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
-        let mut x = u64::from(freq)
-            .wrapping_mul(xp >> scale_bits)
-            .wrapping_add(xp & mask)
-            .wrapping_sub(u64::from(start));
-        // The next word is read whether it is needed or not (0 past the end), and
-        // shifted in by a select: after an adaptive model's symbol whether the state
-        // needs a word is hard to predict.
-        let at = self.words_read * WORD_BYTES;
-        let w = self
-            .words
-            .get(at..at + WORD_BYTES)
-            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-        let refill = x < L;
-        self.words_read += usize::from(refill);
-        x = if refill { (x << 32) | u64::from(w) } else { x };
-        self.states[j] = x;
+        self.consume_state(j, start, freq, scale_bits);
     }
 
     /// Declines (`false`, nothing consumed) an interval narrower than half the total:
@@ -552,6 +533,84 @@ impl Decode for RansDecoder<'_> {
             });
         }
         check_end(&self.states, self.words_read, self.words)
+    }
+}
+
+impl RansDecoder<'_> {
+    /// `consume` on state `j` (`< STATES`), whichever symbol is next.
+    #[inline(always)]
+    fn consume_state(&mut self, j: usize, start: u32, freq: u32, scale_bits: u32) {
+        debug_assert!(scale_bits <= MAX_SCALE_BITS);
+        let xp = self.states[j];
+        let mask = (1u64 << scale_bits) - 1;
+        // x = D(s, x') = f * floor(x' / 2^scale) + (x' mod 2^scale) - start
+        let mut x = u64::from(freq)
+            .wrapping_mul(xp >> scale_bits)
+            .wrapping_add(xp & mask)
+            .wrapping_sub(u64::from(start));
+        // The next word is read whether it is needed or not (0 past the end), and
+        // shifted in by a select: after an adaptive model's symbol whether the state
+        // needs a word is hard to predict.
+        let at = self.words_read * WORD_BYTES;
+        let w = self
+            .words
+            .get(at..at + WORD_BYTES)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let refill = x < L;
+        self.words_read += usize::from(refill);
+        x = if refill { (x << 32) | u64::from(w) } else { x };
+        self.states[j] = x;
+    }
+
+    /// Which state decodes the next symbol (`0..4`).
+    pub fn next_state(&self) -> usize {
+        self.next % STATES
+    }
+
+    /// Records that `n` symbols were decoded through [`RansLane`]s, which do not move
+    /// the rotation themselves.
+    pub fn skip(&mut self, n: usize) {
+        self.next = self.next.wrapping_add(n);
+    }
+}
+
+/// State `J` of a [`RansDecoder`] as a decoder of its own, for a loop that rotates
+/// through the four states itself, symbol `i` of a group of four by lane `i`: each
+/// state is then a constant index, which the compiler can keep in a register, instead
+/// of `next % 4`. The lane does not advance the decoder's rotation: the loop calls
+/// [`RansDecoder::skip`] with the symbols it decoded. `finish` checks nothing (the
+/// stream's checks are the whole decoder's).
+pub struct RansLane<'r, 'a, const J: usize>(pub &'r mut RansDecoder<'a>);
+
+impl<const J: usize> Decode for RansLane<'_, '_, J> {
+    #[inline(always)]
+    fn peek(&mut self, scale_bits: u32) -> u32 {
+        debug_assert!(scale_bits <= MAX_SCALE_BITS);
+        let mask = (1u64 << scale_bits) - 1;
+        (self.0.states[J % STATES] & mask) as u32
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        self.0.consume_state(J % STATES, start, freq, scale_bits);
+    }
+
+    /// As [`RansDecoder`]'s.
+    #[inline(always)]
+    fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
+        let scale_bits = scale_bits.min(MAX_SCALE_BITS);
+        if freq < 1 << scale_bits >> 1 {
+            return false;
+        }
+        let hit = self.peek(scale_bits).wrapping_sub(start) < freq;
+        if hit {
+            self.consume(start, freq, scale_bits);
+        }
+        hit
+    }
+
+    fn finish(self) -> Result<()> {
+        Ok(())
     }
 }
 
