@@ -1,6 +1,7 @@
 //! Range coder throughput: the order-0 fast paths on two corpus files at scales 12 and
 //! 15, each beside a plain memcpy of the same buffer measured in the same run, and the
-//! generic trait path (`Encode` / `Decode`, slot-table lookup) for comparison.
+//! generic trait path (`Encode` / `Decode`, slot-table lookup) for comparison; and
+//! whole static order-1 and order-2 blocks with this coder (`range_static_k`).
 //!
 //! `cargo bench --bench range -- --measurement-time 3 --warm-up-time 1`
 //!
@@ -16,6 +17,7 @@ use shannon::coder::range::{
 };
 use shannon::coder::{Decode, Encode};
 use shannon::model::{Counts, Distribution, FreqTable};
+use shannon::{CoderKind, ModelKind, Options};
 
 const FILES: [&str; 2] = ["calgary/book1", "canterbury/kennedy.xls"];
 const SCALES: [u32; 2] = [12, 15];
@@ -102,5 +104,31 @@ fn bench_range(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_range);
+/// Static order-1 and order-2 blocks with the range coder, whole: `shannon::compress`
+/// (counting, the tables of every order, the order-0 candidate, the stream) and
+/// `shannon::decompress` (the table read into slot tables, the stream); each file is one
+/// block at the default block size.
+fn bench_static_order_k(c: &mut Criterion) {
+    for file in FILES {
+        let path = format!("{}/corpora/{file}", env!("CARGO_MANIFEST_DIR"));
+        let data = std::fs::read(&path).expect("corpus file");
+        let mut group = c.benchmark_group(format!("range_static_k/{file}"));
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        for order in [1, 2] {
+            let options = Options::new(ModelKind::Static, order, CoderKind::Arithmetic)
+                .expect("static order k");
+            let packed = shannon::compress(&data, &options);
+            assert!(shannon::decompress(&packed).expect("decode") == data);
+            group.bench_function(format!("o{order}/compress"), |b| {
+                b.iter(|| black_box(shannon::compress(black_box(&data), &options)))
+            });
+            group.bench_function(format!("o{order}/decompress"), |b| {
+                b.iter(|| black_box(shannon::decompress(black_box(&packed)).expect("decode")))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_range, bench_static_order_k);
 criterion_main!(benches);

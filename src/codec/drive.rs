@@ -148,7 +148,7 @@ impl EncodeReversed for RansEncoder {
 /// factors stay below `2^1023`); one `log2` at the end. Each multiplication rounds by at
 /// most `2^-53` relatively, so over `n` symbols the result is off by at most about
 /// `n * 2^-53 / ln 2` bits: far below what any report prints.
-struct CodeLength {
+pub(crate) struct CodeLength {
     /// Product of the frequencies since the exponent was last moved out, times `2^-exp`.
     product: f64,
     /// Binary exponent moved out of `product`.
@@ -162,7 +162,7 @@ struct CodeLength {
 impl CodeLength {
     const BATCH: u32 = 56;
 
-    fn new() -> CodeLength {
+    pub(crate) fn new() -> CodeLength {
         CodeLength {
             product: 1.0,
             exp: 0,
@@ -172,7 +172,7 @@ impl CodeLength {
     }
 
     #[inline]
-    fn add(&mut self, scale: u32, freq: u32) {
+    pub(crate) fn add(&mut self, scale: u32, freq: u32) {
         self.product *= f64::from(freq);
         self.scales += u64::from(scale);
         self.pending += 1;
@@ -191,7 +191,7 @@ impl CodeLength {
     }
 
     /// The code length in bits.
-    fn bits(&self) -> f64 {
+    pub(crate) fn bits(&self) -> f64 {
         let log_product = self.exp as f64 + self.product.log2();
         self.scales as f64 - log_product
     }

@@ -36,6 +36,36 @@
 //! hold, see `rans_order0_lower_bound`) leaves it a chance against the best order-k
 //! estimate; otherwise it could not be chosen, so the bytes are the same without it.
 //!
+//! The range coder at orders 1 and 2 (one FIFO stream; the same bytes and the same
+//! errors as [`StaticOrderK`] through [`encode_with_model`]/[`decode_with_model`], which
+//! remain for orders 3 and 4 and are the tests' oracle):
+//!
+//! - **Encoder** ([`RangeRows`]): per context bytes a row of 256 words `start | freq <<
+//!   16` (0 for an absent byte, reported at once as the generic model reports it),
+//!   fed to [`RangeEncoder`] without its interval check; the code length is summed by
+//!   the same `CodeLength` in the same order, so the `f64` is the same. Tables of more
+//!   than [`RANGE_ROWS_MAX_CONTEXTS`] contexts (16 MiB of rows) take the generic loop.
+//! - **Decoder** ([`decode_range_slots`]): rANS's [`rans::ContextSlots`], read straight
+//!   from the table bytes; the target `t = floor(code / r)` is looked up as rANS's `x mod
+//!   2^S`. `t >= 2^S` and (for tables that are not closed) a context without a table are
+//!   the generic lookup's one error at the same symbol; byte-at-a-time renormalisation.
+//!
+//! Measured 2026-11-28 (same machine and method as the table below; `perf stat -e
+//! task-clock`, `-T 1`, 8 copies of book1 (b8) and of kennedy.xls (k8), 1 MiB blocks,
+//! base = main), min of 9 alternated runs, MB/s encode / decode: b8 order 1 25.5 ->
+//! 57.2 / 31.0 -> 56.8, order 2 19.8 -> 38.2 / 26.6 -> 50.6; k8 order 1 33.9 -> 75.7 /
+//! 40.5 -> 78.1, order 2 23.7 -> 37.3 / 36.2 -> 70.8. callgrind instructions, whole
+//! command, compress / decompress: b8 order 1 1247M/1041M -> 728M/279M, order 2
+//! 1516M/964M -> 1113M/303M; k8 order 1 2116M/2067M -> 918M/365M, order 2 2937M/2128M
+//! -> 1807M/449M. About a third of what compress has left at order 1 is the order-0
+//! candidate payload (`range::encode_order0_pair`), built for comparison. The decoder
+//! is one dependency chain a symbol (division, slot load, two products,
+//! renormalisation); its slot tables
+//! (512 KiB padded at order 1 on both files, 1 MiB at order 2) live in L2, not L1, which
+//! is most of the difference to the order-0 decoder. Renormalising without a branch
+//! ([`Decode::consume_valid`], with LZCNT) measured 4% faster on b8 and 10% slower on
+//! k8 at order 1 (medians of 9 alternated runs), so the branchy form is kept.
+//!
 //! # Huffman and tANS at orders 1 and 2 (same bytes)
 //!
 //! The straightforward coders looked each symbol's context up, searched its entries
@@ -103,7 +133,7 @@
 //! a spread with masked indices (callgrind: spread 22.4M -> 11.4M instructions on book1
 //! order 2; decode time within noise, min of 5-7 alternated runs).
 
-use crate::codec::drive::{Direction, decode_with_model, encode_with_model};
+use crate::codec::drive::{CodeLength, Direction, decode_with_model, encode_with_model};
 use crate::codec::{BlockCost, Options, decode_static_order0, encode_static_order0};
 use crate::coder::bitio::{BackwardBitReader, BitWriter};
 use crate::coder::huffman::{ContextCode, MAX_CODE_LEN};
@@ -226,12 +256,7 @@ pub(super) fn encode(data: &[u8], options: &Options) -> Result<(Vec<u8>, BlockCo
         coded_bits
     } else {
         let (stream, model_bits) = match coder {
-            CoderKind::Arithmetic => encode_with_model(
-                data,
-                &mut StaticOrderK::new(&table),
-                RangeEncoder::new(),
-                Direction::Fifo,
-            )?,
+            CoderKind::Arithmetic => encode_range(data, &table)?,
             CoderKind::Rans => encode_rans(data, &table)?,
             // The table's build already priced every symbol: the coded bits are those.
             CoderKind::Huffman => (encode_huffman(data, &table)?, coded_bits),
@@ -267,19 +292,18 @@ pub(super) fn decode(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<
     }
     let (tbytes, stream) = rest.split_at(len as usize);
     let max_scale = header.scale_bits.into();
-    if header.coder == CoderKind::Rans {
+    if matches!(header.coder, CoderKind::Rans | CoderKind::Arithmetic) {
         // Orders 1 and 2: the fast decoder's tables straight from the table bytes.
         if let Some(slots) = rans::ContextSlots::read(tbytes, used, max_scale, out.len())? {
-            return rans::decode_order_k(stream, &slots, out);
+            return match header.coder {
+                CoderKind::Rans => rans::decode_order_k(stream, &slots, out),
+                _ => decode_range_slots(stream, &slots, out),
+            };
         }
     }
     let table = OrderKTable::read(tbytes, used, max_scale, out.len())?;
     match header.coder {
-        CoderKind::Arithmetic => decode_with_model(
-            out,
-            &mut StaticOrderK::new(&table),
-            RangeDecoder::new(stream)?,
-        ),
+        CoderKind::Arithmetic => decode_range_generic(stream, &table, out),
         CoderKind::Rans => decode_rans(stream, &table, out),
         CoderKind::Huffman => decode_huffman(stream, &table, out),
         CoderKind::Tans => decode_tans(stream, &table, out),
@@ -343,6 +367,185 @@ fn decode_rans(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()>
         ctx[lane] = (ctx[lane] << 8 | u32::from(s)) & mask;
     }
     dec.finish()
+}
+
+/// Range coder at orders 1 and 2 (module notes, "Fast paths"): the encoder's tables.
+/// Per context bytes the start of a row of 256 words, one per byte: `start | freq << 16`
+/// at the block scale `S <= 12`, or 0 for a byte the context lacks; context bytes
+/// without a table point at row 0, which is all zeros. One load for the row and one for
+/// the word a symbol, where [`StaticOrderK`] looked the context up and searched its
+/// entries.
+struct RangeRows {
+    /// `2^(8k)` row starts.
+    row_of: Vec<u32>,
+    /// `(contexts + 1) * 256` words.
+    rows: Vec<u32>,
+}
+
+/// Most contexts of [`RangeRows`] (1 KiB a row: 16 MiB); a table with more (order 2 on
+/// blocks of little structure, seldom chosen) is coded by the generic loop, which writes
+/// the same stream.
+const RANGE_ROWS_MAX_CONTEXTS: usize = 1 << 14;
+
+impl RangeRows {
+    /// The rows of `table` (order 1 or 2), or `None` beyond [`RANGE_ROWS_MAX_CONTEXTS`].
+    fn new(table: &OrderKTable) -> Option<RangeRows> {
+        debug_assert!((1..=2).contains(&table.order()));
+        if table.contexts().len() > RANGE_ROWS_MAX_CONTEXTS {
+            return None;
+        }
+        let mut row_of = vec![0u32; 1 << (8 * table.order())];
+        let mut rows = vec![0u32; (table.contexts().len() + 1) * 256];
+        for (ci, c) in table.contexts().iter().enumerate() {
+            let start = (ci + 1) * 256;
+            row_of[c.context as usize] = start as u32;
+            for e in c.entries() {
+                // start < 2^12 and 1 <= freq <= 2^12 (S <= MAX_CONTEXT_SCALE).
+                rows[start + usize::from(e.symbol)] = e.start | e.freq << 16;
+            }
+        }
+        Some(RangeRows { row_of, rows })
+    }
+}
+
+/// The range coder's stream and code length (as [`encode_with_model`] reports it) of
+/// `data` under `table`: with [`RangeRows`] at orders 1 and 2, else (or for tables of
+/// more than [`RANGE_ROWS_MAX_CONTEXTS`] contexts) with [`StaticOrderK`].
+fn encode_range(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    let rows = match table.order() {
+        1 | 2 => RangeRows::new(table),
+        _ => None,
+    };
+    match rows {
+        Some(rows) if table.order() == 1 => encode_range_rows::<1>(data, &rows, table.scale_bits()),
+        Some(rows) => encode_range_rows::<2>(data, &rows, table.scale_bits()),
+        None => encode_range_generic(data, table),
+    }
+}
+
+/// [`encode_range`] at order `K` with `rows` at scale `S`: the intervals of
+/// [`StaticOrderK`] in data order (the context at the block start is zero), the same
+/// error for the first symbol its context lacks ([`Error::ZeroFrequency`]), and the code
+/// length summed by the same [`CodeLength`] in the same order, so the same `f64`.
+fn encode_range_rows<const K: usize>(
+    data: &[u8],
+    rows: &RangeRows,
+    scale: u32,
+) -> Result<(Vec<u8>, f64)> {
+    let cmask = (1usize << (8 * K)) - 1;
+    let (row_of, rows) = (&rows.row_of[..=cmask], &rows.rows[..]);
+    let mut enc = RangeEncoder::for_symbols(data.len(), scale);
+    let mut bits = CodeLength::new();
+    let mut c = 0usize;
+    for &s in data {
+        let e = rows[row_of[c] as usize + usize::from(s)];
+        let freq = e >> 16;
+        if freq == 0 {
+            return Err(Error::ZeroFrequency { symbol: s });
+        }
+        bits.add(scale, freq);
+        // An entry of a context's table: start + freq <= 2^S, S <= 12.
+        enc.encode_valid(e & 0xffff, freq, scale);
+        c = (c << 8 | usize::from(s)) & cmask;
+    }
+    Ok((enc.finish(), bits.bits()))
+}
+
+/// The generic range encoder (any order): [`StaticOrderK`] through [`encode_with_model`].
+/// Orders 3 and 4 use it; the tests check the fast one against it.
+fn encode_range_generic(data: &[u8], table: &OrderKTable) -> Result<(Vec<u8>, f64)> {
+    encode_with_model(
+        data,
+        &mut StaticOrderK::new(table),
+        RangeEncoder::new(),
+        Direction::Fifo,
+    )
+}
+
+/// Decodes a range coder stream of a static order-1 or order-2 model with the slot
+/// tables of the rANS decoder ([`rans::ContextSlots`]): the range decoder's target `t =
+/// floor(code / r) < 2^S` is looked up as rANS's `x mod 2^S` is. Reads exactly the
+/// streams the generic decoder ([`StaticOrderK`] through [`decode_with_model`]) reads,
+/// and fails where it fails with the same error: a target `t >= 2^S` or a context
+/// without a table at symbol `i` is its [`Error::Corrupt`] at symbol `i` (the generic
+/// lookup reports both alike), the rest is [`Decode::finish`]'s.
+fn decode_range_slots(stream: &[u8], slots: &rans::ContextSlots, out: &mut [u8]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU supports BMI2 (checked on the line above), which is all that
+        // `decode_range_slots_bmi2` requires.
+        return unsafe { decode_range_slots_bmi2(stream, slots, out) };
+    }
+    decode_range_slots_any(stream, slots, out)
+}
+
+/// [`decode_range_slots_any`] compiled with BMI2 (shifts by a register without `cl`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+unsafe fn decode_range_slots_bmi2(
+    stream: &[u8],
+    slots: &rans::ContextSlots,
+    out: &mut [u8],
+) -> Result<()> {
+    decode_range_slots_any(stream, slots, out)
+}
+
+/// One instance per order, for closed and open tables.
+#[inline(always)]
+fn decode_range_slots_any(stream: &[u8], slots: &rans::ContextSlots, out: &mut [u8]) -> Result<()> {
+    match (slots.order(), slots.is_closed()) {
+        (1, true) => decode_range_slots_with::<1, true>(stream, slots, out),
+        (1, false) => decode_range_slots_with::<1, false>(stream, slots, out),
+        (_, true) => decode_range_slots_with::<2, true>(stream, slots, out),
+        (_, false) => decode_range_slots_with::<2, false>(stream, slots, out),
+    }
+}
+
+/// [`decode_range_slots`] at order `K`; `CLOSED` for a closed table (no context without
+/// a table can be reached, so the loop does not look for one).
+#[inline(always)]
+fn decode_range_slots_with<const K: usize, const CLOSED: bool>(
+    stream: &[u8],
+    slots: &rans::ContextSlots,
+    out: &mut [u8],
+) -> Result<()> {
+    let cmask = (1usize << (8 * K)) - 1;
+    let scale = slots.scale();
+    // Sliced to the lengths the masks assume: no bounds checks in the loop.
+    let info = &slots.info()[..=cmask];
+    let entries = slots.slots();
+    let smask = entries.len() - 1;
+    let mut dec = RangeDecoder::new(stream)?;
+    let mut c = 0usize;
+    for o in out.iter_mut() {
+        let inf = info[c];
+        let t = dec.peek(scale);
+        if t >> scale != 0 || (!CLOSED && inf & rans::INFO_MISSING != 0) {
+            return Err(Error::Corrupt {
+                what: "decoder target outside the context's distribution",
+            });
+        }
+        // t < 2^S and a context with a table: the slot of t is in its table, whose
+        // entry holds t's interval (symbol | start << 8 | (2^S - f) << 20).
+        let at = (inf >> rans::INFO_OFFSET_SHIFT) as usize + (t >> (inf & 15)) as usize;
+        let e = entries[at & smask];
+        let start = (e >> 8) & 0xfff;
+        let freq = (1 << scale) - (e >> 20);
+        dec.consume_valid_bytewise(start, freq, scale);
+        let s = e as u8;
+        *o = s;
+        c = (c << 8 | usize::from(s)) & cmask;
+    }
+    dec.finish()
+}
+
+/// The generic range decoder (any order): [`StaticOrderK`] through [`decode_with_model`].
+fn decode_range_generic(stream: &[u8], table: &OrderKTable, out: &mut [u8]) -> Result<()> {
+    decode_with_model(
+        out,
+        &mut StaticOrderK::new(table),
+        RangeDecoder::new(stream)?,
+    )
 }
 
 /// Per-context canonical codes, built from the stored frequencies: the distinct codes
@@ -1502,6 +1705,149 @@ mod tests {
         }
     }
 
+    /// The range coder's fast paths against the generic ones on one block at order `k`
+    /// and scale `scale`: the same stream and the same code length (to the bit), and the
+    /// fast decoder gives the block back. Returns the table and the stream.
+    fn range_fast_equals_generic(data: &[u8], k: u32, scale: u32) -> (OrderKTable, Vec<u8>) {
+        let (table, _) = OrderKTable::build(data, k, Lanes::One, scale, CostKind::Ideal).unwrap();
+        let rows = RangeRows::new(&table).expect("few contexts");
+        let (fast, fast_bits) = match k {
+            1 => encode_range_rows::<1>(data, &rows, table.scale_bits()),
+            _ => encode_range_rows::<2>(data, &rows, table.scale_bits()),
+        }
+        .unwrap();
+        let (generic, generic_bits) = encode_range_generic(data, &table).unwrap();
+        assert!(
+            fast == generic,
+            "order {k}: fast and generic streams differ"
+        );
+        assert_eq!(fast_bits.to_bits(), generic_bits.to_bits(), "order {k}");
+        assert_eq!(encode_range(data, &table).unwrap().0, fast);
+        let slots = rans::ContextSlots::new(&table).expect("small tables");
+        let mut out = vec![0u8; data.len()];
+        decode_range_slots(&fast, &slots, &mut out).unwrap();
+        assert!(out == data, "order {k}: fast decoder");
+        (table, fast)
+    }
+
+    /// On any stream, the fast range decoder fails exactly when the generic one does,
+    /// with the same error, and otherwise decodes the same bytes.
+    fn range_decoders_agree(table: &OrderKTable, stream: &[u8], n: usize) {
+        let slots = rans::ContextSlots::new(table).expect("small tables");
+        let mut a = vec![0u8; n];
+        let mut b = vec![0u8; n];
+        let fast = decode_range_slots(stream, &slots, &mut a);
+        let generic = decode_range_generic(stream, table, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{generic:?}"));
+        if fast.is_ok() {
+            assert!(a == b);
+        }
+    }
+
+    #[test]
+    fn range_fast_paths_equal_the_generic_coder_on_corpus_files() {
+        for f in corpus_files() {
+            let data = std::fs::read(&f).unwrap();
+            for k in 1..=2 {
+                range_fast_equals_generic(&data, k, 12);
+            }
+        }
+    }
+
+    #[test]
+    fn range_fast_encoder_reports_the_absent_symbol_of_the_generic_one() {
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"abcabcabcabc", k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            // An absent byte, a context without a table (first, last, in the middle),
+            // a byte its context lacks, and two errors (the first in data order counts).
+            for data in [
+                &b"abcabcabcabz"[..],
+                b"zbcabcabcabc",
+                b"abcabcabcacb",
+                b"bb",
+                b"abcabcacz",
+                b"",
+            ] {
+                let fast = encode_range(data, &table);
+                let generic = encode_range_generic(data, &table);
+                assert_eq!(format!("{fast:?}"), format!("{generic:?}"), "order {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn range_fast_decoder_fails_as_the_generic_one_on_truncations_and_wrong_lengths() {
+        let data = b"abracadabra, abracadabra; one interval, many contexts".repeat(12);
+        for k in 1..=2 {
+            let (table, s) = range_fast_equals_generic(&data, k, 12);
+            for cut in 0..s.len() {
+                range_decoders_agree(&table, &s[..cut], data.len());
+                range_decoders_agree(&table, &s[s.len() - cut..], data.len());
+            }
+            for n in [
+                0,
+                1,
+                data.len() - 1,
+                data.len() + 1,
+                data.len() + 9,
+                data.len() / 2,
+            ] {
+                range_decoders_agree(&table, &s, n);
+            }
+            // Every byte damaged in turn (high and low bit).
+            for i in 0..s.len() {
+                for bit in [0x01, 0x80] {
+                    let mut bad = s.clone();
+                    bad[i] ^= bit;
+                    range_decoders_agree(&table, &bad, data.len());
+                }
+            }
+        }
+    }
+
+    /// Tables whose decoded symbols can lead to a context without one (open tables: the
+    /// last byte's context here): the fast decoder, which then checks each context,
+    /// fails where the generic one does, on the block's stream and on a stream of 0xFF
+    /// (targets beyond `2^S`).
+    #[test]
+    fn range_fast_decoder_fails_as_the_generic_one_on_open_tables() {
+        for k in 1..=2 {
+            let (table, _) =
+                OrderKTable::build(b"\0abcabcd", k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            assert!(!rans::ContextSlots::new(&table).unwrap().is_closed());
+            // Coded with the block's own table: decodable only up to the last byte.
+            let stream = encode_range_generic(b"\0abcabcd", &table).unwrap().0;
+            for n in 0..12 {
+                range_decoders_agree(&table, &stream, n);
+            }
+            let (table, _) =
+                OrderKTable::build(b"aaab", k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            let stream = encode_range_generic(b"aaab", &table).unwrap().0;
+            for n in 0..6 {
+                range_decoders_agree(&table, &stream, n);
+                range_decoders_agree(&table, &[0xff; 5], n);
+            }
+        }
+    }
+
+    /// Blocks whose rows would exceed [`RANGE_ROWS_MAX_CONTEXTS`] are coded by the
+    /// generic encoder.
+    #[test]
+    fn range_rows_refuse_tables_beyond_their_limit() {
+        let n = 1 << 20;
+        let wide = wide_order2_table(RANGE_ROWS_MAX_CONTEXTS + 1);
+        let t = OrderKTable::read(&wide, 2, 12, n).unwrap();
+        assert!(RangeRows::new(&t).is_none());
+        let zeros = vec![0u8; 100];
+        assert_eq!(
+            encode_range(&zeros, &t).unwrap().0,
+            encode_range_generic(&zeros, &t).unwrap().0
+        );
+        let t = OrderKTable::read(&wide_order2_table(RANGE_ROWS_MAX_CONTEXTS), 2, 12, n).unwrap();
+        assert!(RangeRows::new(&t).is_some());
+    }
+
     fn skewed() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600),
@@ -1578,6 +1924,30 @@ mod tests {
         fn tans_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800) {
             let table = tans_table(&model, k, 12);
             tans_decoders_agree(&table, &stream, n);
+        }
+
+        #[test]
+        fn range_fast_paths_equal_the_generic_coder(data in skewed(), k in 1u32..=2, scale in 9u32..=12) {
+            if !data.is_empty() {
+                range_fast_equals_generic(&data, k, scale);
+            }
+        }
+
+        /// Random streams (often with targets beyond `2^S`, and contexts without a
+        /// table) and the block's own stream cut or damaged.
+        #[test]
+        fn range_fast_decoder_agrees_with_the_generic_one(model in proptest::collection::vec(0u8..12, 1..400), k in 1u32..=2, stream in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..800, cut in any::<u16>(), flip in any::<u32>()) {
+            let (table, _) = OrderKTable::build(&model, k, Lanes::One, 12, CostKind::Ideal).unwrap();
+            range_decoders_agree(&table, &stream, n);
+            // Led by 0xFF bytes: a first target in the top slice beyond 2^S * r.
+            let high: Vec<u8> = [0xff; 3].iter().chain(&stream).copied().collect();
+            range_decoders_agree(&table, &high, n);
+            let own = encode_range_generic(&model, &table).unwrap().0;
+            range_decoders_agree(&table, &own[..usize::from(cut) % (own.len() + 1)], model.len());
+            let mut bad = own.clone();
+            let bit = flip as usize % (8 * bad.len());
+            bad[bit / 8] ^= 1 << (bit % 8);
+            range_decoders_agree(&table, &bad, model.len());
         }
 
         #[test]
@@ -1678,5 +2048,15 @@ mod tests {
         let s = &payload[at..];
         let generic = decode_rans(s, &t, &mut out).unwrap_err();
         assert_eq!(format!("{err:?}"), format!("{generic:?}"));
+        // The same with the range coder.
+        let header = options(2, CoderKind::Arithmetic).header();
+        let (stream, _) = encode_range(&zeros, &t).unwrap();
+        let mut payload = vec![2u8];
+        write_varint(&mut payload, wide.len() as u64);
+        payload.extend_from_slice(&wide);
+        payload.extend_from_slice(&stream);
+        let mut out = vec![1u8; zeros.len()];
+        decode(&header, &payload, &mut out).unwrap();
+        assert!(out == zeros);
     }
 }

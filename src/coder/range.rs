@@ -659,6 +659,37 @@ pub fn decode_order0_pair(payload: &[u8], table: &FreqTable, out: &mut [u8]) -> 
     odd.finish()
 }
 
+impl RangeEncoder {
+    /// An encoder at the start of a stream (as [`RangeEncoder::new`]) whose output is
+    /// reserved for [`max_stream_len`] of `n_symbols` at `scale_bits`: coding that many
+    /// symbols never grows it.
+    pub(crate) fn for_symbols(n_symbols: usize, scale_bits: u32) -> RangeEncoder {
+        RangeEncoder::with_capacity(max_stream_len(n_symbols, scale_bits))
+    }
+
+    /// [`Encode::encode`] without its check, for intervals valid by construction:
+    /// `scale_bits <= 16`, `freq >= 1` and `start + freq <= 2^scale_bits`. Outside that
+    /// the stream is wrong (`freq == 0` would never end the renormalisation loop).
+    #[inline(always)]
+    pub(crate) fn encode_valid(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        self.put(start, freq, scale_bits);
+    }
+}
+
+impl RangeDecoder<'_> {
+    /// [`Decode::consume_valid`] with the byte-at-a-time renormalisation of the static
+    /// order-0 loops (a branch on each byte shifted in, rather than none).
+    #[inline(always)]
+    pub(crate) fn consume_valid_bytewise(&mut self, start: u32, freq: u32, scale_bits: u32) {
+        debug_assert!(scale_bits <= MAX_SCALE_BITS && freq >= 1 && start + freq <= 1 << scale_bits);
+        let r = self.range >> scale_bits;
+        // As in consume_valid: no product overflows; range = r * freq >= 2^8.
+        self.code = self.code.wrapping_sub(r.wrapping_mul(start));
+        self.range = r.wrapping_mul(freq);
+        self.renormalise_bytewise();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

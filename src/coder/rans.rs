@@ -1249,11 +1249,11 @@ const FILL: usize = 8;
 
 /// Where a context's table offset starts in its `ContextSlots::info` word; the five bits
 /// below hold the shift `d` (bits 0-3) and the missing flag.
-const INFO_OFFSET_SHIFT: u32 = 5;
+pub(crate) const INFO_OFFSET_SHIFT: u32 = 5;
 /// The flag of a context without a table. It adds 16 to the shift count `d`, which then
 /// stays below 32 (a shift by the word's low five bits is a plain shift) and turns every
 /// `t < 2^S` into 0, the placeholder's slot.
-const INFO_MISSING: u32 = 1 << 4;
+pub(crate) const INFO_MISSING: u32 = 1 << 4;
 const _: () = assert!(MAX_CONTEXT_SLOTS < 1 << (32 - INFO_OFFSET_SHIFT));
 const _: () = assert!(MAX_CONTEXT_SCALE < 16);
 
@@ -1337,6 +1337,31 @@ impl ContextSlots {
             return unsafe { read_slots_bmi(input, order, max_scale, raw_len) };
         }
         read_slots(input, order, max_scale, raw_len)
+    }
+
+    /// The order `k`, 1 or 2.
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// The block scale `S <= 12`.
+    pub(crate) fn scale(&self) -> u32 {
+        self.scale
+    }
+
+    /// Whether no decodable symbol leads to a context without a table (see the field).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The info word of every context bytes value (`2^(8k)` of them; see the field).
+    pub(crate) fn info(&self) -> &[u32] {
+        &self.info
+    }
+
+    /// The slot entries, padded to a power-of-two length (see the field).
+    pub(crate) fn slots(&self) -> &[u32] {
+        &self.slots
     }
 
     /// Decodes one symbol in context `c` from state `x`: returns `s`, `D(s, x)` (not yet
