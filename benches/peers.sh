@@ -15,7 +15,11 @@ if [ ! -e /usr/include/htscodecs/rANS_static4x16.h ]; then
 fi
 cargo build --release --features peers --bench peers >&2
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "- cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The model name alone can hide which core it is (a VM may say only "Xeon Processor"):
+# family, model and the widest vector extension too.
+cpu_id="family $(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -1) model $(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+if grep -qw avx512f /proc/cpuinfo; then cpu_id="$cpu_id, AVX-512"; elif grep -qw avx2 /proc/cpuinfo; then cpu_id="$cpu_id, AVX2"; fi
+echo "- cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($cpu_id), $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- rustc: $(rustc --version); htscodecs: $(dpkg-query -W -f '${Version}' libhtscodecs-dev 2>/dev/null || echo '?'); zstd (zstd-sys): $(cargo tree --features peers -e normal -i zstd-sys --depth 0 2>/dev/null | head -1)"
 echo
 cargo bench --features peers --bench peers 2>/dev/null
