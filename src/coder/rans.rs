@@ -512,15 +512,7 @@ impl Decode for RansDecoder<'_> {
     /// Otherwise `peek`, a comparison and `consume`, as provided.
     #[inline(always)]
     fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
-        let scale_bits = scale_bits.min(MAX_SCALE_BITS);
-        if freq < 1 << scale_bits >> 1 {
-            return false;
-        }
-        let hit = self.peek(scale_bits).wrapping_sub(start) < freq;
-        if hit {
-            self.consume(start, freq, scale_bits);
-        }
-        hit
+        consume_if_wide(self, start, freq, scale_bits)
     }
 
     fn finish(self) -> Result<()> {
@@ -574,6 +566,21 @@ impl RansDecoder<'_> {
     }
 }
 
+/// `consume_if` of the rANS decoders: declines (`false`, nothing consumed) an interval
+/// narrower than half the total, else `peek`, a comparison and `consume`.
+#[inline(always)]
+fn consume_if_wide<D: Decode>(d: &mut D, start: u32, freq: u32, scale_bits: u32) -> bool {
+    let scale_bits = scale_bits.min(MAX_SCALE_BITS);
+    if freq < 1 << scale_bits >> 1 {
+        return false;
+    }
+    let hit = d.peek(scale_bits).wrapping_sub(start) < freq;
+    if hit {
+        d.consume(start, freq, scale_bits);
+    }
+    hit
+}
+
 /// State `J` of a [`RansDecoder`] as a decoder of its own, for a loop that rotates
 /// through the four states itself, symbol `i` of a group of four by lane `i`: each
 /// state is then a constant index, which the compiler can keep in a register, instead
@@ -598,15 +605,7 @@ impl<const J: usize> Decode for RansLane<'_, '_, J> {
     /// As [`RansDecoder`]'s.
     #[inline(always)]
     fn consume_if(&mut self, start: u32, freq: u32, scale_bits: u32) -> bool {
-        let scale_bits = scale_bits.min(MAX_SCALE_BITS);
-        if freq < 1 << scale_bits >> 1 {
-            return false;
-        }
-        let hit = self.peek(scale_bits).wrapping_sub(start) < freq;
-        if hit {
-            self.consume(start, freq, scale_bits);
-        }
-        hit
+        consume_if_wide(self, start, freq, scale_bits)
     }
 
     fn finish(self) -> Result<()> {

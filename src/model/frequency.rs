@@ -858,6 +858,15 @@ fn argmax(counts: &[u16; 256]) -> u8 {
     0
 }
 
+/// An order-1 model's 256 contexts as an array, indexed by a byte without a bounds
+/// check.
+#[inline(always)]
+fn order1_table(contexts: &mut [Context]) -> Result<&mut [Context; 256]> {
+    contexts.try_into().map_err(|_| {
+        Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
+    })
+}
+
 /// One context: its counts and the distribution last built from them.
 #[derive(Clone)]
 struct Context {
@@ -1139,10 +1148,7 @@ impl FrequencyModel {
             }
             return Ok(());
         }
-        // An order-1 model has 256 contexts, indexed by a byte without a bounds check.
-        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
-            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
-        })?;
+        let table = order1_table(&mut self.contexts)?;
         let mut ctx = self.ctx as u8;
         let mut result = Ok(());
         for o in out.iter_mut() {
@@ -1236,9 +1242,7 @@ impl FrequencyModel {
             }
             return Ok(());
         }
-        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
-            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
-        })?;
+        let table = order1_table(&mut self.contexts)?;
         let mut ctx = self.ctx as u8;
         let mut result = Ok(());
         for pair in &mut pairs {
@@ -1332,9 +1336,7 @@ impl FrequencyModel {
             }
             return Ok(());
         }
-        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
-            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
-        })?;
+        let table = order1_table(&mut self.contexts)?;
         let mut ctx = self.ctx as u8;
         let mut result = Ok(());
         // One symbol by lane `$j`, in the context `ctx`, which moves to it.
@@ -1380,9 +1382,7 @@ impl FrequencyModel {
             }
             return Ok(());
         }
-        let table: &mut [Context; 256] = self.contexts.as_mut_slice().try_into().map_err(|_| {
-            Error::InvalidOptions("frequency model of order 1 without 256 contexts".into())
-        })?;
+        let table = order1_table(&mut self.contexts)?;
         let mut ctx = self.ctx as u8;
         for &s in data {
             let c = &mut table[usize::from(ctx)];
