@@ -842,22 +842,6 @@ fn counting() -> bool {
     return false;
 }
 
-/// The first symbol with the largest count.
-#[inline(always)]
-fn argmax(counts: &[u16; 256]) -> u8 {
-    let m = counts.iter().copied().fold(0, u16::max);
-    for (k, ch) in counts.chunks_exact(16).enumerate() {
-        let mask = ch
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &c)| acc | (u32::from(c == m) << i));
-        if mask != 0 {
-            return (k * 16 + mask.trailing_zeros() as usize) as u8;
-        }
-    }
-    0
-}
-
 /// An order-1 model's 256 contexts as an array, indexed by a byte without a bounds
 /// check.
 #[inline(always)]
@@ -926,6 +910,11 @@ impl Context {
         // counts < 2^16 by the choice of LIMIT (module notes).
         let c = self.counts[usize::from(symbol)] + INC[order] as u16;
         self.counts[usize::from(symbol)] = c;
+        if top && c > self.counts[usize::from(self.top)] {
+            // Halving keeps the counts' order (c - c / 2 grows with c), so top stays
+            // a largest count by this alone.
+            self.top = symbol;
+        }
         self.total += INC[order];
         self.left -= 1;
         if self.left == 0 {
@@ -1053,9 +1042,6 @@ impl Context {
         self.stale = if refresh { 0 } else { self.stale + 1 };
         self.period = period;
         self.left = self.period;
-        if decoding {
-            self.top = argmax(&self.counts);
-        }
         self.dist.set_with::<AVX2>(
             &self.counts,
             self.total,
