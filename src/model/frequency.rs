@@ -90,9 +90,9 @@
 //! A decoding model given a [`RansDecoder`] ([`FrequencyModel::decode_rans`]) instead
 //! decodes four symbols an iteration, each by one state as a decoder of its own
 //! ([`RansLane`], a constant index). Same symbols, same stream. Callgrind, 128 KiB
-//! blocks, decoding: kennedy.xls order 1 92.9 to 82.9 million instructions, order 0
-//! 81.8 to 69.6; book1 order 1 69.5 to 64.5. CPU time of 32 copies of kennedy.xls at
-//! order 1, 21 alternated runs: min 389 to 376 ms, median 459 to 444; the peer
+//! blocks, decoding: kennedy.xls order 1 92.9 to 85.4 million instructions, order 0
+//! 81.8 to 76.6; book1 order 1 69.5 to 64.6. CPU time of 32 copies of kennedy.xls at
+//! order 1, 15 alternated runs: min 517 to 495 ms, median 569 to 567; the peer
 //! benchmark's ratios moved within their noise.
 //!
 //! **Top symbol first.** A decoding model also tracks a symbol with the largest count
