@@ -169,16 +169,16 @@
 //! vectors and copying both was 6-9% slower than the one-stream encoder, in place 3-5%
 //! faster (CPU time of 64 copies of book1 and kennedy.xls, min of 7 alternating runs).
 //!
-//! Twelfth session, order-0 decoders (callgrind, instructions a symbol of the peer
-//! bench's three passes over the file in 128 KiB blocks, `decode_order0_pair` with its
-//! slot table, htscodecs' `rans_uncompress_O0_4x16` with its own in brackets; speed as
-//! the median of five alternated peer-bench runs of 51, ratio to that htscodecs decoder,
-//! book1 / kennedy.xls): 23.6 / 23.6 [21.9 / 22.0] and 0.92 / 0.86 before; one 8-byte
-//! slot entry (`SlotTable`), the loop restructured (`decode_quad_pairs`) and its groups
-//! renormalised with an opaque `L` and shift (`pair_group`): 19.7 / 19.7 and
-//! 0.99 / 0.97. The one-stream decoder (16 KiB blocks of book1) gains from the slot entry
-//! alone: 18.4 -> 17.4 instructions a symbol, 12.8 -> 12.1 ms (min of 11 alternated runs
-//! over seven copies; medians 13.0 / 12.9).
+//! Twelfth session, order-0 decoders (callgrind, instructions a symbol of the peer bench's
+//! three passes over the file in 128 KiB blocks, `decode_order0_pair` with its slot table,
+//! htscodecs' `rans_uncompress_O0_4x16` with its own in brackets; speed as the median of
+//! five alternated peer-bench runs of 51, ratio to that htscodecs decoder, book1 /
+//! kennedy.xls): 23.6 / 23.6 [21.9 / 22.0] and 0.92 / 0.86 before; one 8-byte slot entry
+//! (`SlotTable`), the loop restructured (`decode_quad_pairs`) and its groups renormalised
+//! with an opaque `L` and shift (`pair_group`): 19.7 / 19.7 and 0.99 / 0.97; the words and
+//! outputs as shrinking slices: 19.15 / 19.15. The one-stream decoder (16 KiB blocks of
+//! book1) gains from the slot entry alone: 18.4 -> 17.4 instructions a symbol, 12.8 -> 12.1
+//! ms (min of 11 alternated runs over seven copies; medians 13.0 / 12.9).
 
 use crate::coder::{Decode, Encode};
 use crate::error::{Error, Result};
@@ -1192,8 +1192,25 @@ fn pair_group<const SCALE: u32>(
 /// four groups of a before four of b 657 (alternating 676: the eight states, two word
 /// positions, two outputs and the table do not fit the registers, and in this order
 /// stream b's states wait on the stack while a's groups run, and the reverse);
-/// `pair_group`'s u32 count 633 and its opaque `lim` and `shift` 616 (620 in the peer
-/// bench's build).
+/// `pair_group`'s u32 count 633 and its opaque `lim` and `shift` 616; the words and the
+/// outputs as shrinking slices 611 (608 in the peer bench's build, 19.15 instructions a
+/// symbol with the slot table).
+///
+/// Not kept: alternating the groups again on top of all that, 637 (645 in the peer bench's
+/// build, 20.3 a symbol): 6-10% faster than this order in a timing loop of the decoder
+/// alone when the core was not contended and no faster when it was; in the peer bench
+/// (whole blocks, alternated runs of 51) 1.05 / 1.03 against 1.04 / 1.04 for this order
+/// (book1 / kennedy.xls) in one set and 1.06 / 1.03 against 0.95 / 0.99 in another: not
+/// clearly faster, 4% more instructions. Also not kept: eight groups of each stream an
+/// iteration (128-byte windows), 17.6 instructions a symbol in the loop but in that timing
+/// loop 1-5% faster than the loop of the session's start where this order was 5-8% faster
+/// (one stream's chain of eight groups leaves the other too little to overlap with); the
+/// two streams' groups fused into one of eight symbols, 666; the shift by a constant 32 (a
+/// copy and a shift), 633 -> 660 alternating; the scale at run time (`bzhi`, `shrx`): the
+/// table index is no longer known to be in bounds, 814; the symbols into a stack buffer
+/// copied out every 128 (no output pointers in the loop), 641 and no faster; an `asm!`
+/// group (36 + 24 instructions, states in registers), 635 alternating, as LLVM moves the
+/// eight states to and from the stack around each block.
 #[inline(always)]
 fn decode_quad_pairs<const SCALE: u32>(
     [sa, sb]: [&mut [u64; STATES]; 2],
@@ -1209,46 +1226,54 @@ fn decode_quad_pairs<const SCALE: u32>(
     let lim = std::hint::black_box(L);
     let shift = lim.trailing_zeros() + 1;
     let mut x = [sa[0], sa[1], sa[2], sa[3], sb[0], sb[1], sb[2], sb[3]];
-    let (mut pa, mut pb) = (0usize, 0usize);
-    let mut done = 0usize;
-    for _ in 0..oa.len().min(ob.len()) / 16 {
-        let (Some(va), Some(vb)) = (wa.get(pa..pa + 64), wb.get(pb..pb + 64)) else {
+    // The unread words of each stream, and the output not yet written (the same whole
+    // number of 16-byte blocks for both, so that the two splits below fail together and
+    // only on empty slices: `n - qa.len()` is then the symbols decoded); all shrink from
+    // the front.
+    let (mut ra, mut rb) = (wa, wb);
+    let n = oa.len().min(ob.len()) / 16 * 16;
+    let (mut qa, mut qb) = (&mut oa[..n], &mut ob[..n]);
+    while let (Some(va), Some(vb)) = (ra.first_chunk::<64>(), rb.first_chunk::<64>()) {
+        let Some((ba, rest_a)) = std::mem::take(&mut qa).split_first_chunk_mut::<16>() else {
             break;
         };
+        let Some((bb, rest_b)) = std::mem::take(&mut qb).split_first_chunk_mut::<16>() else {
+            break;
+        };
+        (qa, qb) = (rest_a, rest_b);
         let (xa, xb) = x.split_at_mut(STATES);
-        let qa: &mut [u8; 16] = (&mut oa[done..done + 16]).try_into().expect("16 bytes");
-        let qb: &mut [u8; 16] = (&mut ob[done..done + 16]).try_into().expect("16 bytes");
         // Each group reads at most 4 words, so group g's 16 bytes start at or before
         // byte 16 g and lie within the 64.
-        let mut k = pair_group::<SCALE>(xa, &va[..16], &mut qa[0..4], slots, lim, shift);
-        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut qa[4..8], slots, lim, shift);
+        // Written out (as a loop over the groups LLVM kept the loop); all of a, then all
+        // of b (module notes: fewer spills than alternating, and faster or as fast).
+        let mut k = pair_group::<SCALE>(xa, &va[..16], &mut ba[0..4], slots, lim, shift);
+        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut ba[4..8], slots, lim, shift);
         k += pair_group::<SCALE>(
             xa,
             &va[4 * k..4 * k + 16],
-            &mut qa[8..12],
+            &mut ba[8..12],
             slots,
             lim,
             shift,
         );
-        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut qa[12..], slots, lim, shift);
-        let mut m = pair_group::<SCALE>(xb, &vb[..16], &mut qb[0..4], slots, lim, shift);
-        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut qb[4..8], slots, lim, shift);
+        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut ba[12..], slots, lim, shift);
+        let mut m = pair_group::<SCALE>(xb, &vb[..16], &mut bb[0..4], slots, lim, shift);
+        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut bb[4..8], slots, lim, shift);
         m += pair_group::<SCALE>(
             xb,
             &vb[4 * m..4 * m + 16],
-            &mut qb[8..12],
+            &mut bb[8..12],
             slots,
             lim,
             shift,
         );
-        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut qb[12..], slots, lim, shift);
-        pa += WORD_BYTES * k;
-        pb += WORD_BYTES * m;
-        done += 4 * STATES;
+        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut bb[12..], slots, lim, shift);
+        ra = &ra[WORD_BYTES * k..];
+        rb = &rb[WORD_BYTES * m..];
     }
     sa.copy_from_slice(&x[..STATES]);
     sb.copy_from_slice(&x[STATES..]);
-    (done, pa, pb)
+    (n - qa.len(), wa.len() - ra.len(), wb.len() - rb.len())
 }
 
 // ---------------------------------------------------------------------------------------
