@@ -1211,6 +1211,25 @@ fn pair_group<const SCALE: u32>(
 /// copied out every 128 (no output pointers in the loop), 641 and no faster; an `asm!`
 /// group (36 + 24 instructions, states in registers), 635 alternating, as LLVM moves the
 /// eight states to and from the stack around each block.
+/// Four groups of one stream of [`decode_quad_pairs`] into `out` from the words `v`;
+/// returns the words taken. Each group reads at most 4 words, so group `g`'s 16 bytes
+/// start at or before byte `16 g` and lie within the 64. Written out: as a loop over the
+/// groups, LLVM kept the loop.
+#[inline(always)]
+fn four_groups<const SCALE: u32>(
+    x: &mut [u64],
+    v: &[u8; 64],
+    out: &mut [u8; 16],
+    slots: &[u8],
+    lim: u64,
+    shift: u32,
+) -> usize {
+    let mut k = pair_group::<SCALE>(x, &v[..16], &mut out[0..4], slots, lim, shift);
+    k += pair_group::<SCALE>(x, &v[4 * k..4 * k + 16], &mut out[4..8], slots, lim, shift);
+    k += pair_group::<SCALE>(x, &v[4 * k..4 * k + 16], &mut out[8..12], slots, lim, shift);
+    k + pair_group::<SCALE>(x, &v[4 * k..4 * k + 16], &mut out[12..], slots, lim, shift)
+}
+
 #[inline(always)]
 fn decode_quad_pairs<const SCALE: u32>(
     [sa, sb]: [&mut [u64; STATES]; 2],
@@ -1242,32 +1261,10 @@ fn decode_quad_pairs<const SCALE: u32>(
         };
         (qa, qb) = (rest_a, rest_b);
         let (xa, xb) = x.split_at_mut(STATES);
-        // Each group reads at most 4 words, so group g's 16 bytes start at or before
-        // byte 16 g and lie within the 64.
-        // Written out (as a loop over the groups LLVM kept the loop); all of a, then all
-        // of b (module notes: fewer spills than alternating, and faster or as fast).
-        let mut k = pair_group::<SCALE>(xa, &va[..16], &mut ba[0..4], slots, lim, shift);
-        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut ba[4..8], slots, lim, shift);
-        k += pair_group::<SCALE>(
-            xa,
-            &va[4 * k..4 * k + 16],
-            &mut ba[8..12],
-            slots,
-            lim,
-            shift,
-        );
-        k += pair_group::<SCALE>(xa, &va[4 * k..4 * k + 16], &mut ba[12..], slots, lim, shift);
-        let mut m = pair_group::<SCALE>(xb, &vb[..16], &mut bb[0..4], slots, lim, shift);
-        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut bb[4..8], slots, lim, shift);
-        m += pair_group::<SCALE>(
-            xb,
-            &vb[4 * m..4 * m + 16],
-            &mut bb[8..12],
-            slots,
-            lim,
-            shift,
-        );
-        m += pair_group::<SCALE>(xb, &vb[4 * m..4 * m + 16], &mut bb[12..], slots, lim, shift);
+        // All of a, then all of b (module notes: fewer spills than alternating, and
+        // faster or as fast).
+        let k = four_groups::<SCALE>(xa, va, ba, slots, lim, shift);
+        let m = four_groups::<SCALE>(xb, vb, bb, slots, lim, shift);
         ra = &ra[WORD_BYTES * k..];
         rb = &rb[WORD_BYTES * m..];
     }
