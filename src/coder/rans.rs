@@ -881,6 +881,21 @@ fn slot_decode(e: &[u8], x: u64, scale_bits: u32) -> (u8, u64) {
     (e[6], u64::from(f) * (x >> scale_bits) + u64::from(o))
 }
 
+/// The decoding half of a group ([`decode_group`], [`pair_group`]): the symbols of the
+/// four states `x` (the first four) into `quad`, and their `D(s, x)`, not yet
+/// renormalised. `slots` is the [`SlotTable`] sliced to its `2^SCALE` entries.
+#[inline(always)]
+fn decode_quad<const SCALE: u32>(x: &[u64], quad: &mut [u8], slots: &[u8]) -> [u64; STATES] {
+    let mask = (1u64 << SCALE) - 1;
+    let mut d = [0u64; STATES];
+    for j in 0..STATES {
+        let t = (x[j] & mask) as usize;
+        let e = &slots[SLOT_BYTES * t..SLOT_BYTES * t + SLOT_BYTES];
+        (quad[j], d[j]) = slot_decode(e, x[j], SCALE);
+    }
+    d
+}
+
 /// One group of four symbols, one per state: decodes them into `quad`, renormalises the
 /// states with the words at the start of `win` and returns how many words it took.
 ///
@@ -905,13 +920,7 @@ fn decode_group<const SCALE: u32>(
     quad: &mut [u8],
     slots: &[u8],
 ) -> usize {
-    let mask = (1u64 << SCALE) - 1;
-    let mut d = [0u64; STATES];
-    for j in 0..STATES {
-        let t = (x[j] & mask) as usize;
-        let e = &slots[SLOT_BYTES * t..SLOT_BYTES * t + SLOT_BYTES];
-        (quad[j], d[j]) = slot_decode(e, x[j], SCALE);
-    }
+    let d = decode_quad::<SCALE>(x, quad, slots);
     let w = |i: usize| {
         u64::from(u32::from_le_bytes(
             win[4 * i..4 * i + 4].try_into().expect("4 bytes"),
@@ -1155,13 +1164,7 @@ fn pair_group<const SCALE: u32>(
     lim: u64,
     shift: u32,
 ) -> usize {
-    let mask = (1u64 << SCALE) - 1;
-    let mut d = [0u64; STATES];
-    for j in 0..STATES {
-        let t = (x[j] & mask) as usize;
-        let e = &slots[SLOT_BYTES * t..SLOT_BYTES * t + SLOT_BYTES];
-        (quad[j], d[j]) = slot_decode(e, x[j], SCALE);
-    }
+    let d = decode_quad::<SCALE>(x, quad, slots);
     let win: &[u8; 16] = win[..16].try_into().expect("16 bytes");
     let w = |i: u32| {
         let at = 4 * i as usize;
