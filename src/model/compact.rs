@@ -117,12 +117,20 @@ impl<'a> TableBitReader<'a> {
     #[inline]
     fn window(&self) -> u64 {
         let at = (self.pos >> 3) as usize;
-        let mut b = [0u8; 8];
-        let have = self.data.len().saturating_sub(at).min(8);
-        if have > 0 {
-            b[..have].copy_from_slice(&self.data[at..at + have]);
-        }
-        u64::from_le_bytes(b) >> (self.pos & 7)
+        let w = match self.data.get(at..at.saturating_add(8)) {
+            Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            // The last 7 bytes (a table is read at the start of what follows it, so
+            // mostly not here): copy what is left.
+            None => {
+                let mut b = [0u8; 8];
+                let have = self.data.len().saturating_sub(at).min(8);
+                if have > 0 {
+                    b[..have].copy_from_slice(&self.data[at..at + have]);
+                }
+                u64::from_le_bytes(b)
+            }
+        };
+        w >> (self.pos & 7)
     }
 
     /// Moves on by `n` bits; an error if that passes the end of the data.
