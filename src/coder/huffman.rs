@@ -76,15 +76,16 @@
 //!
 //! - **Decoder.** Per block it builds a table whose entries give one to three symbols
 //!   (`MultiTable`): 2.0 symbols a lookup on book1, 2.5 on kennedy.xls. Each stream is a
-//!   lane of three numbers (input pointer, window, output pointer); a round refills the
-//!   window with one 8-byte load, makes 5 lookups and stores 4 bytes per lookup; a
-//!   sentinel bit in the window counts the bits consumed (`decode_rounds`). The four
-//!   lanes go lookup by lookup, so their chains overlap within a short stretch of code.
+//!   lane of three numbers (input pointer, bits consumed, output pointer); a round
+//!   refills the window with one 8-byte load, makes 5 lookups and stores 4 bytes per
+//!   lookup; a sentinel bit in the window counts the bits consumed (`decode_rounds`).
+//!   The four lanes go lookup by lookup, so their chains overlap within a short stretch
+//!   of code.
 //!   The number of rounds every lane can run without leaving its stream or its quarter
 //!   is computed up front, so the inner loop checks nothing; lanes that have rounds left
 //!   when others run out go on interleaved, and the last few symbols of each stream take
 //!   the checked one-symbol path. A lane's chain is "shift, load, shift" (about 7
-//!   cycles) per lookup plus about 12 per refill (count, shift, subtract, load, shift).
+//!   cycles) per lookup plus about 9 per refill (add, shift, subtract, load, shift).
 //! - **Encoder.** A 64-bit entry holds the code word at the top and its length in the low
 //!   bits, so a symbol is `acc = (acc >> e) | e; pending += e` (`Lane`); lanes run in
 //!   pairs (four spill to the stack) and flush every 4 symbols with one 8-byte store,
@@ -1341,20 +1342,19 @@ impl Lanes {
             // SAFETY: ip + 8 <= stream.len() and op <= end <= out.len() (set-up), so both
             // pointers lie inside (or one past) their slices.
             let mut ip = ks.map(|k| unsafe { src.add(self.ip[k]) });
-            // A window whose sentinel says `used` bits consumed (see decode_rounds).
-            let mut b = ks.map(|k| 1u64 << (self.used[k] & 63));
+            let mut used = ks.map(|k| self.used[k]);
             let mut op = ks.map(|k| unsafe { dst.add(self.op[k]) });
             for _ in 0..rounds {
                 // SAFETY: by the choice of `rounds`, each lane starts each of these
                 // rounds with lo + 8 <= ip and op + ROUND_WINDOW <= end; with ip + 8 <=
                 // stream.len() (ip only decreases) and end <= out.len() that is the
                 // contract of `decode_rounds`.
-                unsafe { decode_rounds(&mut ip, &mut b, &mut op, table) };
+                unsafe { decode_rounds(&mut ip, &mut used, &mut op, table) };
             }
             for (x, &k) in ks.iter().enumerate() {
                 // SAFETY: the rounds kept both pointers inside their slices (above).
                 self.ip[k] = unsafe { ip[x].offset_from(src) } as usize;
-                self.used[k] = b[x].trailing_zeros() & 63;
+                self.used[k] = used[x] & 63;
                 self.op[k] = unsafe { op[x].offset_from(dst) } as usize;
             }
         }
@@ -1437,48 +1437,60 @@ impl MultiTable {
 /// moves its window down by the whole bytes consumed, makes 5 lookups (at most `7 + 5 *
 /// MAX_CODE_LEN <= 62` bits of the 64) and writes the symbols they yield from `op` on.
 ///
-/// A lane is its input pointer `ip`, its window `b` and its output pointer `op`. The
-/// bits consumed from the 8 bytes at `ip` are the position of the lowest set bit of `b`:
-/// a refill puts a sentinel 1 in bit 0 of the word, shifted along with the data, and no
-/// lookup reaches it (the fifth reads bits 53..63 after shifts of at most `7 + 4 * 11 =
-/// 51`), so the lookups need nothing beside the shift.
+/// A lane is its input pointer `ip`, the bits `used` from the 8 bytes there and its
+/// output pointer `op`; the window `b` lives for one round. A refill puts a sentinel 1
+/// in bit 0 of the word, shifted along with the data, and no lookup reaches it (the fifth
+/// reads bits 53..63 after shifts of at most `7 + 4 * 11 = 51`). After four lookups the
+/// sentinel's position (`trailing_zeros`, computed while the fifth lookup's load is in
+/// flight) is the bits consumed so far; the fifth entry's length completes `used` with
+/// one add, and the window is not shifted a fifth time. So the lookups need nothing
+/// beside the shift, and the next refill waits one add after the last load.
 ///
 /// The lanes are interleaved lookup by lookup (the first lookup of each lane, then the
 /// second, ...), as Huff0's decoder does. Each lane's chain `b >> 53` -> table load ->
 /// `b <<= len` is serial; written lane after lane, the four chains only overlap if the
 /// core looks about 200 instructions ahead, which it cannot when the other hyperthread
 /// holds half of its reorder buffer. Interleaved, 30 suffice. (Measured in the peer
-/// bench: book1 0.78x -> 0.90x Huff0 with the sibling busy, 0.95x -> 0.91x without.)
+/// bench: book1 0.78x -> 0.90x Huff0 with the sibling busy, 0.95x -> 0.91x without;
+/// `used` completed by an add instead of the window's last shift and a `trailing_zeros`
+/// after it: 0.86x-0.89x -> 0.90x-0.91x and 0.89x-0.90x -> 0.93x-0.94x.)
 ///
 /// # Safety
 ///
 /// For each lane, the 16 bytes `ip - 8 .. ip + 8` must be readable and `op .. op +
-/// ROUND_WINDOW` writable. The round reads 8 bytes at `ip - (u >> 3)` with `u`, the
-/// sentinel's position, masked to 6 bits (at most 7 below `ip`) and stores 4 bytes at
-/// offsets `0 ..= 12` from `op` (four advances of the 2-bit `count <= 3`), whatever the
-/// table and the window hold; it then leaves `ip` at most 7 lower and `op` at most
+/// ROUND_WINDOW` writable. The round reads 8 bytes at `ip - (u >> 3)` with `u = used`
+/// masked to 6 bits (at most 7 below `ip`) and stores 4 bytes at offsets `0 ..= 12`
+/// from `op` (four advances of the 2-bit `count <= 3`), whatever the table and `used`
+/// hold; it then leaves `ip` at most 7 lower and `op` at most
 /// [`ROUND_ADVANCE`] higher.
 #[inline(always)]
 unsafe fn decode_rounds<const N: usize>(
     ip: &mut [*const u8; N],
-    b: &mut [u64; N],
+    used: &mut [u32; N],
     op: &mut [*mut u8; N],
     table: &MultiTable,
 ) {
+    let mut b = [0u64; N];
     for x in 0..N {
-        let u = b[x].trailing_zeros() & 63;
+        let u = used[x] & 63;
         // SAFETY: at most 7 below ip, inside the readable bytes (contract).
         ip[x] = unsafe { ip[x].sub((u >> 3) as usize) };
         // SAFETY: 8 bytes from ip, inside ip_before - 8 .. ip_before + 8 (contract).
         let word = unsafe { ip[x].cast::<u64>().read_unaligned() };
         b[x] = (u64::from_le(word) | 1) << (u & 7);
     }
-    for _ in 0..SYMBOLS_PER_REFILL {
+    for i in 0..SYMBOLS_PER_REFILL {
         for x in 0..N {
             // The index is below 2^11 by construction, so the lookup needs no bounds check.
             let e = table.0[(b[x] >> (64 - MAX_CODE_LEN)) as usize];
-            // wrapping_shl masks the amount to its low 6 bits: exactly `bits` (entry layout).
-            b[x] = b[x].wrapping_shl(e);
+            if i + 1 < SYMBOLS_PER_REFILL {
+                // wrapping_shl masks the amount to its low 6 bits: exactly `bits`.
+                b[x] = b[x].wrapping_shl(e);
+            } else {
+                // The sentinel's position plus `bits` (the entry's low 6 bits; the mask
+                // on use drops the rest).
+                used[x] = b[x].trailing_zeros().wrapping_add(e);
+            }
             // SAFETY: op has advanced by at most 12 in this round (4 advances of at most
             // 3), so the 4 bytes lie in the round's window (contract). The rotation puts
             // the symbols in the low 3 bytes (`rorx` under BMI2: one operation, which a
